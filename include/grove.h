@@ -1,0 +1,26 @@
+/* Grove: green threads for C (the eventlet/gevent model).
+ *
+ * The one header a program includes. Each area has its own header under grove/:
+ *   grove/core.h  green threads, the hub, sleep, timeout scopes, fd waiting
+ *   grove/sync.h  event, queue family, semaphore, mutex, condition, wait group
+ *   grove/pool.h  green pool, imap, pile, resource pool
+ *   grove/io.h    sockets, streams, serve, DNS, TLS, subprocesses, signals, tpool
+ * Conventions everywhere: functions return >= 0 on success and a negative errno on
+ * failure (grove_strerror() describes it); durations are int64_t nanoseconds (GROVE_MS,
+ * GROVE_SEC...); a function that may switch green threads says so ("Switches").
+ */
+#ifndef GROVE_H
+#define GROVE_H
+
+#include "grove/core.h"
+#if __has_include("grove/sync.h")
+#include "grove/sync.h"
+#endif
+#if __has_include("grove/pool.h")
+#include "grove/pool.h"
+#endif
+#if __has_include("grove/io.h")
+#include "grove/io.h"
+#endif
+
+#endif

@@ -1,0 +1,214 @@
+/* grove/core.h: green threads, the hub, sleeping, timeouts and fd readiness.
+ *
+ * The model (see docs/ and the README):
+ * - Every OS thread gets a hub lazily, on its first Grove call. The code that was running
+ *   (main, or a pthread's start function) is itself a green thread of that hub.
+ * - Green threads switch only at switch points: calls documented below as "Switches".
+ *   Between two switch points a green thread runs alone on its hub.
+ * - Errors are returned as negative errno values. Every switch point fails with
+ *   -ECANCELED once the calling green thread was killed, and with -ETIMEDOUT once a
+ *   timeout scope it is inside has fired.
+ * - Green threads never migrate between OS threads, and Grove objects (threads, events,
+ *   queues...) belong to the hub that made them; unless a function says it is thread-safe,
+ *   call it only from green threads of that hub.
+ */
+#ifndef GROVE_CORE_H
+#define GROVE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GROVE_API __attribute__((visibility("default")))
+#else
+#define GROVE_API
+#endif
+
+/* Durations and deadlines are int64_t nanoseconds everywhere. */
+#define GROVE_NS(n)  ((int64_t)(n))
+#define GROVE_US(n)  ((int64_t)(n) * 1000)
+#define GROVE_MS(n)  ((int64_t)(n) * 1000000)
+#define GROVE_SEC(n) ((int64_t)(n) * 1000000000)
+
+/* A green thread. Opaque; its memory lives at the top of its own stack. */
+typedef struct grove_thread grove_thread;
+
+/* Human-readable text for a Grove return code (a negative errno, or 0).
+ * Returns a static string; never NULL. Thread-safe. */
+GROVE_API const char *grove_strerror(int err);
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). Never switches. Thread-safe. */
+GROVE_API int64_t grove_now(void);
+
+/* ---- Spawning ---------------------------------------------------------------------- */
+
+/* Options for grove_spawn_opts(). Zero-initialise, then set what you need. */
+typedef struct grove_spawn_attr {
+    size_t stack_size;   /* 0 = the default (grove_stack_size_default()). See below. */
+    const char *name;    /* copied (up to 31 bytes); NULL = "thread-<id>" */
+} grove_spawn_attr;
+
+/* Spawns a joinable green thread running fn(arg). It is queued FIFO behind the threads
+ * that are already runnable and starts at the caller's next switch point; spawning itself
+ * never switches. The thread must be joined (grove_join) or detached (grove_detach)
+ * exactly once, as with pthreads, or its stack is kept.
+ * Returns the thread, or NULL with errno set (ENOMEM: no memory or no stack could be
+ * mapped; EINVAL: bad attr). On failure nothing was started. */
+GROVE_API grove_thread *grove_spawn(void *(*fn)(void *), void *arg);
+GROVE_API grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *), void *arg);
+
+/* Spawns a fire-and-forget green thread: nothing to join, its stack is recycled as soon
+ * as it returns. The cheapest way to run something concurrently.
+ * Returns 0, or -ENOMEM (nothing was started). Never switches. */
+GROVE_API int grove_spawn_n(void (*fn)(void *), void *arg);
+
+/* Like grove_spawn, but fn starts no earlier than delay_ns from now (eventlet's
+ * spawn_after). Killing the thread before then cancels it: fn never runs. */
+GROVE_API grove_thread *grove_spawn_after(int64_t delay_ns, void *(*fn)(void *), void *arg);
+
+/* Waits for t to finish and stores fn's return value in *result (if result is not NULL);
+ * a thread that was killed before or while running yields NULL. Releases t: the handle is
+ * invalid afterwards. Switches (unless t has finished).
+ * Returns 0; -EINVAL if t is NULL, the caller itself, detached or already joined;
+ * -ECANCELED / -ETIMEDOUT if the caller was killed or its timeout fired while waiting
+ * (t is then still joinable). */
+GROVE_API int grove_join(grove_thread *t, void **result);
+
+/* Releases t without waiting: its stack is recycled when it finishes (at once if it has
+ * finished). Returns 0, or -EINVAL if t was already joined or detached. Never switches. */
+GROVE_API int grove_detach(grove_thread *t);
+
+/* Cancels t: its current and later switch points fail with -ECANCELED until it returns;
+ * a thread killed before it started never runs fn. Then waits until t has finished (the
+ * handle stays valid and t must still be joined or detached). Killing a finished thread
+ * does nothing. Killing the caller itself marks it and returns -ECANCELED at once.
+ * Switches. Returns 0 once t has finished; -EINVAL for NULL; -ECANCELED / -ETIMEDOUT if
+ * the caller was killed or timed out while waiting (t stays marked as killed). */
+GROVE_API int grove_kill(grove_thread *t);
+
+/* Marks t as killed without waiting for it to finish. Never switches.
+ * Returns 0, or -EINVAL for NULL. */
+GROVE_API int grove_kill_nowait(grove_thread *t);
+
+/* Registers cb(t, arg) to run when t finishes. Callbacks run in registration order, in
+ * the finishing thread's context just after fn returned (so grove_thread_result(t) is
+ * valid); they should not block. Linking a thread that has already finished calls cb at
+ * once, in the caller. Returns 0, -EINVAL, or -ENOMEM. Never switches itself. */
+GROVE_API int grove_link(grove_thread *t, void (*cb)(grove_thread *t, void *arg), void *arg);
+
+/* Whether t has finished (returned or was killed). Never switches. */
+GROVE_API bool grove_thread_done(const grove_thread *t);
+/* fn's return value once t has finished (NULL before, or if killed). */
+GROVE_API void *grove_thread_result(const grove_thread *t);
+/* Whether t was killed (grove_kill) at some point. */
+GROVE_API bool grove_thread_killed(const grove_thread *t);
+
+/* The calling green thread (main's own, if called from outside any spawned thread).
+ * Creates the hub if needed; returns NULL only if that failed. Never switches. */
+GROVE_API grove_thread *grove_self(void);
+
+/* A unique number for t within its hub (main is 0). */
+GROVE_API uint64_t grove_thread_id(const grove_thread *t);
+/* Sets or reads t's name, for debugging and stack-overflow reports. The name is copied
+ * and truncated to 31 bytes. Returns 0 or -EINVAL. */
+GROVE_API int grove_thread_set_name(grove_thread *t, const char *name);
+GROVE_API const char *grove_thread_name(const grove_thread *t);
+
+/* Number of spawned green threads on the caller's hub that have not finished yet
+ * (main and the hub itself are not counted). */
+GROVE_API size_t grove_thread_count(void);
+
+/* Waits until every green thread of the caller's hub other than the caller has finished.
+ * Switches. Returns 0; -EDEADLK if they can never finish (all blocked with nothing that
+ * could wake them); -ECANCELED / -ETIMEDOUT as usual. */
+GROVE_API int grove_wait_all(void);
+
+/* ---- Sleeping and yielding --------------------------------------------------------- */
+
+/* Sleeps for ns nanoseconds; ns <= 0 yields: the caller goes to the back of the run queue
+ * and every thread that was runnable runs once before it resumes. Switches.
+ * Returns 0, -ECANCELED or -ETIMEDOUT. */
+GROVE_API int grove_sleep(int64_t ns);
+
+/* grove_sleep(0), the cheapest handoff to other runnable green threads. */
+GROVE_API int grove_yield(void);
+
+/* ---- Timeout scopes ---------------------------------------------------------------- */
+
+/* A timeout scope (eventlet's `with Timeout(t):`), allocated by the caller, usually on
+ * its stack. Treat it as opaque. */
+typedef struct grove_timeout {
+    void *opaque_[8];
+} grove_timeout;
+
+/* Starts a scope that covers the calling green thread from now until grove_timeout_end.
+ * Once ns nanoseconds have passed, every switch point inside the scope (in any nested
+ * scope too) fails with -ETIMEDOUT, at once if the thread is blocked. ns == 0 fires at the
+ * next switch point; ns < 0 means no deadline (a scope that never fires).
+ * Scopes nest; the earliest deadline fires first, and grove_timeout_end tells which scope
+ * fired. Never switches. Returns 0, or -EINVAL (NULL). */
+GROVE_API int grove_timeout_start(grove_timeout *to, int64_t ns);
+
+/* Ends the scope. Returns true if this scope fired (its deadline passed while it was
+ * active), false otherwise. Scopes should end in LIFO order; ending an outer scope first
+ * also works (it is simply removed). Never switches. */
+GROVE_API bool grove_timeout_end(grove_timeout *to);
+
+/* Whether the scope has fired so far. */
+GROVE_API bool grove_timeout_fired(const grove_timeout *to);
+
+/* ---- Stacks ------------------------------------------------------------------------ */
+
+/* Default stack size for new green threads: 64 KiB unless the environment variable
+ * GROVE_STACK_SIZE (bytes; suffix k or m allowed) or grove_stack_size_set says otherwise.
+ * Stacks of a page or more get a PROT_NONE guard page below them; overflowing one ends
+ * the process with a message naming the green thread. Stacks smaller than a page
+ * (the small-stack option, GROVE_STACK_SMALL) are carved from shared slabs without a
+ * guard page, for very many shallow threads: an overflow there is detected by a canary
+ * at the next switch and also ends the process with the thread's name.
+ * Size is rounded up to 16 bytes (small) or a page. */
+#define GROVE_STACK_SMALL ((size_t)2048)
+#define GROVE_STACK_MIN ((size_t)1024)
+GROVE_API size_t grove_stack_size_default(void);
+/* Sets the process-wide default. Returns 0, or -EINVAL below GROVE_STACK_MIN or above
+ * 1 GiB. Thread-safe. */
+GROVE_API int grove_stack_size_set(size_t bytes);
+/* Sets the default for green threads spawned on the calling OS thread's hub only
+ * (0 = back to the process-wide default). Returns 0 or -EINVAL. */
+GROVE_API int grove_stack_size_set_local(size_t bytes);
+
+/* ---- File descriptors (eventlet's trampoline) ------------------------------------- */
+
+#define GROVE_READ  0x1
+#define GROVE_WRITE 0x2
+
+/* Waits until fd is readable (GROVE_READ) or writable (GROVE_WRITE), or both (either
+ * one). The fd is made non-blocking and registered with the hub's epoll (edge-triggered)
+ * on first use and stays registered until grove_fd_forget / grove_close.
+ * A wake-up may be spurious: retry the I/O and wait again on EAGAIN.
+ * One green thread may wait for reading and one for writing on an fd at a time; a second
+ * concurrent waiter in the same direction gets -EBUSY (as eventlet does).
+ * Switches. Returns a mask of the ready events (> 0); -EBADF if fd is not open or is
+ * closed through grove_close while waiting; -EBUSY; -EINVAL (bad events or fd);
+ * -EPERM (the fd cannot be polled, e.g. a regular file); -ECANCELED; -ETIMEDOUT. */
+GROVE_API int grove_wait_fd(int fd, int events);
+
+/* Tells the hub that fd is about to be closed or handed elsewhere: waiters on it are woken
+ * with -EBADF, it is removed from epoll, and a later fd with the same number starts afresh.
+ * Call it before close() on any fd that green threads used (grove_close does both).
+ * Never switches. Returns 0 (also for fds the hub never saw). */
+GROVE_API int grove_fd_forget(int fd);
+
+/* grove_fd_forget(fd), then close(fd). Returns 0 or -errno from close. */
+GROVE_API int grove_close(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

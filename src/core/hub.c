@@ -1,0 +1,306 @@
+/* The hub: one per OS thread, created lazily by the first Grove call that needs it.
+ *
+ * The OS thread's own context becomes the green thread "main"; the hub loop runs on a
+ * green thread of its own. A thread that blocks picks the next runnable thread itself
+ * (grove__schedule), so a busy run queue switches thread to thread without passing
+ * through the loop; every GROVE__POLL_EVERY switches, and whenever nothing is runnable,
+ * control goes to the loop, which fires timers, polls fds and detects deadlock.
+ */
+#include "core/internal.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#ifdef GROVE_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+__thread grove__hub *grove__tls_hub;
+
+static pthread_key_t g_hub_key;
+static pthread_once_t g_hub_key_once = PTHREAD_ONCE_INIT;
+
+#if defined(GROVE_ASAN)
+#define LOOP_STACK ((size_t)256 * 1024)
+#else
+#define LOOP_STACK ((size_t)64 * 1024)
+#endif
+
+int64_t grove_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- Switching ----------------------------------------------------------------------- */
+
+static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *next)
+{
+    if (grove__unlikely(prev->small_stack))
+        grove__stack_check_canary(prev);
+    prev->saved_errno = *h->errno_ptr;
+    h->current = next;
+    next->state = GROVE__RUNNING;
+#ifdef GROVE_ASAN
+    __sanitizer_start_switch_fiber(prev->state == GROVE__DONE ? NULL : &prev->asan_fake_stack,
+                                   next->stack_lo,
+                                   (size_t)((char *)next->stack_hi - (char *)next->stack_lo));
+#endif
+    grove__ctx_switch(prev, next);
+#ifdef GROVE_ASAN
+    __sanitizer_finish_switch_fiber(prev->asan_fake_stack, NULL, NULL);
+#endif
+    /* Running as prev again. */
+    *h->errno_ptr = prev->saved_errno;
+}
+
+void grove__ready(grove__hub *h, grove_thread *t)
+{
+    t->state = GROVE__READY;
+    grove__list_push(&h->runq, &t->runq);
+}
+
+void grove__schedule(grove__hub *h)
+{
+    grove_thread *prev = h->current, *next;
+    grove__list *n;
+    if (grove__likely(++h->ticks < GROVE__POLL_EVERY) && (n = grove__list_pop(&h->runq)))
+        next = grove__container_of(n, grove_thread, runq);
+    else
+        next = h->loop;
+    if (next == prev) {
+        prev->state = GROVE__RUNNING;
+        return;
+    }
+    switch_to(h, prev, next);
+}
+
+/* ---- Parking and waking ---------------------------------------------------------------- */
+
+int grove__park(grove__waiter *w, const char *what)
+{
+    grove__hub *h = grove__tls_hub;
+    grove_thread *t = h->current;
+    int rc = grove__check(t);
+    if (grove__unlikely(rc)) {
+        if (grove__list_linked(&w->link))
+            grove__list_remove(&w->link);
+        return rc;
+    }
+    if (w->woken)
+        return w->result;
+    w->t = t;
+    t->parked_on = w;
+    t->wait_what = what;
+    t->state = GROVE__PARKED;
+    grove__schedule(h);
+    t->parked_on = NULL;
+    if (w->woken)
+        return w->result;
+    rc = grove__check(t);
+    return rc ? rc : t->interrupt;
+}
+
+void grove__wake(grove__waiter *w, int result, void *value)
+{
+    if (grove__list_linked(&w->link))
+        grove__list_remove(&w->link);
+    w->woken = 1;
+    w->result = result;
+    w->value = value;
+    grove_thread *t = w->t;
+    if (t && t->state == GROVE__PARKED && t->parked_on == w) {
+        t->parked_on = NULL;
+        grove__ready(t->hub, t);
+    }
+}
+
+int grove__wake_one(grove__list *waiters, int result, void *value)
+{
+    grove__list *n = grove__list_pop(waiters);
+    if (!n)
+        return 0;
+    grove__waiter *w = grove__container_of(n, grove__waiter, link);
+    grove__wake(w, result, value);
+    return 1;
+}
+
+size_t grove__wake_all(grove__list *waiters, int result, void *value)
+{
+    size_t n = 0;
+    while (grove__wake_one(waiters, result, value))
+        n++;
+    return n;
+}
+
+void grove__interrupt(grove_thread *t, int err)
+{
+    if (t->state != GROVE__PARKED)
+        return;
+    grove__waiter *w = t->parked_on;
+    if (w && grove__list_linked(&w->link))
+        grove__list_remove(&w->link);
+    t->parked_on = NULL;
+    t->interrupt = err;
+    grove__ready(t->hub, t);
+}
+
+/* ---- The loop -------------------------------------------------------------------------- */
+
+static void run_timers(grove__hub *h)
+{
+    grove__timer *tm = grove__heap_min(&h->timers);
+    if (!tm)
+        return;
+    int64_t now = grove_now();
+    while ((tm = grove__heap_min(&h->timers)) && tm->deadline <= now) {
+        grove__heap_remove(&h->timers, tm);
+        tm->cb(tm);
+    }
+}
+
+static void free_zombie(grove__hub *h)
+{
+    if (h->zombie) {
+        grove__stack_free(h, h->zombie);
+        h->zombie = NULL;
+    }
+}
+
+static _Noreturn void hub_loop(grove_thread *self)
+{
+    grove__hub *h = self->hub;
+#ifdef GROVE_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    for (;;) {
+        h->ticks = 0;
+        free_zombie(h);
+        run_timers(h);
+        if (grove__list_empty(&h->runq)) {
+            int64_t wait = -1;
+            grove__timer *tm = grove__heap_min(&h->timers);
+            if (tm) {
+                wait = tm->deadline - grove_now();
+                if (wait < 0)
+                    wait = 0;
+            } else if (!grove__poller_waiters(h) && h->refs == 0) {
+                /* Nothing runnable and nothing that could ever make anything runnable:
+                 * main (always parked here) gets -EDEADLK instead of hanging forever. */
+                GROVE_ASSERT(h->main.state == GROVE__PARKED);
+                grove__interrupt(&h->main, -EDEADLK);
+                continue;
+            }
+            grove__poller_poll(h, wait);
+            continue;
+        }
+        if (grove__poller_waiters(h))
+            grove__poller_poll(h, 0);
+        grove__list *n = grove__list_pop(&h->runq);
+        switch_to(h, self, grove__container_of(n, grove_thread, runq));
+    }
+}
+
+/* ---- Hub life cycle ------------------------------------------------------------------- */
+
+static void hub_destroy(void *p)
+{
+    grove__hub *h = p;
+    if (!h)
+        return;
+    free_zombie(h);
+    if (h->loop)
+        grove__stack_free(h, h->loop);
+    grove__stack_cache_drain(h);
+    grove__poller_close(h);
+    grove__heap_free(&h->timers);
+    if (grove__tls_hub == h)
+        grove__tls_hub = NULL;
+    free(h);
+}
+
+static void make_key(void) { (void)pthread_key_create(&g_hub_key, hub_destroy); }
+
+static grove__hub *hub_create(void)
+{
+    pthread_once(&g_hub_key_once, make_key);
+    size_t hs = (sizeof(grove__hub) + 63) & ~(size_t)63;
+    grove__hub *h = calloc(1, hs + GROVE__CTX_EXTRA);
+    if (!h) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    grove__list_init(&h->runq);
+    grove__list_init(&h->wait_all);
+    grove__list_init(&h->all);
+    h->errno_ptr = &errno;
+    h->next_id = 1;
+
+    grove_thread *m = &h->main;
+    m->hub = h;
+    m->is_main = 1;
+    m->started = 1;
+    m->state = GROVE__RUNNING;
+    m->joinable = 0;
+    grove__list_init(&m->exit_waiters);
+    m->links_tail = &m->links;
+    m->sleep_timer.idx = GROVE__TIMER_IDLE;
+    strcpy(m->name, "main");
+    if (GROVE__CTX_EXTRA)
+        m->ctx_impl = (char *)h + hs;
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *lo;
+        size_t sz;
+        if (pthread_attr_getstack(&attr, &lo, &sz) == 0) {
+            m->stack_lo = lo;
+            m->stack_hi = (char *)lo + sz;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    h->current = m;
+
+    grove__stack_install_overflow_handler();
+    grove__stack_thread_init();
+
+    grove_thread *loop = grove__stack_alloc(h, LOOP_STACK);
+    if (!loop) {
+        int e = errno;
+        free(h);
+        errno = e;
+        return NULL;
+    }
+    loop->hub = h;
+    loop->is_hub = 1;
+    loop->started = 1;
+    loop->sleep_timer.idx = GROVE__TIMER_IDLE;
+    grove__list_init(&loop->exit_waiters);
+    strcpy(loop->name, "hub");
+    grove__ctx_make(loop, hub_loop);
+    h->loop = loop;
+
+    grove__tls_hub = h;
+    pthread_setspecific(g_hub_key, h);
+    return h;
+}
+
+grove__hub *grove__hub_get(void)
+{
+    grove__hub *h = grove__tls_hub;
+    if (grove__likely(h != NULL))
+        return h;
+    return hub_create();
+}
+
+grove__hub *grove__hub_peek(void) { return grove__tls_hub; }
+
+grove_thread *grove__current(grove__hub *h) { return h->current; }
+
+void grove__hub_ref(grove__hub *h) { h->refs++; }
+
+void grove__hub_unref(grove__hub *h)
+{
+    GROVE_ASSERT(h->refs > 0);
+    h->refs--;
+}

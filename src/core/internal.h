@@ -1,0 +1,314 @@
+/* Internal interfaces shared by Grove's source files (never installed).
+ *
+ * Blocking in Grove comes down to one pattern, used by every primitive:
+ *
+ *     grove__waiter w;
+ *     grove__waiter_init(&w);
+ *     grove__list_push(&obj->waiters, &w.link);    // be findable by whoever wakes us
+ *     int rc = grove__park(&w);                    // 0 = woken by grove__wake, or error
+ *     // on error (-ECANCELED / -ETIMEDOUT / -EDEADLK) w was unlinked for us
+ *
+ * grove__park checks kill/timeout first, so a dead or timed-out thread never parks.
+ * The waker pops a waiter and calls grove__wake(w, value): w->value carries a pointer
+ * (an item, a result) to the woken thread without another lookup.
+ */
+#ifndef GROVE_INTERNAL_H
+#define GROVE_INTERNAL_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grove.h"
+
+#define GROVE_HIDDEN __attribute__((visibility("hidden")))
+#define grove__likely(x) __builtin_expect(!!(x), 1)
+#define grove__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Always-on assertion for Grove's own invariants (never for user input). */
+#define GROVE_ASSERT(cond)                                                                 \
+    do {                                                                                   \
+        if (grove__unlikely(!(cond)))                                                      \
+            grove__assert_fail(#cond, __FILE__, __LINE__);                                 \
+    } while (0)
+GROVE_HIDDEN _Noreturn void grove__assert_fail(const char *what, const char *file, int line);
+
+/* ---- Intrusive doubly linked list (circular, with a head node) ---------------------- */
+
+typedef struct grove__list {
+    struct grove__list *next, *prev;
+} grove__list;
+
+#define grove__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static inline void grove__list_init(grove__list *h) { h->next = h->prev = h; }
+static inline int grove__list_empty(const grove__list *h) { return h->next == h; }
+static inline int grove__list_linked(const grove__list *n) { return n->next != NULL; }
+static inline void grove__list_push(grove__list *h, grove__list *n) /* at the tail */
+{
+    n->prev = h->prev;
+    n->next = h;
+    h->prev->next = n;
+    h->prev = n;
+}
+static inline void grove__list_push_front(grove__list *h, grove__list *n)
+{
+    n->next = h->next;
+    n->prev = h;
+    h->next->prev = n;
+    h->next = n;
+}
+static inline void grove__list_remove(grove__list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->next = n->prev = NULL;
+}
+static inline grove__list *grove__list_pop(grove__list *h) /* from the head, or NULL */
+{
+    grove__list *n = h->next;
+    if (n == h)
+        return NULL;
+    grove__list_remove(n);
+    return n;
+}
+static inline size_t grove__list_count(const grove__list *h)
+{
+    size_t n = 0;
+    for (const grove__list *p = h->next; p != h; p = p->next)
+        n++;
+    return n;
+}
+
+/* ---- Timers: a binary min-heap ordered by (deadline, insertion sequence) ----------- */
+
+typedef struct grove__timer grove__timer;
+struct grove__timer {
+    int64_t deadline;
+    uint64_t seq;                 /* FIFO among equal deadlines */
+    size_t idx;                   /* position in the heap, or GROVE__TIMER_IDLE */
+    void (*cb)(grove__timer *);   /* runs in the hub; must not switch */
+};
+#define GROVE__TIMER_IDLE ((size_t)-1)
+
+typedef struct grove__heap {
+    grove__timer **v;
+    size_t n, cap;
+} grove__heap;
+
+/* ---- Green threads ----------------------------------------------------------------- */
+
+typedef struct grove__hub grove__hub;
+
+typedef struct grove__waiter {
+    grove__list link;     /* in whatever the thread waits on; unlinked on wake/error */
+    grove_thread *t;
+    void *value;          /* set by the waker */
+    int result;           /* set by the waker (grove__wake) */
+    int woken;
+} grove__waiter;
+
+enum grove__state {
+    GROVE__NEW = 0,   /* spawned, never ran */
+    GROVE__READY,     /* in the run queue */
+    GROVE__RUNNING,
+    GROVE__PARKED,    /* blocked in grove__park */
+    GROVE__DONE,
+};
+
+typedef struct grove__link_cb {
+    struct grove__link_cb *next;
+    void (*cb)(grove_thread *, void *);
+    void *arg;
+} grove__link_cb;
+
+/* What a grove_timeout holds (timeout.c); must fit in its opaque space. */
+struct grove_timeout_impl {
+    grove__timer tm;
+    struct grove_timeout_impl *parent;   /* the enclosing scope of the same thread */
+    grove_thread *owner;                 /* NULL once ended or orphaned */
+    unsigned char fired;
+};
+
+struct grove_thread {
+    void *sp;                      /* saved stack pointer (asm switch) */
+    grove__list runq;              /* run-queue link */
+    grove__hub *hub;
+    enum grove__state state;
+    unsigned char joinable, detached, joined, killed, started, is_main, is_hub, small_stack;
+    int saved_errno;               /* errno is per green thread */
+    int interrupt;                 /* why park ended without a wake (-EDEADLK...) */
+    uint64_t id;
+    void *(*fn)(void *);
+    void (*fn_n)(void *);
+    void *arg;
+    void *result;
+    grove__waiter *parked_on;      /* the waiter while PARKED */
+    struct grove_timeout_impl *scopes; /* innermost timeout scope */
+    unsigned fired;                /* number of active scopes that fired */
+    grove__timer sleep_timer;      /* for sleep and spawn_after */
+    grove__list exit_waiters;      /* join and kill wait here */
+    grove__link_cb *links, **links_tail;
+    grove__list all;               /* every live thread of the hub, for dumps */
+    void *stack_lo;                /* usable stack: [stack_lo, stack_hi) */
+    void *stack_hi;
+    size_t stack_size;             /* the size class the stack came from */
+    void *map_base;                /* mapping, for munmap (NULL: slab or main) */
+    size_t map_len;
+    int64_t park_since;            /* grove_now() when it last parked, for dumps */
+    const char *wait_what;         /* what it waits on, for dumps */
+    void *ctx_impl;                /* ucontext backend only */
+    void *asan_fake_stack;         /* ASan fiber bookkeeping */
+    unsigned vg_stack_id;          /* Valgrind stack registration */
+    char name[32];
+};
+
+/* Run the hub's scheduler: called by a thread that has already arranged to be woken
+ * (or is done). Switches to the next runnable thread, or to the hub. */
+GROVE_HIDDEN void grove__schedule(grove__hub *h);
+
+/* Blocks the calling thread until grove__wake(w, ...), kill or timeout.
+ * w must have been initialised and may be linked into a wait list beforehand.
+ * Returns w->result (>= 0, set by the waker) or -ECANCELED / -ETIMEDOUT / -EDEADLK;
+ * on error w is unlinked from its list. Checks kill/timeout before parking. */
+GROVE_HIDDEN int grove__park(grove__waiter *w, const char *what);
+static inline void grove__waiter_init(grove__waiter *w)
+{
+    w->link.next = w->link.prev = NULL;
+    w->t = NULL;
+    w->value = NULL;
+    w->result = 0;
+    w->woken = 0;
+}
+/* Wakes the thread parked on w with result (>= 0 for success) and value. Unlinks w from
+ * its list if linked. Never switches; the woken thread runs at a later switch point.
+ * Safe to call on a waiter whose thread has not parked yet (then park returns at once). */
+GROVE_HIDDEN void grove__wake(grove__waiter *w, int result, void *value);
+/* Pops the first waiter of a list and wakes it; returns 1 if one was woken. */
+GROVE_HIDDEN int grove__wake_one(grove__list *waiters, int result, void *value);
+/* Wakes every waiter of a list; returns how many. */
+GROVE_HIDDEN size_t grove__wake_all(grove__list *waiters, int result, void *value);
+
+/* Kill/timeout check done at every switch point: 0, -ECANCELED or -ETIMEDOUT. */
+static inline int grove__check(const grove_thread *t)
+{
+    /* killed: bit 0 = grove_kill, bit 1 = exiting (link callbacks must not block) */
+    if (grove__unlikely(t->killed))
+        return -ECANCELED;
+    if (grove__unlikely(t->fired))
+        return -ETIMEDOUT;
+    return 0;
+}
+
+/* Ends t's park early with err (kill, timeout, deadlock) if it is parked: its waiter is
+ * unlinked and it becomes runnable. Does nothing otherwise. Never switches. */
+GROVE_HIDDEN void grove__interrupt(grove_thread *t, int err);
+
+/* Makes t runnable (tail of the run queue). */
+GROVE_HIDDEN void grove__ready(grove__hub *h, grove_thread *t);
+
+/* The calling OS thread's hub, created if needed (NULL on failure, errno set). */
+GROVE_HIDDEN grove__hub *grove__hub_get(void);
+/* The calling OS thread's hub if it exists, else NULL. */
+GROVE_HIDDEN grove__hub *grove__hub_peek(void);
+GROVE_HIDDEN grove_thread *grove__current(grove__hub *h);
+
+/* Keep-alive references: while > 0 the hub does not consider itself deadlocked when
+ * nothing is runnable (e.g. a cross-thread wake-up or a tpool job is pending). */
+GROVE_HIDDEN void grove__hub_ref(grove__hub *h);
+GROVE_HIDDEN void grove__hub_unref(grove__hub *h);
+
+/* Timers of the caller's hub. grove__timer_add never fails for an idle timer (the heap
+ * grows by doubling; -ENOMEM is the only error). */
+GROVE_HIDDEN int grove__timer_add(grove__hub *h, grove__timer *tm, int64_t deadline, void (*cb)(grove__timer *));
+GROVE_HIDDEN void grove__timer_del(grove__hub *h, grove__timer *tm);
+static inline int grove__timer_active(const grove__timer *tm) { return tm->idx != GROVE__TIMER_IDLE; }
+
+/* Heap primitives (timer.c). */
+GROVE_HIDDEN int grove__heap_push(grove__heap *hp, grove__timer *tm);
+GROVE_HIDDEN void grove__heap_remove(grove__heap *hp, grove__timer *tm);
+static inline grove__timer *grove__heap_min(const grove__heap *hp) { return hp->n ? hp->v[0] : NULL; }
+GROVE_HIDDEN void grove__heap_free(grove__heap *hp);
+
+/* ---- Stacks (stack.c) -------------------------------------------------------------- */
+
+/* Allocates a stack of at least size bytes plus room for a grove_thread at its top, which
+ * is returned zeroed with stack_lo/hi/map fields filled in. NULL + errno on failure. */
+GROVE_HIDDEN grove_thread *grove__stack_alloc(grove__hub *h, size_t size);
+/* Returns t's stack to the cache or the OS. Must not be called on the running stack
+ * unless the cache has room (grove__stack_can_cache). */
+GROVE_HIDDEN void grove__stack_free(grove__hub *h, grove_thread *t);
+GROVE_HIDDEN int grove__stack_can_cache(grove__hub *h, const grove_thread *t);
+GROVE_HIDDEN void grove__stack_check_canary(grove_thread *t);
+GROVE_HIDDEN void grove__stack_install_overflow_handler(void);
+GROVE_HIDDEN void grove__stack_thread_init(void);   /* sigaltstack for this OS thread */
+GROVE_HIDDEN size_t grove__stack_size_for_hub(grove__hub *h);
+GROVE_HIDDEN void grove__stack_cache_drain(grove__hub *h);
+
+/* ---- Context switch (src/ctx/) ------------------------------------------------------ */
+
+/* Bytes the backend needs per thread, reserved below the grove_thread at the stack top. */
+#if defined(GROVE_CTX_UCONTEXT)
+#include <ucontext.h>
+#define GROVE__CTX_EXTRA ((sizeof(ucontext_t) + 15) & ~(size_t)15)
+#else
+#define GROVE__CTX_EXTRA ((size_t)0)
+#endif
+
+/* Prepares t (whose stack is set) so that switching to it calls entry(t) on its stack.
+ * entry must never return. */
+GROVE_HIDDEN void grove__ctx_make(grove_thread *t, void (*entry)(grove_thread *));
+/* Saves the running context into from and resumes to. */
+GROVE_HIDDEN void grove__ctx_switch(grove_thread *from, grove_thread *to);
+
+/* ---- Poller backend (src/hub/epoll.c) ----------------------------------------------- */
+
+typedef struct grove__poller grove__poller;
+GROVE_HIDDEN int grove__poller_init(grove__hub *h);
+GROVE_HIDDEN void grove__poller_close(grove__hub *h);
+/* Waits for fd events up to timeout_ns (-1 = forever, 0 = poll) and wakes their waiters.
+ * Returns the number of threads woken. */
+GROVE_HIDDEN int grove__poller_poll(grove__hub *h, int64_t timeout_ns);
+/* Number of green threads waiting in grove_wait_fd on this hub. */
+GROVE_HIDDEN size_t grove__poller_waiters(grove__hub *h);
+
+/* ---- The hub ------------------------------------------------------------------------ */
+
+#define GROVE__STACK_CACHE_CLASSES 4
+
+typedef struct grove__stack_cache {
+    size_t size;         /* 0 = unused class */
+    grove__list free;    /* cached stacks (linked through grove_thread.runq) */
+    size_t n;
+} grove__stack_cache;
+
+struct grove__hub {
+    grove_thread *current;
+    grove_thread main;             /* the OS thread's own context */
+    grove_thread *loop;            /* the hub loop's own green thread */
+    grove__list runq;
+    unsigned ticks;                /* switches since the hub last polled */
+    grove__heap timers;
+    uint64_t timer_seq;
+    uint64_t next_id;
+    size_t nlive;                  /* spawned threads not yet finished */
+    size_t refs;                   /* keep-alive references */
+    grove__list wait_all;          /* grove_wait_all waiters */
+    grove__list all;               /* every live spawned thread */
+    grove_thread *zombie;          /* finished thread whose stack the hub must free */
+    grove__poller *poller;
+    size_t stack_default;          /* 0 = process default */
+    grove__stack_cache stacks[GROVE__STACK_CACHE_CLASSES];
+    void *slabs;                   /* slabs of unguarded stacks (stack.c) */
+    int *errno_ptr;                /* this OS thread's errno, saved per green thread */
+    void *main_stack_lo;           /* the OS thread's stack, for ASan */
+    size_t main_stack_size;
+};
+
+GROVE_HIDDEN extern __thread grove__hub *grove__tls_hub;
+
+/* Every how many switches a busy run queue lets the hub poll fds and timers. */
+#define GROVE__POLL_EVERY 64
+
+#endif

@@ -1,0 +1,399 @@
+/* Green-thread stacks.
+ *
+ * A stack of a page or more is its own mmap with a PROT_NONE guard page below it; the
+ * grove_thread (and, for the ucontext backend, its ucontext_t) sits at the top, so a new
+ * idle thread touches a single page. Freed stacks go to a per-hub LIFO cache by size, so
+ * spawn normally costs no syscall.
+ *
+ * Each guarded stack costs two memory mappings, and the kernel caps a process at
+ * vm.max_map_count (65530 by default). Past half of that, and for stacks smaller than a
+ * page (GROVE_STACK_SMALL), stacks are carved from shared slabs with no guard page; those
+ * carry a canary at their lowest address, checked every time the thread switches out.
+ * Either way an overflow ends the process with a message naming the green thread, from a
+ * SIGSEGV handler that runs on an alternate signal stack.
+ */
+#include "core/internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define GROVE_HAVE_VALGRIND 1
+#endif
+#endif
+
+#define DEFAULT_STACK ((size_t)64 * 1024)
+#define SLAB_STACKS 64
+#define CACHE_MAX 1024
+#define CANARY 0x9e3779b97f4a7c15ull
+#define ALTSTACK_SIZE ((size_t)64 * 1024)
+
+static _Atomic size_t g_default_stack;
+static _Atomic long g_guarded_budget = -1;   /* guarded stacks we may still map */
+static size_t g_page;
+
+typedef struct slab {
+    struct slab *next;
+    void *base;
+    size_t len;
+} slab;
+
+static size_t page_size(void)
+{
+    if (!g_page)
+        g_page = (size_t)sysconf(_SC_PAGESIZE);
+    return g_page;
+}
+
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+static size_t parse_size(const char *s)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s)
+        return 0;
+    if (*end == 'k' || *end == 'K')
+        v *= 1024;
+    else if (*end == 'm' || *end == 'M')
+        v *= 1024 * 1024;
+    return (size_t)v;
+}
+
+size_t grove_stack_size_default(void)
+{
+    size_t s = atomic_load_explicit(&g_default_stack, memory_order_relaxed);
+    if (s)
+        return s;
+    s = DEFAULT_STACK;
+    const char *env = getenv("GROVE_STACK_SIZE");
+    if (env) {
+        size_t v = parse_size(env);
+        if (v >= GROVE_STACK_MIN && v <= ((size_t)1 << 30))
+            s = v;
+    }
+    atomic_store_explicit(&g_default_stack, s, memory_order_relaxed);
+    return s;
+}
+
+int grove_stack_size_set(size_t bytes)
+{
+    if (bytes < GROVE_STACK_MIN || bytes > ((size_t)1 << 30))
+        return -EINVAL;
+    atomic_store_explicit(&g_default_stack, bytes, memory_order_relaxed);
+    return 0;
+}
+
+int grove_stack_size_set_local(size_t bytes)
+{
+    if (bytes && (bytes < GROVE_STACK_MIN || bytes > ((size_t)1 << 30)))
+        return -EINVAL;
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -errno;
+    h->stack_default = bytes;
+    return 0;
+}
+
+size_t grove__stack_size_for_hub(grove__hub *h)
+{
+    return h->stack_default ? h->stack_default : grove_stack_size_default();
+}
+
+static long guarded_budget(void)
+{
+    long b = atomic_load_explicit(&g_guarded_budget, memory_order_relaxed);
+    if (b >= 0)
+        return b;
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = 65530;
+        fclose(f);
+    }
+    b = max / 2 - 4096;
+    if (b < 0)
+        b = 0;
+    long expect = -1;
+    atomic_compare_exchange_strong(&g_guarded_budget, &expect, b);
+    return atomic_load(&g_guarded_budget);
+}
+
+/* Bytes at the top of every stack for the thread record. */
+static size_t header_size(void) { return round_up(sizeof(grove_thread) + GROVE__CTX_EXTRA, 64); }
+
+static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map_len, size_t cls)
+{
+    size_t hs = header_size();
+    grove_thread *t = (grove_thread *)((char *)top - sizeof(grove_thread));
+    memset((char *)top - hs, 0, hs);
+    t->stack_lo = lo;
+    t->stack_hi = (char *)top - hs;
+    t->stack_size = cls;
+    t->map_base = map_base;
+    t->map_len = map_len;
+    if (GROVE__CTX_EXTRA)
+        t->ctx_impl = (char *)top - hs;
+    if (!map_base || map_len == 0) {
+        t->small_stack = 1;   /* unguarded: canary instead */
+        *(uint64_t *)lo = CANARY ^ (uint64_t)(uintptr_t)lo;
+    }
+#ifdef GROVE_HAVE_VALGRIND
+    t->vg_stack_id = VALGRIND_STACK_REGISTER(lo, t->stack_hi);
+#endif
+    return t;
+}
+
+static grove__stack_cache *cache_for(grove__hub *h, size_t cls, int create)
+{
+    grove__stack_cache *empty = NULL;
+    for (int i = 0; i < GROVE__STACK_CACHE_CLASSES; i++) {
+        if (h->stacks[i].size == cls)
+            return &h->stacks[i];
+        if (!h->stacks[i].size && !empty)
+            empty = &h->stacks[i];
+    }
+    if (create && empty) {
+        empty->size = cls;
+        grove__list_init(&empty->free);
+        empty->n = 0;
+        return empty;
+    }
+    return NULL;
+}
+
+/* A class key: the rounded size, with the low bit set for unguarded (slab) stacks. */
+static grove_thread *alloc_slab(grove__hub *h, size_t stride, size_t cls)
+{
+    grove__stack_cache *c = cache_for(h, cls, 1);
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t len = stride * SLAB_STACKS;
+    void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    slab *s = malloc(sizeof *s);
+    if (!s) {
+        munmap(base, len);
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->base = base;
+    s->len = len;
+    s->next = h->slabs;
+    h->slabs = s;
+    /* The cache list links through the thread record, which we only place on use: keep
+     * free slab stacks as bare list nodes at each stack's top. */
+    for (size_t i = 1; i < SLAB_STACKS; i++) {
+        grove__list *n = (grove__list *)((char *)base + (i + 1) * stride - sizeof(grove__list));
+        grove__list_push(&c->free, n);
+        c->n++;
+    }
+    char *top = (char *)base + stride;
+    return init_header(top, base, NULL, 0, cls);
+}
+
+grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
+{
+    size_t page = page_size();
+    size_t hs = header_size();
+    if (size < GROVE_STACK_MIN)
+        size = GROVE_STACK_MIN;
+    int small = size < page;
+    size_t usable = small ? round_up(size + hs, 64) : round_up(size + hs, page);
+    long budget = small ? 0 : guarded_budget();
+    int guarded = !small && budget > 0;
+    size_t cls = usable | (guarded ? 0 : 1);
+
+    grove__stack_cache *c = cache_for(h, cls, 0);
+    if (c && c->n) {
+        grove__list *n = grove__list_pop(&c->free);
+        c->n--;
+        if (!guarded) {
+            char *top = (char *)n + sizeof(grove__list);
+            return init_header(top, top - usable, NULL, 0, cls);
+        }
+        grove_thread *t = grove__container_of(n, grove_thread, runq);
+        char *top = (char *)t + sizeof(grove_thread);
+        return init_header(top, (char *)t->map_base + page, t->map_base, t->map_len, cls);
+    }
+    if (!guarded)
+        return alloc_slab(h, usable, cls);
+
+    size_t len = usable + page;
+    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    if (mprotect(base, page, PROT_NONE) != 0) {
+        int e = errno;
+        munmap(base, len);
+        if (e == ENOMEM) {   /* out of mappings: fall back to a slab stack */
+            atomic_store(&g_guarded_budget, 0);
+            return alloc_slab(h, usable, usable | 1);
+        }
+        errno = e;
+        return NULL;
+    }
+    atomic_fetch_sub_explicit(&g_guarded_budget, 1, memory_order_relaxed);
+    return init_header(base + len, base + page, base, len, cls);
+}
+
+int grove__stack_can_cache(grove__hub *h, const grove_thread *t)
+{
+    if (t->small_stack)
+        return 1;   /* slab stacks always go back to their free list */
+    grove__stack_cache *c = cache_for(h, t->stack_size, 1);
+    return c && c->n < CACHE_MAX;
+}
+
+void grove__stack_free(grove__hub *h, grove_thread *t)
+{
+#ifdef GROVE_HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(t->vg_stack_id);
+#endif
+    grove__stack_cache *c = cache_for(h, t->stack_size, 1);
+    if (t->small_stack) {
+        GROVE_ASSERT(c);   /* the class was created when the slab was */
+        char *top = (char *)t + sizeof(grove_thread);
+        grove__list *n = (grove__list *)(top - sizeof(grove__list));
+        grove__list_push_front(&c->free, n);
+        c->n++;
+        return;
+    }
+    if (c && c->n < CACHE_MAX) {
+        grove__list_push_front(&c->free, &t->runq);
+        c->n++;
+        return;
+    }
+    munmap(t->map_base, t->map_len);
+    atomic_fetch_add_explicit(&g_guarded_budget, 1, memory_order_relaxed);
+}
+
+void grove__stack_cache_drain(grove__hub *h)
+{
+    for (int i = 0; i < GROVE__STACK_CACHE_CLASSES; i++) {
+        grove__stack_cache *c = &h->stacks[i];
+        if (!c->size || (c->size & 1))
+            continue;
+        grove__list *n;
+        while ((n = grove__list_pop(&c->free))) {
+            grove_thread *t = grove__container_of(n, grove_thread, runq);
+            munmap(t->map_base, t->map_len);
+            atomic_fetch_add_explicit(&g_guarded_budget, 1, memory_order_relaxed);
+        }
+        c->n = 0;
+    }
+    slab *s = h->slabs;
+    while (s) {
+        slab *next = s->next;
+        munmap(s->base, s->len);
+        free(s);
+        s = next;
+    }
+    h->slabs = NULL;
+}
+
+/* ---- Overflow detection --------------------------------------------------------- */
+
+static void say(const char *s) { (void)!write(2, s, strlen(s)); }
+
+static void say_num(uint64_t v)
+{
+    char buf[24];
+    int i = (int)sizeof buf;
+    buf[--i] = 0;
+    do
+        buf[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i > 0);
+    say(buf + i);
+}
+
+static _Noreturn void report_overflow(const grove_thread *t, const char *how)
+{
+    say("grove: stack overflow in green thread '");
+    say(t->name[0] ? t->name : "?");
+    say("' (id ");
+    say_num(t->id);
+    say(", stack ");
+    say_num((uint64_t)((char *)t->stack_hi - (char *)t->stack_lo));
+    say(" bytes): ");
+    say(how);
+    say("; raise its stack size (grove_spawn_attr.stack_size or GROVE_STACK_SIZE)\n");
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+void grove__stack_check_canary(grove_thread *t)
+{
+    if (*(uint64_t *)t->stack_lo != (CANARY ^ (uint64_t)(uintptr_t)t->stack_lo))
+        report_overflow(t, "canary at the stack's bottom overwritten");
+}
+
+static struct sigaction g_old_segv, g_old_bus;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    grove__hub *h = grove__tls_hub;
+    grove_thread *t = h ? h->current : NULL;
+    if (t && !t->is_main) {
+        char *a = si->si_addr;
+        size_t page = page_size();
+        if (!t->small_stack && t->map_base && a >= (char *)t->map_base && a < (char *)t->map_base + page)
+            report_overflow(t, "hit the guard page");
+        if (t->small_stack && a < (char *)t->stack_lo && a >= (char *)t->stack_lo - 64 * 1024)
+            report_overflow(t, "ran below the stack");
+    }
+    /* Not ours: hand it to whoever was there before, or to the default action. */
+    struct sigaction *old = sig == SIGSEGV ? &g_old_segv : &g_old_bus;
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction) {
+            old->sa_sigaction(sig, si, uc);
+            return;
+        }
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);   /* returning re-runs the faulting access */
+}
+
+static pthread_once_t g_handler_once = PTHREAD_ONCE_INIT;
+
+static void install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_old_segv);
+    sigaction(SIGBUS, &sa, &g_old_bus);
+}
+
+void grove__stack_install_overflow_handler(void)
+{
+    if (getenv("GROVE_NO_SEGV_HANDLER"))
+        return;
+    pthread_once(&g_handler_once, install_handler);
+}
+
+void grove__stack_thread_init(void)
+{
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_sp)
+        return;   /* the program (or a sanitizer) already set one */
+    void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return;
+    stack_t ss = {.ss_sp = p, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0)
+        munmap(p, ALTSTACK_SIZE);
+}

@@ -1,0 +1,76 @@
+/* Timeout scopes (eventlet's `with Timeout(t):`).
+ *
+ * A scope is a timer plus a link in its thread's chain of scopes. When the timer fires,
+ * the owner's count of fired scopes goes up and, if it is parked, it is woken with
+ * -ETIMEDOUT; every switch point checks that count (grove__check), so all of them fail
+ * inside a fired scope. Ending the scope takes its share of the count back, so code
+ * after an inner scope that fired runs normally unless an outer scope has fired too.
+ */
+#include "core/internal.h"
+
+_Static_assert(sizeof(struct grove_timeout_impl) <= sizeof(grove_timeout), "grove_timeout too small");
+_Static_assert(_Alignof(struct grove_timeout_impl) <= _Alignof(grove_timeout), "grove_timeout misaligned");
+
+static void fire(grove__timer *tm)
+{
+    struct grove_timeout_impl *s = grove__container_of(tm, struct grove_timeout_impl, tm);
+    grove_thread *t = s->owner;
+    if (!t || s->fired)
+        return;
+    s->fired = 1;
+    t->fired++;
+    grove__interrupt(t, -ETIMEDOUT);
+}
+
+int grove_timeout_start(grove_timeout *to, int64_t ns)
+{
+    if (!to)
+        return -EINVAL;
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -ENOMEM;
+    grove_thread *t = h->current;
+    struct grove_timeout_impl *s = (struct grove_timeout_impl *)to;
+    s->tm.idx = GROVE__TIMER_IDLE;
+    s->fired = 0;
+    s->owner = t;
+    if (ns == 0) {
+        s->fired = 1;   /* fires at the next switch point */
+        t->fired++;
+    } else if (ns > 0) {
+        if (grove__timer_add(h, &s->tm, grove_now() + ns, fire) != 0)
+            return -ENOMEM;
+    }
+    s->parent = t->scopes;
+    t->scopes = s;
+    return 0;
+}
+
+bool grove_timeout_end(grove_timeout *to)
+{
+    if (!to)
+        return false;
+    struct grove_timeout_impl *s = (struct grove_timeout_impl *)to;
+    grove_thread *t = s->owner;
+    bool fired = s->fired;
+    if (!t)
+        return fired;   /* already ended */
+    if (grove__timer_active(&s->tm))
+        grove__timer_del(t->hub, &s->tm);
+    if (fired)
+        t->fired--;
+    /* Unlink from the chain; normally s is the innermost scope. */
+    for (struct grove_timeout_impl **pp = &t->scopes; *pp; pp = &(*pp)->parent) {
+        if (*pp == s) {
+            *pp = s->parent;
+            break;
+        }
+    }
+    s->owner = NULL;
+    return fired;
+}
+
+bool grove_timeout_fired(const grove_timeout *to)
+{
+    return to && ((const struct grove_timeout_impl *)to)->fired;
+}

@@ -1,0 +1,234 @@
+/* The hub's fd poller on epoll.
+ *
+ * Every fd is registered once, edge-triggered for read and write, with its number and a
+ * generation in the event's data; waiters are found in a table indexed by fd. So an idle
+ * fd costs no syscall, one epoll_wait serves every ready fd, and an event for an fd
+ * number that was forgotten and reused (older generation) is ignored.
+ * Readiness that arrives while nobody waits is remembered in the slot (edge-triggered
+ * epoll would not report it again), so a later grove_wait_fd returns at once.
+ */
+#include "core/internal.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct fd_slot {
+    grove__waiter *rd, *wr;
+    uint32_t gen;
+    unsigned char registered;
+    unsigned char ready;   /* GROVE_READ/WRITE seen with no waiter */
+} fd_slot;
+
+struct grove__poller {
+    int epfd;
+    fd_slot *slots;
+    size_t nslots;
+    size_t nwaiters;
+    struct epoll_event events[256];
+};
+
+static int g_no_pwait2;
+
+static grove__poller *poller_get(grove__hub *h)
+{
+    if (grove__likely(h->poller != NULL))
+        return h->poller;
+    grove__poller *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (p->epfd < 0) {
+        free(p);
+        return NULL;
+    }
+    h->poller = p;
+    return p;
+}
+
+int grove__poller_init(grove__hub *h) { return poller_get(h) ? 0 : -errno; }
+
+void grove__poller_close(grove__hub *h)
+{
+    grove__poller *p = h->poller;
+    if (!p)
+        return;
+    close(p->epfd);
+    free(p->slots);
+    free(p);
+    h->poller = NULL;
+}
+
+size_t grove__poller_waiters(grove__hub *h) { return h->poller ? h->poller->nwaiters : 0; }
+
+static fd_slot *slot_get(grove__poller *p, int fd)
+{
+    if ((size_t)fd < p->nslots)
+        return &p->slots[fd];
+    size_t n = p->nslots ? p->nslots : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    fd_slot *s = realloc(p->slots, n * sizeof *s);
+    if (!s)
+        return NULL;
+    memset(s + p->nslots, 0, (n - p->nslots) * sizeof *s);
+    p->slots = s;
+    p->nslots = n;
+    return &s[fd];
+}
+
+static int fd_register(grove__poller *p, int fd, fd_slot *s)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = (uint64_t)(uint32_t)fd | ((uint64_t)s->gen << 32)};
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        if (errno != EEXIST)
+            return -errno;   /* EPERM: regular files and directories cannot be polled */
+    }
+    s->registered = 1;
+    s->ready = 0;
+    return 0;
+}
+
+int grove_wait_fd(int fd, int events)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (events <= 0 || (events & ~(GROVE_READ | GROVE_WRITE)))
+        return -EINVAL;
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -ENOMEM;
+    int rc = grove__check(h->current);
+    if (rc)
+        return rc;
+    grove__poller *p = poller_get(h);
+    if (!p)
+        return -ENOMEM;
+    fd_slot *s = slot_get(p, fd);
+    if (!s)
+        return -ENOMEM;
+    if (grove__unlikely(!s->registered)) {
+        rc = fd_register(p, fd, s);
+        if (rc)
+            return rc;
+    }
+    if (s->ready & events) {
+        int r = s->ready & events;
+        s->ready &= (unsigned char)~r;
+        return r;
+    }
+    if (((events & GROVE_READ) && s->rd) || ((events & GROVE_WRITE) && s->wr))
+        return -EBUSY;
+    grove__waiter w;
+    grove__waiter_init(&w);
+    if (events & GROVE_READ)
+        s->rd = &w;
+    if (events & GROVE_WRITE)
+        s->wr = &w;
+    p->nwaiters++;
+    rc = grove__park(&w, "fd");
+    p->nwaiters--;
+    s = &p->slots[fd];   /* the table may have moved while we slept */
+    if (s->rd == &w)
+        s->rd = NULL;
+    if (s->wr == &w)
+        s->wr = NULL;
+    return rc;
+}
+
+int grove_fd_forget(int fd)
+{
+    grove__hub *h = grove__hub_peek();
+    if (!h || !h->poller || fd < 0 || (size_t)fd >= h->poller->nslots)
+        return 0;
+    grove__poller *p = h->poller;
+    fd_slot *s = &p->slots[fd];
+    if (s->rd)
+        grove__wake(s->rd, -EBADF, NULL);
+    if (s->wr && s->wr != s->rd)
+        grove__wake(s->wr, -EBADF, NULL);
+    s->rd = s->wr = NULL;
+    if (s->registered)
+        (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+    s->registered = 0;
+    s->ready = 0;
+    s->gen++;
+    return 0;
+}
+
+int grove_close(int fd)
+{
+    grove_fd_forget(fd);
+    return close(fd) < 0 ? -errno : 0;
+}
+
+static void dispatch(grove__poller *p, const struct epoll_event *ev)
+{
+    uint32_t fd = (uint32_t)ev->data.u64, gen = (uint32_t)(ev->data.u64 >> 32);
+    if (fd >= p->nslots)
+        return;
+    fd_slot *s = &p->slots[fd];
+    if (!s->registered || s->gen != gen)
+        return;   /* a stale event for an fd number that has been forgotten */
+    int mask = 0;
+    if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        mask |= GROVE_READ;
+    if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        mask |= GROVE_WRITE;
+    grove__waiter *rd = s->rd, *wr = s->wr;
+    int left = mask;
+    if (rd && (mask & GROVE_READ)) {
+        s->rd = NULL;
+        if (wr == rd) {
+            s->wr = NULL;
+            left &= ~(GROVE_READ | GROVE_WRITE);
+        } else {
+            left &= ~GROVE_READ;
+        }
+        grove__wake(rd, mask & (rd == wr ? (GROVE_READ | GROVE_WRITE) : GROVE_READ), NULL);
+    }
+    if (s->wr && (mask & GROVE_WRITE)) {
+        grove__waiter *w = s->wr;
+        s->wr = NULL;
+        if (s->rd == w)
+            s->rd = NULL;
+        left &= ~GROVE_WRITE;
+        grove__wake(w, mask & (GROVE_READ | GROVE_WRITE), NULL);
+    }
+    s->ready |= (unsigned char)left;
+}
+
+int grove__poller_poll(grove__hub *h, int64_t timeout_ns)
+{
+    grove__poller *p = h->poller;
+    if (!p) {
+        if (timeout_ns > 0) {
+            struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
+            nanosleep(&ts, NULL);
+        }
+        return 0;
+    }
+    int n;
+    if (!g_no_pwait2) {
+        struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
+        n = (int)syscall(SYS_epoll_pwait2, p->epfd, p->events, 256, timeout_ns < 0 ? NULL : &ts, NULL, (size_t)8);
+        if (n < 0 && errno == ENOSYS) {
+            g_no_pwait2 = 1;
+            return grove__poller_poll(h, timeout_ns);
+        }
+    } else {
+        int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+        n = epoll_wait(p->epfd, p->events, 256, ms);
+    }
+    for (int i = 0; i < n; i++)
+        dispatch(p, &p->events[i]);
+    return n < 0 ? 0 : n;
+}

@@ -1,0 +1,87 @@
+/* Shared test helpers: assertion macros that print both sides, and a tiny runner.
+ * Each tests/test-<area>.c is one executable; TEST() functions run in order, and the
+ * first failed check ends the process with a message naming the file, line and values. */
+#ifndef GROVE_TEST_H
+#define GROVE_TEST_H
+
+#include <grove.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define T_FAIL(...)                                                                        \
+    do {                                                                                   \
+        fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);                            \
+        fprintf(stderr, __VA_ARGS__);                                                      \
+        fprintf(stderr, "\n");                                                             \
+        fflush(stderr);                                                                    \
+        abort();                                                                           \
+    } while (0)
+
+#define T_ASSERT(c)                                                                        \
+    do {                                                                                   \
+        if (!(c))                                                                          \
+            T_FAIL("%s", #c);                                                              \
+    } while (0)
+
+/* Integer comparison printing both values: T_EQ(a, b), T_NE, T_LT, T_LE, T_GT, T_GE. */
+#define T_CMP(a, op, b)                                                                    \
+    do {                                                                                   \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                \
+        if (!(a_ op b_))                                                                   \
+            T_FAIL("%s %s %s (%lld vs %lld)", #a, #op, #b, a_, b_);                        \
+    } while (0)
+#define T_EQ(a, b) T_CMP(a, ==, b)
+#define T_NE(a, b) T_CMP(a, !=, b)
+#define T_LT(a, b) T_CMP(a, <, b)
+#define T_LE(a, b) T_CMP(a, <=, b)
+#define T_GT(a, b) T_CMP(a, >, b)
+#define T_GE(a, b) T_CMP(a, >=, b)
+
+/* A Grove return code that must be >= 0; prints grove_strerror otherwise. */
+#define T_OK(expr)                                                                         \
+    do {                                                                                   \
+        long long r_ = (long long)(expr);                                                  \
+        if (r_ < 0)                                                                        \
+            T_FAIL("%s returned %lld (%s)", #expr, r_, grove_strerror((int)r_));           \
+    } while (0)
+
+#define T_STREQ(a, b)                                                                      \
+    do {                                                                                   \
+        const char *a_ = (a), *b_ = (b);                                                   \
+        if (strcmp(a_, b_) != 0)                                                           \
+            T_FAIL("%s == %s (\"%s\" vs \"%s\")", #a, #b, a_, b_);                         \
+    } while (0)
+
+typedef struct t_case {
+    const char *name;
+    void (*fn)(void);
+} t_case;
+
+/* Runs the cases whose name contains argv[1] (all if none given). */
+static inline int t_run(const t_case *cases, int argc, char **argv)
+{
+    int ran = 0;
+    for (const t_case *c = cases; c->name; c++) {
+        if (argc > 1 && !strstr(c->name, argv[1]))
+            continue;
+        int64_t t0 = grove_now();
+        c->fn();
+        fprintf(stderr, "ok   %-40s %8.1f ms\n", c->name, (double)(grove_now() - t0) / 1e6);
+        ran++;
+    }
+    if (!ran) {
+        fprintf(stderr, "no test matched\n");
+        return 1;
+    }
+    return 0;
+}
+
+#define T_CASE(fn) {#fn, fn}
+
+#endif
