@@ -377,7 +377,7 @@ static void *overflow(void *arg)
     return (void *)(intptr_t)recurse(1 << 20);
 }
 
-static void *overflow_small(void *arg)
+__attribute__((unused)) static void *overflow_small(void *arg)
 {
     /* Overruns a small (unguarded) stack a little: the canary catches it at the switch. */
     volatile char buf[3000];
@@ -420,7 +420,11 @@ static void test_stack_overflow_reported(void)
 {
 #ifndef GROVE_TEST_NO_OVERFLOW
     run_child_expect_report(overflow, 64 * 1024, "deep-recursion");
+#ifndef GROVE_ASAN
+    /* Under ASan small stacks are raised to 32 KiB (redzones), so this overrun would not
+     * overflow; the canary path is checked by the normal and Valgrind runs. */
     run_child_expect_report(overflow_small, GROVE_STACK_SMALL, "small-overrun");
+#endif
 #endif
 }
 

@@ -207,6 +207,11 @@ grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
     size_t hs = header_size();
     if (size < GROVE_STACK_MIN)
         size = GROVE_STACK_MIN;
+#ifdef GROVE_ASAN
+    /* ASan's redzones make frames several times larger: small stacks would overflow. */
+    if (size < (size_t)32 * 1024)
+        size = (size_t)32 * 1024;
+#endif
     int small = size < page;
     size_t usable = small ? round_up(size + hs, 64) : round_up(size + hs, page);
     long budget = small ? 0 : guarded_budget();
