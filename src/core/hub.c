@@ -82,7 +82,7 @@ int grove__park(grove__waiter *w, const char *what)
 {
     grove__hub *h = grove__tls_hub;
     grove_thread *t = h->current;
-    int rc = grove__check(t);
+    int rc = w->nointr ? 0 : grove__check(t);
     if (grove__unlikely(rc)) {
         if (grove__list_linked(&w->link))
             grove__list_remove(&w->link);
@@ -99,7 +99,7 @@ int grove__park(grove__waiter *w, const char *what)
     if (w->woken)
         return w->result;
     rc = grove__check(t);
-    return rc ? rc : t->interrupt;
+    return rc ? rc : t->interrupt;   /* -EDEADLK */
 }
 
 void grove__wake(grove__waiter *w, int result, void *value)
@@ -139,6 +139,8 @@ void grove__interrupt(grove_thread *t, int err)
     if (t->state != GROVE__PARKED)
         return;
     grove__waiter *w = t->parked_on;
+    if (w && w->nointr)
+        return;   /* ends only when woken; the error shows at the next switch point */
     if (w && grove__list_linked(&w->link))
         grove__list_remove(&w->link);
     t->parked_on = NULL;
@@ -189,6 +191,8 @@ static _Noreturn void hub_loop(grove_thread *self)
                 /* Nothing runnable and nothing that could ever make anything runnable:
                  * main (always parked here) gets -EDEADLK instead of hanging forever. */
                 GROVE_ASSERT(h->main.state == GROVE__PARKED);
+                if (h->main.parked_on)
+                    h->main.parked_on->nointr = 0;   /* even an uninterruptible wait */
                 grove__interrupt(&h->main, -EDEADLK);
                 continue;
             }

@@ -106,7 +106,8 @@ typedef struct grove__waiter {
     grove_thread *t;
     void *value;          /* set by the waker */
     int result;           /* set by the waker (grove__wake) */
-    int woken;
+    unsigned char woken;
+    unsigned char nointr; /* kill/timeout neither prevent nor end this park (cond relock) */
 } grove__waiter;
 
 enum grove__state {
@@ -180,6 +181,7 @@ static inline void grove__waiter_init(grove__waiter *w)
     w->value = NULL;
     w->result = 0;
     w->woken = 0;
+    w->nointr = 0;
 }
 /* Wakes the thread parked on w with result (>= 0 for success) and value. Unlinks w from
  * its list if linked. Never switches; the woken thread runs at a later switch point.
