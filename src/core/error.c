@@ -1,12 +1,15 @@
 /* Error text and Grove's own assertion failures. */
 #include "core/internal.h"
 
+#include <limits.h>
 #include <unistd.h>
 
 const char *grove_strerror(int err)
 {
     if (err == 0)
         return "success";
+    if (err == INT_MIN)
+        return "unknown error";
     if (err > 0)
         err = -err;
     switch (-err) {

@@ -151,6 +151,8 @@ struct grove_thread {
     grove__timer sleep_timer;      /* for sleep and spawn_after */
     grove__list exit_waiters;      /* join and kill wait here */
     grove__link_cb *links, **links_tail;
+    void (*exit_hook)(grove_thread *, void *); /* pools: runs at exit before links */
+    void *exit_arg;
     grove__list all;               /* every live thread of the hub, for dumps */
     void *stack_lo;                /* usable stack: [stack_lo, stack_hi) */
     void *stack_hi;
@@ -206,6 +208,10 @@ static inline int grove__check(const grove_thread *t)
 /* Ends t's park early with err (kill, timeout, deadlock) if it is parked: its waiter is
  * unlinked and it becomes runnable. Does nothing otherwise. Never switches. */
 GROVE_HIDDEN void grove__interrupt(grove_thread *t, int err);
+
+/* Spawns a fire-and-forget thread like grove_spawn_n but returns it (valid until it
+ * exits), so pools can set exit_hook. NULL + errno on failure. */
+GROVE_HIDDEN grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg);
 
 /* Makes t runnable (tail of the run queue). */
 GROVE_HIDDEN void grove__ready(grove__hub *h, grove_thread *t);

@@ -56,20 +56,25 @@ grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *)
 
 grove_thread *grove_spawn(void *(*fn)(void *), void *arg) { return grove_spawn_opts(NULL, fn, arg); }
 
+grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg)
+{
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return NULL;
+    grove_thread *t = spawn(h, 0, NULL);
+    if (!t)
+        return NULL;
+    t->fn_n = fn;
+    t->arg = arg;
+    grove__ready(h, t);
+    return t;
+}
+
 int grove_spawn_n(void (*fn)(void *), void *arg)
 {
     if (!fn)
         return -EINVAL;
-    grove__hub *h = grove__hub_get();
-    if (!h)
-        return -ENOMEM;
-    grove_thread *t = spawn(h, 0, NULL);
-    if (!t)
-        return -ENOMEM;
-    t->fn_n = fn;
-    t->arg = arg;
-    grove__ready(h, t);
-    return 0;
+    return grove__spawn_n_thread(fn, arg) ? 0 : -ENOMEM;
 }
 
 static void start_later(grove__timer *tm)
@@ -121,8 +126,10 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
     t->scopes = NULL;
     t->fired = 0;
 
-    /* Link callbacks run on this stack; switch points inside them fail (bit 1). */
+    /* Exit hook and link callbacks run on this stack; switch points inside them fail. */
     t->killed |= 2;
+    if (t->exit_hook)
+        t->exit_hook(t, t->exit_arg);
     grove__link_cb *l = t->links;
     while (l) {
         grove__link_cb *next = l->next;

@@ -1,0 +1,231 @@
+/* Pile (results in spawn order) and imap (an ordered parallel map over a generator,
+ * built on a pile plus a feeder green thread with back-pressure). */
+#include "core/internal.h"
+
+#include "pool/pool.h"
+
+struct grove_pile {
+    grove_pool *pool;
+    int own_pool;
+    grove_thread **v;   /* ring of spawned threads, oldest first */
+    size_t cap, head, n;
+};
+
+grove_pile *grove_pile_new(grove_pool *pool, size_t size)
+{
+    if (!pool && size == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    grove_pile *pile = calloc(1, sizeof *pile);
+    if (!pile) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!pool) {
+        pool = grove_pool_new(size);
+        if (!pool) {
+            free(pile);
+            return NULL;
+        }
+        pile->own_pool = 1;
+    }
+    pile->pool = pool;
+    return pile;
+}
+
+static int ring_push(grove_pile *pile, grove_thread *t)
+{
+    if (pile->n == pile->cap) {
+        size_t cap = pile->cap ? pile->cap * 2 : 16;
+        grove_thread **v = malloc(cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        for (size_t i = 0; i < pile->n; i++)
+            v[i] = pile->v[(pile->head + i) % pile->cap];
+        free(pile->v);
+        pile->v = v;
+        pile->cap = cap;
+        pile->head = 0;
+    }
+    pile->v[(pile->head + pile->n) % pile->cap] = t;
+    pile->n++;
+    return 0;
+}
+
+int grove_pile_spawn(grove_pile *pile, void *(*fn)(void *), void *arg)
+{
+    if (!pile || !fn)
+        return -EINVAL;
+    if (pile->n == pile->cap) {   /* make room first: after the spawn nothing may fail */
+        int rc = ring_push(pile, NULL);
+        if (rc)
+            return rc;
+        pile->n--;
+    }
+    grove_thread *t = grove_pool_spawn(pile->pool, fn, arg);
+    if (!t)
+        return -errno;
+    return ring_push(pile, t);
+}
+
+int grove_pile_next(grove_pile *pile, void **result)
+{
+    if (!pile)
+        return -EINVAL;
+    if (!pile->n)
+        return -ENOENT;
+    grove_thread *t = pile->v[pile->head];
+    int rc = grove_join(t, result);
+    if (rc < 0)
+        return rc;   /* still ours: the next call joins it again */
+    pile->head = (pile->head + 1) % pile->cap;
+    pile->n--;
+    return 0;
+}
+
+size_t grove_pile_pending(const grove_pile *pile) { return pile ? pile->n : 0; }
+
+int grove_pile_destroy(grove_pile *pile)
+{
+    if (!pile)
+        return -EINVAL;
+    while (pile->n) {
+        grove_thread *t = pile->v[pile->head];
+        grove_kill_nowait(t);
+        /* Joining may be interrupted if we are killed ourselves; the thread is already
+         * killed, so detaching it still frees everything once it exits. */
+        if (grove_join(t, NULL) < 0)
+            grove_detach(t);
+        pile->head = (pile->head + 1) % pile->cap;
+        pile->n--;
+    }
+    if (pile->own_pool) {
+        grove_pool_waitall(pile->pool);
+        grove_pool_destroy(pile->pool);
+    }
+    free(pile->v);
+    free(pile);
+    return 0;
+}
+
+/* ---- imap ---------------------------------------------------------------------------- */
+
+struct grove_imap {
+    grove_pile *pile;
+    void *(*fn)(void *);
+    grove_imap_gen gen;
+    void *gen_ctx;
+    size_t window;          /* max results spawned and not taken */
+    grove_thread *feeder;
+    int done;               /* feeder finished */
+    int err;                /* generator or spawn error, reported after the results */
+    grove__list avail;      /* consumer waits for the feeder */
+    grove__list space;      /* feeder waits for the consumer */
+};
+
+static int wait_on(grove__list *l, const char *what)
+{
+    grove__hub *h = grove__hub_get();
+    int rc = grove__check(h->current);
+    if (rc)
+        return rc;
+    grove__waiter w;
+    grove__waiter_init(&w);
+    grove__list_push(l, &w.link);
+    return grove__park(&w, what);
+}
+
+static void *feeder(void *arg)
+{
+    grove_imap *it = arg;
+    for (;;) {
+        while (grove_pile_pending(it->pile) >= it->window) {
+            int rc = wait_on(&it->space, "imap window");
+            if (rc < 0) {
+                it->err = rc;
+                goto out;
+            }
+        }
+        void *a = NULL;
+        int more = it->gen(it->gen_ctx, &a);
+        if (more <= 0) {
+            it->err = more;
+            break;
+        }
+        int rc = grove_pile_spawn(it->pile, it->fn, a);
+        if (rc < 0) {
+            it->err = rc;
+            break;
+        }
+        grove__wake_all(&it->avail, 0, NULL);
+    }
+out:
+    it->done = 1;
+    grove__wake_all(&it->avail, 0, NULL);
+    return NULL;
+}
+
+grove_imap *grove_pool_imap(grove_pool *pool, void *(*fn)(void *), grove_imap_gen gen, void *gen_ctx)
+{
+    if (!pool || !fn || !gen) {
+        errno = EINVAL;
+        return NULL;
+    }
+    grove_imap *it = calloc(1, sizeof *it);
+    if (!it)
+        goto fail;
+    it->pile = grove_pile_new(pool, 0);
+    if (!it->pile)
+        goto fail_it;
+    it->fn = fn;
+    it->gen = gen;
+    it->gen_ctx = gen_ctx;
+    it->window = 2 * pool->size;
+    grove__list_init(&it->avail);
+    grove__list_init(&it->space);
+    grove_spawn_attr at = {.name = "imap-feeder"};
+    it->feeder = grove_spawn_opts(&at, feeder, it);
+    if (!it->feeder)
+        goto fail_pile;
+    return it;
+fail_pile:
+    grove_pile_destroy(it->pile);
+fail_it:
+    free(it);
+fail:
+    errno = ENOMEM;
+    return NULL;
+}
+
+int grove_imap_next(grove_imap *it, void **result)
+{
+    if (!it)
+        return -EINVAL;
+    for (;;) {
+        if (grove_pile_pending(it->pile)) {
+            int rc = grove_pile_next(it->pile, result);
+            if (rc < 0)
+                return rc;
+            grove__wake_all(&it->space, 0, NULL);
+            return 1;
+        }
+        if (it->done)
+            return it->err;
+        int rc = wait_on(&it->avail, "imap next");
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int grove_imap_close(grove_imap *it)
+{
+    if (!it)
+        return -EINVAL;
+    grove_kill(it->feeder);
+    if (grove_join(it->feeder, NULL) < 0)
+        grove_detach(it->feeder);   /* we were killed meanwhile; it is dead anyway */
+    grove_pile_destroy(it->pile);
+    free(it);
+    return 0;
+}
