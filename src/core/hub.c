@@ -15,7 +15,7 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-__thread grove__hub *grove__tls_hub;
+__thread grove__hub *grove__tls_hub __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t g_hub_key;
 static pthread_once_t g_hub_key_once = PTHREAD_ONCE_INIT;
@@ -53,12 +53,6 @@ static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *ne
 #endif
     /* Running as prev again. */
     *h->errno_ptr = prev->saved_errno;
-}
-
-void grove__ready(grove__hub *h, grove_thread *t)
-{
-    t->state = GROVE__READY;
-    grove__list_push(&h->runq, &t->runq);
 }
 
 void grove__schedule(grove__hub *h)
@@ -226,7 +220,7 @@ static void hub_destroy(void *p)
 
 static void make_key(void) { (void)pthread_key_create(&g_hub_key, hub_destroy); }
 
-static grove__hub *hub_create(void)
+grove__hub *grove__hub_create(void)
 {
     pthread_once(&g_hub_key_once, make_key);
     size_t hs = (sizeof(grove__hub) + 63) & ~(size_t)63;
@@ -287,14 +281,6 @@ static grove__hub *hub_create(void)
     grove__tls_hub = h;
     pthread_setspecific(g_hub_key, h);
     return h;
-}
-
-grove__hub *grove__hub_get(void)
-{
-    grove__hub *h = grove__tls_hub;
-    if (grove__likely(h != NULL))
-        return h;
-    return hub_create();
 }
 
 grove__hub *grove__hub_peek(void) { return grove__tls_hub; }

@@ -213,11 +213,13 @@ GROVE_HIDDEN void grove__interrupt(grove_thread *t, int err);
  * exits), so pools can set exit_hook. NULL + errno on failure. */
 GROVE_HIDDEN grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg);
 
-/* Makes t runnable (tail of the run queue). */
-GROVE_HIDDEN void grove__ready(grove__hub *h, grove_thread *t);
+/* Makes t runnable (tail of the run queue). Defined below, after the hub. */
+static inline void grove__ready(grove__hub *h, grove_thread *t);
 
-/* The calling OS thread's hub, created if needed (NULL on failure, errno set). */
-GROVE_HIDDEN grove__hub *grove__hub_get(void);
+/* The calling OS thread's hub, created if needed (NULL on failure, errno set).
+ * Inline: it is on every switch path. */
+GROVE_HIDDEN grove__hub *grove__hub_create(void);
+static inline grove__hub *grove__hub_get(void);
 /* The calling OS thread's hub if it exists, else NULL. */
 GROVE_HIDDEN grove__hub *grove__hub_peek(void);
 GROVE_HIDDEN grove_thread *grove__current(grove__hub *h);
@@ -314,7 +316,20 @@ struct grove__hub {
     size_t main_stack_size;
 };
 
-GROVE_HIDDEN extern __thread grove__hub *grove__tls_hub;
+/* initial-exec: one %fs-relative load, also in libgrove.so (no __tls_get_addr call). */
+GROVE_HIDDEN extern __thread grove__hub *grove__tls_hub __attribute__((tls_model("initial-exec")));
+
+static inline grove__hub *grove__hub_get(void)
+{
+    grove__hub *h = grove__tls_hub;
+    return grove__likely(h != NULL) ? h : grove__hub_create();
+}
+
+static inline void grove__ready(grove__hub *h, grove_thread *t)
+{
+    t->state = GROVE__READY;
+    grove__list_push(&h->runq, &t->runq);
+}
 
 /* Every how many switches a busy run queue lets the hub poll fds and timers. */
 #define GROVE__POLL_EVERY 64

@@ -8,7 +8,8 @@
  * Each guarded stack costs two memory mappings, and the kernel caps a process at
  * vm.max_map_count (65530 by default). Past half of that, and for stacks smaller than a
  * page (GROVE_STACK_SMALL), stacks are carved from shared slabs with no guard page; those
- * carry a canary at their lowest address, checked every time the thread switches out.
+ * carry a canary (their lowest bytes must stay zero), checked every time the thread
+ * switches out.
  * Either way an overflow ends the process with a message naming the green thread, from a
  * SIGSEGV handler that runs on an alternate signal stack.
  */
@@ -30,7 +31,7 @@
 #define DEFAULT_STACK ((size_t)64 * 1024)
 #define SLAB_STACKS 64
 #define CACHE_MAX 1024
-#define CANARY 0x9e3779b97f4a7c15ull
+#define CANARY_BYTES 32
 #define ALTSTACK_SIZE ((size_t)64 * 1024)
 
 static _Atomic size_t g_default_stack;
@@ -141,8 +142,7 @@ static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map
     if (GROVE__CTX_EXTRA)
         t->ctx_impl = (char *)top - hs;
     if (!map_base || map_len == 0) {
-        t->small_stack = 1;   /* unguarded: canary instead */
-        *(uint64_t *)lo = CANARY ^ (uint64_t)(uintptr_t)lo;
+        t->small_stack = 1;   /* unguarded: canary instead (see grove__stack_check_canary) */
     }
 #ifdef GROVE_HAVE_VALGRIND
     t->vg_stack_id = VALGRIND_STACK_REGISTER(lo, t->stack_hi);
@@ -324,7 +324,12 @@ static void say_num(uint64_t v)
 static _Noreturn void report_overflow(const grove_thread *t, const char *how)
 {
     say("grove: stack overflow in green thread '");
-    say(t->name[0] ? t->name : "?");
+    if (t->name[0]) {
+        say(t->name);
+    } else {   /* named lazily: print the name grove_thread_name would give */
+        say("thread-");
+        say_num(t->id);
+    }
     say("' (id ");
     say_num(t->id);
     say(", stack ");
@@ -336,10 +341,20 @@ static _Noreturn void report_overflow(const grove_thread *t, const char *how)
     abort();
 }
 
+/* The canary of an unguarded stack is its lowest CANARY_BYTES, which must stay zero: a
+ * thread that reached them has overflowed (so a cached stack always has them zero, and a
+ * fresh slab is zero). Zero needs no write at spawn, and reading a never-touched page maps
+ * the shared zero page, which is not counted in RSS: an idle thread with a large slab
+ * stack still costs one page, not two. An overflow that writes only zeros there goes
+ * unnoticed; that is the price of having no guard page. */
 void grove__stack_check_canary(grove_thread *t)
 {
-    if (*(uint64_t *)t->stack_lo != (CANARY ^ (uint64_t)(uintptr_t)t->stack_lo))
-        report_overflow(t, "canary at the stack's bottom overwritten");
+    const uint64_t *c = t->stack_lo;
+    uint64_t v = 0;
+    for (size_t i = 0; i < CANARY_BYTES / sizeof *c; i++)
+        v |= c[i];
+    if (v)
+        report_overflow(t, "the bottom of its stack (no guard page) was overwritten");
 }
 
 static struct sigaction g_old_segv, g_old_bus;

@@ -1,0 +1,37 @@
+/* switch: ns per one-way switch between two green threads.
+ * main and one spawned thread hand control to each other with grove_yield(), Grove's
+ * cheapest handoff: with only the two of them runnable, each yield is exactly one switch
+ * (and every 64th goes through the hub, which polls nothing here). N round trips = 2N
+ * one-way switches. Usage: grove-switch [N] (default 2,000,000). */
+#include "bench.h"
+
+static volatile int g_done;
+
+static void *partner(void *arg)
+{
+    while (!g_done)
+        grove_yield();
+    return NULL;
+}
+
+static void rounds(long n)
+{
+    for (long i = 0; i < n; i++)
+        grove_yield();
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_arg(argc, argv, 2000000);
+    grove_thread *t = grove_spawn(partner, NULL);
+    if (!t)
+        return 1;
+    rounds(n / 10);   /* warm-up */
+    int64_t t0 = grove_now();
+    rounds(n);
+    int64_t t1 = grove_now();
+    g_done = 1;
+    grove_join(t, NULL);
+    bench_report("switch", 2 * n, (double)(t1 - t0) / (2.0 * (double)n), "ns per one-way switch");
+    return 0;
+}
