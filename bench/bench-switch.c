@@ -1,37 +1,40 @@
 /* switch: ns per one-way switch between two green threads.
- * main and one spawned thread hand control to each other with grove_yield(), Grove's
- * cheapest handoff: with only the two of them runnable, each yield is exactly one switch
- * (and every 64th goes through the hub, which polls nothing here). N round trips = 2N
- * one-way switches. Usage: grove-switch [N] (default 2,000,000). */
+ * Two spawned green threads run the same loop of grove_yield(), Grove's cheapest handoff:
+ * with only the two of them runnable, each yield is exactly one switch (every 64th also
+ * passes through the hub, which has nothing to poll here). N round trips = 2N one-way
+ * switches; main only starts them and waits.
+ * Both threads run the same code on purpose: when two green threads call yield from
+ * different call sites, the CPU's return-stack predictor guesses wrong on the first
+ * return after every switch. That costs about 7 ns a switch on this machine in any
+ * library whose switch is entered by a call (see docs/BENCHMARKS.md, where both shapes are
+ * measured). Usage: grove-switch [N] (default 2,000,000). */
 #include "bench.h"
 
-static volatile int g_done;
+static long g_warm, g_n;
+static int64_t g_t0, g_t1;
+static int g_started;
 
-static void *partner(void *arg)
+static void *pingpong(void *arg)
 {
-    while (!g_done)
+    for (long i = 0; i < g_warm; i++)
         grove_yield();
+    if (!g_started++)
+        g_t0 = grove_now();   /* the first one past the warm-up starts the clock */
+    for (long i = 0; i < g_n; i++)
+        grove_yield();
+    g_t1 = grove_now();       /* the last one to finish stops it */
     return NULL;
-}
-
-static void rounds(long n)
-{
-    for (long i = 0; i < n; i++)
-        grove_yield();
 }
 
 int main(int argc, char **argv)
 {
-    long n = bench_arg(argc, argv, 2000000);
-    grove_thread *t = grove_spawn(partner, NULL);
-    if (!t)
+    g_n = bench_arg(argc, argv, 2000000);
+    g_warm = g_n / 10;
+    grove_thread *a = grove_spawn(pingpong, NULL), *b = grove_spawn(pingpong, NULL);
+    if (!a || !b)
         return 1;
-    rounds(n / 10);   /* warm-up */
-    int64_t t0 = grove_now();
-    rounds(n);
-    int64_t t1 = grove_now();
-    g_done = 1;
-    grove_join(t, NULL);
-    bench_report("switch", 2 * n, (double)(t1 - t0) / (2.0 * (double)n), "ns per one-way switch");
+    grove_join(a, NULL);
+    grove_join(b, NULL);
+    bench_report("switch", 2 * g_n, (double)(g_t1 - g_t0) / (2.0 * (double)g_n), "ns per one-way switch");
     return 0;
 }

@@ -55,7 +55,7 @@ static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *ne
     *h->errno_ptr = prev->saved_errno;
 }
 
-void grove__schedule(grove__hub *h)
+static inline __attribute__((always_inline)) void schedule(grove__hub *h)
 {
     grove_thread *prev = h->current, *next;
     grove__list *n;
@@ -68,6 +68,23 @@ void grove__schedule(grove__hub *h)
         return;
     }
     switch_to(h, prev, next);
+}
+
+void grove__schedule(grove__hub *h) { schedule(h); }
+
+/* The cheapest handoff, kept here so the scheduler inlines into it. */
+int grove_yield(void)
+{
+    grove__hub *h = grove__hub_get();
+    if (grove__unlikely(!h))
+        return -ENOMEM;
+    grove_thread *t = h->current;
+    int rc = grove__check(t);
+    if (grove__unlikely(rc))
+        return rc;
+    grove__ready(h, t);
+    schedule(h);
+    return grove__check(t);
 }
 
 /* ---- Parking and waking ---------------------------------------------------------------- */

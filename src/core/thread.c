@@ -333,20 +333,6 @@ static void wake_sleeper(grove__timer *tm)
         grove__wake(t->parked_on, 0, NULL);
 }
 
-int grove_yield(void)
-{
-    grove__hub *h = grove__hub_get();
-    if (grove__unlikely(!h))
-        return -ENOMEM;
-    grove_thread *t = h->current;
-    int rc = grove__check(t);
-    if (grove__unlikely(rc))
-        return rc;
-    grove__ready(h, t);
-    grove__schedule(h);
-    return grove__check(t);
-}
-
 int grove_sleep(int64_t ns)
 {
     if (ns <= 0)
