@@ -280,6 +280,10 @@ GROVE_HIDDEN void grove__poller_close(grove__hub *h);
 /* Waits for fd events up to timeout_ns (-1 = forever, 0 = poll) and wakes their waiters.
  * Returns the number of threads woken. */
 GROVE_HIDDEN int grove__poller_poll(grove__hub *h, int64_t timeout_ns);
+/* Makes fd non-blocking and registers it with the hub's epoll if it is not yet (cheap
+ * when it is). Returns 0; 1 if fd cannot be polled (regular file: do blocking I/O);
+ * or -errno (-EBADF...). Never switches. */
+GROVE_HIDDEN int grove__fd_ensure(int fd);
 /* Number of green threads waiting in grove_wait_fd on this hub. */
 GROVE_HIDDEN size_t grove__poller_waiters(grove__hub *h);
 

@@ -97,6 +97,23 @@ static int fd_register(grove__poller *p, int fd, fd_slot *s)
     return 0;
 }
 
+int grove__fd_ensure(int fd)
+{
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -ENOMEM;
+    grove__poller *p = poller_get(h);
+    if (!p)
+        return -ENOMEM;
+    fd_slot *s = slot_get(p, fd);
+    if (!s)
+        return -ENOMEM;
+    if (grove__likely(s->registered))
+        return 0;
+    int rc = fd_register(p, fd, s);
+    return rc == -EPERM ? 1 : rc;
+}
+
 int grove_wait_fd(int fd, int events)
 {
     if (fd < 0)

@@ -1,0 +1,208 @@
+/* grove_serve: an acceptor green thread plus one green thread per connection.
+ *
+ * Concurrency is a semaphore the acceptor takes before each accept, so a full server
+ * stops accepting (connections wait in the kernel's backlog) instead of accepting and
+ * parking them. Running out of fds or memory makes the acceptor back off rather than
+ * spin; the kernel keeps the pending connection, so it is served once fds free up.
+ * Each connection's record lives on its handler's stack; the server keeps them in a list
+ * so a graceful stop can kill the stragglers.
+ */
+#include "core/internal.h"
+
+#include "grove/io.h"
+#include "grove/sync.h"
+
+struct grove_server {
+    int lfd;
+    void (*handle)(int fd, void *arg);
+    void *arg;
+    grove_sem slots;
+    int limited;
+    grove_thread *acceptor;
+    grove__list conns;      /* live connections */
+    size_t active;
+    uint64_t accepted;
+    grove_event idle;       /* sent when active drops to 0 while stopping */
+    int stopping;
+    int accept_err;         /* a fatal accept error, if the acceptor stopped on one */
+};
+
+typedef struct conn {   /* one per connection; freed by its handler thread */
+    grove__list link;
+    grove_thread *t;
+    grove_server *srv;
+    int fd;
+} conn;
+
+static void conn_main(void *arg)
+{
+    conn *c = arg;
+    grove_server *srv = c->srv;
+    srv->handle(c->fd, srv->arg);
+    grove_close(c->fd);
+    grove__list_remove(&c->link);
+    free(c);
+    srv->active--;
+    if (srv->limited)
+        grove_sem_release(&srv->slots);
+    if (srv->stopping && srv->active == 0)
+        grove_event_send(&srv->idle, NULL);
+}
+
+static int fatal_accept_error(int rc)
+{
+    switch (-rc) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case EINTR:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static void *acceptor(void *arg)
+{
+    grove_server *srv = arg;
+    int64_t backoff = 0;
+    for (;;) {
+        if (srv->limited && grove_sem_acquire(&srv->slots) < 0)
+            break;   /* killed: stopping */
+        int fd = grove_accept(srv->lfd, NULL, NULL);
+        if (fd < 0) {
+            if (srv->limited)
+                grove_sem_release(&srv->slots);
+            if (fd == -ECANCELED || fd == -ETIMEDOUT)
+                break;
+            if (fatal_accept_error(fd)) {
+                srv->accept_err = fd;
+                break;
+            }
+            if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO)
+                continue;
+            /* Out of fds or memory: wait for some to be released, without spinning. */
+            backoff = backoff ? backoff * 2 : GROVE_MS(1);
+            if (backoff > GROVE_MS(100))
+                backoff = GROVE_MS(100);
+            if (grove_sleep(backoff) < 0)
+                break;
+            continue;
+        }
+        backoff = 0;
+        srv->accepted++;
+        srv->active++;
+        conn *c = malloc(sizeof *c);
+        if (!c || !(c->t = grove__spawn_n_thread(conn_main, c))) {
+            free(c);
+            srv->active--;
+            grove_close(fd);
+            if (srv->limited)
+                grove_sem_release(&srv->slots);
+            continue;
+        }
+        c->srv = srv;
+        c->fd = fd;
+        grove__list_push(&srv->conns, &c->link);
+    }
+    return NULL;
+}
+
+grove_server *grove_server_start(int lfd, void (*handle)(int, void *), void *arg, size_t concurrency)
+{
+    if (lfd < 0 || !handle) {
+        errno = EINVAL;
+        return NULL;
+    }
+    grove_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    srv->lfd = lfd;
+    srv->handle = handle;
+    srv->arg = arg;
+    srv->limited = concurrency > 0;
+    grove_sem_init(&srv->slots, (long)concurrency);
+    grove_event_init(&srv->idle);
+    grove__list_init(&srv->conns);
+    grove_spawn_attr at = {.name = "acceptor"};
+    srv->acceptor = grove_spawn_opts(&at, acceptor, srv);
+    if (!srv->acceptor) {
+        free(srv);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return srv;
+}
+
+uint64_t grove_server_accepted(const grove_server *srv) { return srv ? srv->accepted : 0; }
+size_t grove_server_active(const grove_server *srv) { return srv ? srv->active : 0; }
+
+int grove_server_stop(grove_server *srv, int64_t grace_ns)
+{
+    if (!srv)
+        return -EINVAL;
+    grove_kill(srv->acceptor);
+    grove_join(srv->acceptor, NULL);
+    srv->stopping = 1;
+    int killed = 0;
+    if (srv->active) {
+        grove_timeout to;
+        grove_timeout_start(&to, grace_ns > 0 ? grace_ns : 0);
+        int rc = grove_event_wait(&srv->idle, NULL);
+        grove_timeout_end(&to);
+        if (rc < 0 && rc != -ETIMEDOUT)
+            return rc;   /* we were killed: the server stays allocated, still stopping */
+        for (grove__list *n = srv->conns.next; n != &srv->conns; n = n->next) {
+            conn *c = grove__container_of(n, conn, link);
+            grove_kill_nowait(c->t);
+            killed++;
+        }
+        while (srv->active) {   /* killed handlers unwind and close their fds */
+            grove_event_reset(&srv->idle);
+            rc = grove_event_wait(&srv->idle, NULL);
+            if (rc < 0 && srv->active)
+                return rc;
+        }
+    }
+    free(srv);
+    return killed;
+}
+
+int grove_serve(int lfd, void (*handle)(int, void *), void *arg, size_t concurrency)
+{
+    grove_server *srv = grove_server_start(lfd, handle, arg, concurrency);
+    if (!srv)
+        return -errno;
+    /* Wait for our own end (kill, timeout) or the acceptor's (fatal error). */
+    grove_thread *a = srv->acceptor;
+    grove__hub *h = grove__hub_get();
+    int rc = 0;
+    while (!grove_thread_done(a)) {
+        grove__waiter w;
+        grove__waiter_init(&w);
+        rc = grove__check(h->current);
+        if (rc)
+            break;
+        grove__list_push(&a->exit_waiters, &w.link);
+        rc = grove__park(&w, "serve");
+        if (rc < 0)
+            break;
+    }
+    int err = srv->accept_err;
+    /* Stop even though we may be killed: clear our own marks long enough to wait. */
+    grove_thread *self = h->current;
+    unsigned char killed = self->killed;
+    unsigned fired = self->fired;
+    self->killed = 0;
+    self->fired = 0;
+    grove_server_stop(srv, GROVE_SEC(5));
+    self->killed = killed;
+    self->fired = fired;
+    return rc < 0 ? rc : err;
+}

@@ -1,0 +1,304 @@
+/* Green sockets and fd I/O: every call tries the system call first and waits on the hub
+ * only on EAGAIN, so a ready fd costs exactly one syscall. */
+#include "core/internal.h"
+
+#include "grove/io.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Prepares fd for green I/O. 0 = wait on EAGAIN; 1 = not pollable (blocking I/O is fine:
+ * regular files never return EAGAIN); -errno. */
+static inline int prep(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    return grove__fd_ensure(fd);
+}
+
+#define GREEN_IO(fd, events, call)                                                         \
+    do {                                                                                   \
+        int p_ = prep(fd);                                                                 \
+        if (p_ < 0)                                                                        \
+            return p_;                                                                     \
+        for (;;) {                                                                         \
+            ssize_t r_ = (call);                                                           \
+            if (r_ >= 0)                                                                   \
+                return r_;                                                                 \
+            if (errno == EINTR)                                                            \
+                continue;                                                                  \
+            if ((errno != EAGAIN && errno != EWOULDBLOCK) || p_ == 1)                      \
+                return -errno;                                                             \
+            int w_ = grove_wait_fd(fd, events);                                            \
+            if (w_ < 0)                                                                    \
+                return w_;                                                                 \
+        }                                                                                  \
+    } while (0)
+
+ssize_t grove_read(int fd, void *buf, size_t n) { GREEN_IO(fd, GROVE_READ, read(fd, buf, n)); }
+ssize_t grove_write(int fd, const void *buf, size_t n) { GREEN_IO(fd, GROVE_WRITE, write(fd, buf, n)); }
+ssize_t grove_readv(int fd, const struct iovec *iov, int iovcnt) { GREEN_IO(fd, GROVE_READ, readv(fd, iov, iovcnt)); }
+ssize_t grove_writev(int fd, const struct iovec *iov, int iovcnt) { GREEN_IO(fd, GROVE_WRITE, writev(fd, iov, iovcnt)); }
+ssize_t grove_recv(int fd, void *buf, size_t n, int flags) { GREEN_IO(fd, GROVE_READ, recv(fd, buf, n, flags)); }
+ssize_t grove_send(int fd, const void *buf, size_t n, int flags)
+{
+    GREEN_IO(fd, GROVE_WRITE, send(fd, buf, n, flags | MSG_NOSIGNAL));
+}
+ssize_t grove_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t salen)
+{
+    GREEN_IO(fd, GROVE_WRITE, sendto(fd, buf, n, flags | MSG_NOSIGNAL, sa, salen));
+}
+ssize_t grove_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *salen)
+{
+    GREEN_IO(fd, GROVE_READ, recvfrom(fd, buf, n, flags, sa, salen));
+}
+
+ssize_t grove_sendall(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    size_t left = n;
+    while (left) {
+        ssize_t r = grove_send(fd, p, left, 0);
+        if (r == -ENOTSOCK)
+            r = grove_write(fd, p, left);
+        if (r < 0)
+            return r;
+        p += r;
+        left -= (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
+int grove_shutdown(int fd, int how) { return shutdown(fd, how) < 0 ? -errno : 0; }
+
+int grove_sock_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -EAFNOSUPPORT;
+}
+
+/* ---- Addresses ------------------------------------------------------------------------ */
+
+/* Splits "host:port", "[v6]:port" or ":port" into host (maybe empty) and port. */
+static int split(const char *addr, char *host, size_t hsize, char *port, size_t psize)
+{
+    const char *colon;
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+        if (!end || end[1] != ':')
+            return -EINVAL;
+        size_t hl = (size_t)(end - addr - 1);
+        if (hl >= hsize)
+            return -EINVAL;
+        memcpy(host, addr + 1, hl);
+        host[hl] = 0;
+        colon = end + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon)
+            return -EINVAL;
+        size_t hl = (size_t)(colon - addr);
+        if (hl >= hsize)
+            return -EINVAL;
+        memcpy(host, addr, hl);
+        host[hl] = 0;
+    }
+    size_t pl = strlen(colon + 1);
+    if (pl == 0 || pl >= psize)
+        return -EINVAL;
+    memcpy(port, colon + 1, pl + 1);
+    return 0;
+}
+
+static int unix_addr(const char *path, struct sockaddr_storage *ss)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof un->sun_path)
+        return -EINVAL;
+    memset(un, 0, sizeof *un);
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, n);
+    return (int)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+}
+
+/* Resolves addr; *res is freed with grove_freeaddrinfo. */
+static int resolve(const char *addr, int socktype, int passive, struct addrinfo **res)
+{
+    char host[256], port[32];
+    int rc = split(addr, host, sizeof host, port, sizeof port);
+    if (rc)
+        return rc;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = socktype};
+    if (passive)
+        hints.ai_flags |= AI_PASSIVE;
+    return grove_getaddrinfo(host[0] ? host : NULL, port, &hints, res);
+}
+
+int grove_parse_addr(const char *addr, struct sockaddr_storage *ss, int socktype)
+{
+    if (!addr || !ss)
+        return -EINVAL;
+    if (!strncmp(addr, "unix:", 5))
+        return unix_addr(addr + 5, ss);
+    struct addrinfo *ai;
+    int rc = resolve(addr, socktype ? socktype : SOCK_STREAM, 0, &ai);
+    if (rc)
+        return rc;
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    rc = (int)ai->ai_addrlen;
+    grove_freeaddrinfo(ai);
+    return rc;
+}
+
+/* ---- Listen, accept, connect ------------------------------------------------------------ */
+
+static int listen_on(const struct sockaddr *sa, socklen_t len, int type, int backlog, unsigned flags)
+{
+    int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (sa->sa_family != AF_UNIX) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if ((flags & GROVE_LISTEN_REUSEPORT) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+            goto fail;
+        if (sa->sa_family == AF_INET6 && (flags & GROVE_LISTEN_V6ONLY))
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (bind(fd, sa, len) < 0)
+        goto fail;
+    if (type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
+        goto fail;
+    return fd;
+fail:;
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
+static int bind_addr(const char *addr, int type, int backlog, unsigned flags)
+{
+    if (!addr)
+        return -EINVAL;
+    if (!strncmp(addr, "unix:", 5)) {
+        struct sockaddr_storage ss;
+        int len = unix_addr(addr + 5, &ss);
+        if (len < 0)
+            return len;
+        struct stat st;
+        if (stat(addr + 5, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            /* Replace a stale socket, but never one that still has a listener. */
+            int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            int live = probe >= 0 && connect(probe, (struct sockaddr *)&ss, (socklen_t)len) == 0;
+            if (probe >= 0)
+                close(probe);
+            if (live)
+                return -EADDRINUSE;
+            unlink(addr + 5);
+        }
+        return listen_on((struct sockaddr *)&ss, (socklen_t)len, type, backlog, flags);
+    }
+    struct addrinfo *ai;
+    int rc = resolve(addr, type, 1, &ai);
+    if (rc)
+        return rc;
+    rc = -EADDRNOTAVAIL;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        rc = listen_on(a->ai_addr, a->ai_addrlen, type, backlog, flags);
+        if (rc >= 0)
+            break;
+    }
+    grove_freeaddrinfo(ai);
+    return rc;
+}
+
+int grove_listen_opts(const char *addr, int backlog, unsigned flags) { return bind_addr(addr, SOCK_STREAM, backlog, flags); }
+int grove_listen(const char *addr, int backlog) { return grove_listen_opts(addr, backlog, 0); }
+int grove_udp_bind(const char *addr) { return bind_addr(addr, SOCK_DGRAM, 0, 0); }
+
+int grove_accept(int lfd, struct sockaddr *sa, socklen_t *salen)
+{
+    GREEN_IO(lfd, GROVE_READ, accept4(lfd, sa, salen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
+int grove_connect_fd(int fd, const struct sockaddr *sa, socklen_t salen)
+{
+    int p = prep(fd);
+    if (p < 0)
+        return p;
+    if (connect(fd, sa, salen) == 0)
+        return 0;
+    if (errno != EINPROGRESS && errno != EINTR && errno != EAGAIN)
+        return -errno;
+    for (;;) {
+        int rc = grove_wait_fd(fd, GROVE_WRITE);
+        if (rc < 0)
+            return rc;
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            return -errno;
+        if (err)
+            return -err;
+        /* Writable and no error: connected (a spurious wake-up shows as ENOTCONN). */
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
+            return 0;
+        if (errno != ENOTCONN)
+            return -errno;
+    }
+}
+
+static int connect_one(const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (sa->sa_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    int rc = grove_connect_fd(fd, sa, len);
+    if (rc < 0) {
+        grove_close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int grove_connect(const char *addr)
+{
+    if (!addr)
+        return -EINVAL;
+    if (!strncmp(addr, "unix:", 5)) {
+        struct sockaddr_storage ss;
+        int len = unix_addr(addr + 5, &ss);
+        return len < 0 ? len : connect_one((struct sockaddr *)&ss, (socklen_t)len);
+    }
+    struct addrinfo *ai;
+    int rc = resolve(addr, SOCK_STREAM, 0, &ai);
+    if (rc)
+        return rc;
+    rc = -EADDRNOTAVAIL;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        rc = connect_one(a->ai_addr, a->ai_addrlen);
+        if (rc >= 0 || rc == -ECANCELED || rc == -ETIMEDOUT)
+            break;
+    }
+    grove_freeaddrinfo(ai);
+    return rc;
+}
