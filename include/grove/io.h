@@ -46,7 +46,8 @@ GROVE_API int grove_listen_opts(const char *addr, int backlog, unsigned flags);
 GROVE_API int grove_accept(int listen_fd, struct sockaddr *sa, socklen_t *salen);
 
 /* Connects a TCP or Unix stream socket to addr (a name is resolved first; with several
- * addresses each is tried in order). Use a timeout scope to bound it.
+ * addresses each is tried in order). TCP sockets get TCP_NODELAY. Use a timeout scope to
+ * bound it.
  * Returns the connected fd; -ECONNREFUSED, -ENOENT (name), -ETIMEDOUT, -ECANCELED, ... */
 GROVE_API int grove_connect(const char *addr);
 /* Connects an existing socket fd to sa. Returns 0 or -errno. Switches. */
@@ -107,6 +108,10 @@ typedef struct grove_stream grove_stream;
 /* A buffered stream over fd (bufsize 0 = 16 KiB each way). The stream owns fd: closing
  * the stream closes it. Returns NULL with errno ENOMEM/EINVAL. Never switches. */
 GROVE_API grove_stream *grove_stream_new(int fd, size_t bufsize);
+/* Like grove_stream_new, but the stream does not own fd: grove_stream_close flushes and
+ * frees the stream and leaves fd open (e.g. in a grove_serve handler, whose fd the server
+ * closes). */
+GROVE_API grove_stream *grove_stream_wrap(int fd, size_t bufsize);
 /* A buffered stream over any transport; close calls ops->close(ctx). */
 GROVE_API grove_stream *grove_stream_new_ops(const grove_stream_ops *ops, void *ctx, size_t bufsize);
 /* Reads up to n bytes: what is buffered, or else one read of the transport.

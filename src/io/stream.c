@@ -23,6 +23,7 @@ static ssize_t fd_read(void *ctx, void *buf, size_t n) { return grove_read((int)
 static ssize_t fd_write(void *ctx, const void *buf, size_t n) { return grove_sendall((int)(intptr_t)ctx, buf, n); }
 static int fd_close(void *ctx) { return grove_close((int)(intptr_t)ctx); }
 static const grove_stream_ops g_fd_ops = {fd_read, fd_write, fd_close};
+static const grove_stream_ops g_fd_ops_borrowed = {fd_read, fd_write, NULL};
 
 grove_stream *grove_stream_new_ops(const grove_stream_ops *ops, void *ctx, size_t bufsize)
 {
@@ -54,6 +55,18 @@ grove_stream *grove_stream_new(int fd, size_t bufsize)
         return NULL;
     }
     grove_stream *s = grove_stream_new_ops(&g_fd_ops, (void *)(intptr_t)fd, bufsize);
+    if (s)
+        s->fd = fd;
+    return s;
+}
+
+grove_stream *grove_stream_wrap(int fd, size_t bufsize)
+{
+    if (fd < 0) {
+        errno = EBADF;
+        return NULL;
+    }
+    grove_stream *s = grove_stream_new_ops(&g_fd_ops_borrowed, (void *)(intptr_t)fd, bufsize);
     if (s)
         s->fd = fd;
     return s;

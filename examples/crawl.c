@@ -1,0 +1,67 @@
+/* The client pattern: fetch many URLs through a bounded pool of green threads and print
+ * their sizes in input order (eventlet's webcrawler example).
+ *   grove-crawl [POOL] < urls.txt     (one http://host:port/path per line; POOL = 200)
+ * Prints "SIZE URL" per line, or "ERROR <reason> URL". */
+#include "fetch.h"
+
+typedef struct job {
+    char *url;
+    ssize_t size;
+} job;
+
+/* The imap's generator: the next URL from stdin (read through the hub). */
+static grove_stream *g_in;
+static int next_url(void *ctx, void **arg)
+{
+    char line[4096];
+    for (;;) {
+        ssize_t n = grove_stream_readline(g_in, line, sizeof line);
+        if (n <= 0)
+            return n == 0 ? 0 : (int)n;
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0])
+            continue;
+        job *j = malloc(sizeof *j);
+        if (!j || !(j->url = strdup(line))) {
+            free(j);
+            return -ENOMEM;
+        }
+        *arg = j;
+        return 1;
+    }
+}
+
+static void *crawl_one(void *arg)
+{
+    job *j = arg;
+    j->size = fetch(j->url, NULL);
+    return j;
+}
+
+int main(int argc, char **argv)
+{
+    size_t size = argc > 1 ? (size_t)atol(argv[1]) : 200;
+    grove_pool *pool = grove_pool_new(size ? size : 200);
+    g_in = grove_stream_new(0, 0);
+    grove_imap *it = grove_pool_imap(pool, crawl_one, next_url, NULL);
+    if (!pool || !g_in || !it) {
+        perror("grove-crawl");
+        return 1;
+    }
+    void *r;
+    int rc, failed = 0;
+    while ((rc = grove_imap_next(it, &r)) == 1) {
+        job *j = r;
+        if (j->size >= 0)
+            printf("%zd %s\n", j->size, j->url);
+        else
+            printf("ERROR %s %s\n", grove_strerror((int)j->size), j->url), failed++;
+        free(j->url);
+        free(j);
+    }
+    grove_imap_close(it);
+    grove_pool_destroy(pool);
+    if (rc < 0)
+        fprintf(stderr, "grove-crawl: reading URLs: %s\n", grove_strerror(rc));
+    return rc < 0 || failed ? 1 : 0;
+}
