@@ -4,7 +4,10 @@
  *   grove/core.h  green threads, the hub, sleep, timeout scopes, fd waiting
  *   grove/sync.h  event, queue family, semaphore, mutex, condition, wait group
  *   grove/pool.h  green pool, imap, pile, resource pool
- *   grove/io.h    sockets, streams, serve, DNS, TLS, subprocesses, signals, tpool
+ *   grove/io.h    sockets, streams, servers, name resolution
+ *   grove/tpool.h blocking work on OS threads, regular-file I/O
+ *   grove/proc.h  subprocesses and signal handlers as green threads
+ *   grove/tls.h   TLS client and server streams (OpenSSL)
  * Conventions everywhere: functions return >= 0 on success and a negative errno on
  * failure (grove_strerror() describes it); durations are int64_t nanoseconds (GROVE_MS,
  * GROVE_SEC...); a function that may switch green threads says so ("Switches").
@@ -13,14 +16,11 @@
 #define GROVE_H
 
 #include "grove/core.h"
-#if __has_include("grove/sync.h")
 #include "grove/sync.h"
-#endif
-#if __has_include("grove/pool.h")
 #include "grove/pool.h"
-#endif
-#if __has_include("grove/io.h")
 #include "grove/io.h"
-#endif
+#include "grove/tpool.h"
+#include "grove/proc.h"
+#include "grove/tls.h"
 
 #endif

@@ -210,7 +210,7 @@ static _Noreturn void hub_loop(grove_thread *self)
             grove__poller_poll(h, wait);
             continue;
         }
-        if (grove__poller_waiters(h))
+        if (grove__poller_waiters(h) || h->refs)
             grove__poller_poll(h, 0);
         grove__list *n = grove__list_pop(&h->runq);
         switch_to(h, self, grove__container_of(n, grove_thread, runq));
@@ -228,6 +228,7 @@ static void hub_destroy(void *p)
     if (h->loop)
         grove__stack_free(h, h->loop);
     grove__stack_cache_drain(h);
+    grove__wakeup_close(h);
     grove__poller_close(h);
     grove__heap_free(&h->timers);
     if (grove__tls_hub == h)

@@ -138,6 +138,7 @@ struct grove_thread {
     grove__hub *hub;
     enum grove__state state;
     unsigned char joinable, detached, joined, killed, started, is_main, is_hub, small_stack;
+    unsigned char daemon;          /* a Grove service thread: not counted as live */
     int saved_errno;               /* errno is per green thread */
     int interrupt;                 /* why park ended without a wake (-EDEADLK...) */
     uint64_t id;
@@ -213,6 +214,10 @@ GROVE_HIDDEN void grove__interrupt(grove_thread *t, int err);
  * exits), so pools can set exit_hook. NULL + errno on failure. */
 GROVE_HIDDEN grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg);
 
+/* Spawns a joinable service thread (signal dispatch...) that grove_thread_count and
+ * grove_wait_all do not count. NULL + errno on failure. */
+GROVE_HIDDEN grove_thread *grove__spawn_daemon(void *(*fn)(void *), void *arg, const char *name);
+
 /* Makes t runnable (tail of the run queue). Defined below, after the hub. */
 static inline void grove__ready(grove__hub *h, grove_thread *t);
 
@@ -284,6 +289,8 @@ GROVE_HIDDEN int grove__poller_poll(grove__hub *h, int64_t timeout_ns);
  * when it is). Returns 0; 1 if fd cannot be polled (regular file: do blocking I/O);
  * or -errno (-EBADF...). Never switches. */
 GROVE_HIDDEN int grove__fd_ensure(int fd);
+/* Registers the hub's wake-up eventfd (wakeup.c). Returns 0 or -errno. */
+GROVE_HIDDEN int grove__poller_add_wakeup(grove__hub *h, int efd);
 /* Number of green threads waiting in grove_wait_fd on this hub. */
 GROVE_HIDDEN size_t grove__poller_waiters(grove__hub *h);
 
@@ -318,7 +325,22 @@ struct grove__hub {
     int *errno_ptr;                /* this OS thread's errno, saved per green thread */
     void *main_stack_lo;           /* the OS thread's stack, for ASan */
     size_t main_stack_size;
+    struct grove__inbox *inbox;    /* cross-thread posts (wakeup.c) */
 };
+
+/* ---- Cross-thread wake-up (src/hub/wakeup.c) --------------------------------------- */
+
+/* Runs fn(arg) on hub h's OS thread soon, from any OS thread. fn runs in the hub loop:
+ * it must not switch (it may wake waiters, spawn, post). Thread-safe. The caller should
+ * hold a keep-alive reference (grove__hub_ref, taken on h's thread) while a post is
+ * expected, so h does not decide it is deadlocked meanwhile. Returns 0 or -ENOMEM. */
+GROVE_HIDDEN int grove__hub_post(grove__hub *h, void (*fn)(void *), void *arg);
+/* The hub's eventfd, created on first use (-errno on failure). Hub thread only. */
+GROVE_HIDDEN int grove__wakeup_init(grove__hub *h);
+/* Runs the posts queued for h (called by the poller when the eventfd fires). */
+GROVE_HIDDEN void grove__wakeup_drain(grove__hub *h);
+GROVE_HIDDEN void grove__wakeup_close(grove__hub *h);
+#define GROVE__WAKEUP_DATA UINT64_MAX   /* epoll data of the hub's eventfd */
 
 /* initial-exec: one %fs-relative load, also in libgrove.so (no __tls_get_addr call). */
 GROVE_HIDDEN extern __thread grove__hub *grove__tls_hub __attribute__((tls_model("initial-exec")));

@@ -56,6 +56,17 @@ grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *)
 
 grove_thread *grove_spawn(void *(*fn)(void *), void *arg) { return grove_spawn_opts(NULL, fn, arg); }
 
+grove_thread *grove__spawn_daemon(void *(*fn)(void *), void *arg, const char *name)
+{
+    grove_spawn_attr at = {.name = name};
+    grove_thread *t = grove_spawn_opts(&at, fn, arg);
+    if (t) {
+        t->daemon = 1;
+        t->hub->nlive--;
+    }
+    return t;
+}
+
 grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg)
 {
     grove__hub *h = grove__hub_get();
@@ -142,7 +153,8 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
     t->state = GROVE__DONE;
     grove__wake_all(&t->exit_waiters, 0, NULL);
     grove__list_remove(&t->all);
-    h->nlive--;
+    if (!t->daemon)
+        h->nlive--;
     if (!grove__list_empty(&h->wait_all))
         grove__wake_all(&h->wait_all, 0, NULL);
 

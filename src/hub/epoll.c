@@ -187,8 +187,21 @@ int grove_close(int fd)
     return close(fd) < 0 ? -errno : 0;
 }
 
-static void dispatch(grove__poller *p, const struct epoll_event *ev)
+int grove__poller_add_wakeup(grove__hub *h, int efd)
 {
+    grove__poller *p = poller_get(h);
+    if (!p)
+        return -ENOMEM;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = GROVE__WAKEUP_DATA};
+    return epoll_ctl(p->epfd, EPOLL_CTL_ADD, efd, &ev) < 0 ? -errno : 0;
+}
+
+static void dispatch(grove__hub *h, grove__poller *p, const struct epoll_event *ev)
+{
+    if (grove__unlikely(ev->data.u64 == GROVE__WAKEUP_DATA)) {
+        grove__wakeup_drain(h);
+        return;
+    }
     uint32_t fd = (uint32_t)ev->data.u64, gen = (uint32_t)(ev->data.u64 >> 32);
     if (fd >= p->nslots)
         return;
@@ -246,6 +259,6 @@ int grove__poller_poll(grove__hub *h, int64_t timeout_ns)
         n = epoll_wait(p->epfd, p->events, 256, ms);
     }
     for (int i = 0; i < n; i++)
-        dispatch(p, &p->events[i]);
+        dispatch(h, p, &p->events[i]);
     return n < 0 ? 0 : n;
 }

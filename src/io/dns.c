@@ -154,6 +154,10 @@ static int numeric(const char *host, const char *service, const struct addrinfo 
     return 0;
 }
 
+/* ares.h's ARES_GETSOCK_* macros shift a signed 1 into the sign bit for the last socket. */
+#define SOCK_READABLE(bits, i) (((unsigned)(bits) >> (i)) & 1u)
+#define SOCK_WRITABLE(bits, i) (((unsigned)(bits) >> ((i) + ARES_GETSOCK_MAXNUM)) & 1u)
+
 /* Waits for the channel's sockets or its next timeout, then lets c-ares process them. */
 static int pump(ares_channel ch)
 {
@@ -163,9 +167,9 @@ static int pump(ares_channel ch)
     int64_t wait = tvp ? (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000 : GROVE_SEC(1);
     int fd = -1, ev = 0;
     for (int i = 0; i < ARES_GETSOCK_MAXNUM && fd < 0; i++) {
-        if (ARES_GETSOCK_READABLE(bits, i))
+        if (SOCK_READABLE(bits, i))
             ev |= GROVE_READ;
-        if (ARES_GETSOCK_WRITABLE(bits, i))
+        if (SOCK_WRITABLE(bits, i))
             ev |= GROVE_WRITE;
         if (ev)
             fd = (int)socks[i];
@@ -178,7 +182,7 @@ static int pump(ares_channel ch)
         return rc;   /* killed, or the caller's own timeout */
     int any = 0;
     for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-        int r = ARES_GETSOCK_READABLE(bits, i), w = ARES_GETSOCK_WRITABLE(bits, i);
+        int r = SOCK_READABLE(bits, i), w = SOCK_WRITABLE(bits, i);
         if (r || w) {
             ares_process_fd(ch, r ? socks[i] : ARES_SOCKET_BAD, w ? socks[i] : ARES_SOCKET_BAD);
             any = 1;

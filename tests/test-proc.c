@@ -1,0 +1,137 @@
+/* Subprocesses (pipes, exit codes, timeouts, many children at once) and signal handlers
+ * running as green threads. */
+// ctest: labels=unit,proc timeout=60
+#include "test.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+static void test_echo_through_cat(void)
+{
+    char *argv[] = {"cat", NULL};
+    grove_proc_opts o = {.flags = GROVE_PROC_STDIN | GROVE_PROC_STDOUT};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    T_ASSERT(p);
+    /* Far more than a pipe buffer each way: communicate must not deadlock. */
+    size_t n = 4 << 20;
+    char *in = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (char)('a' + i % 26);
+    char *out = NULL;
+    size_t outlen = 0;
+    int st = grove_proc_communicate(p, in, n, &out, &outlen, NULL, NULL);
+    T_OK(st);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    T_EQ(outlen, n);
+    T_ASSERT(!memcmp(in, out, n));
+    free(in);
+    free(out);
+    T_OK(grove_proc_free(p));
+}
+
+static void test_exit_codes_and_stderr(void)
+{
+    char *argv[] = {"sh", "-c", "echo out; echo err >&2; exit 3", NULL};
+    grove_proc_opts o = {.flags = GROVE_PROC_STDOUT | GROVE_PROC_STDERR};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    T_ASSERT(p);
+    char *out, *err;
+    int st = grove_proc_communicate(p, NULL, 0, &out, NULL, &err, NULL);
+    T_ASSERT(WIFEXITED(st));
+    T_EQ(WEXITSTATUS(st), 3);
+    T_STREQ(out, "out\n");
+    T_STREQ(err, "err\n");
+    T_EQ(grove_proc_wait(p), st);   /* waiting again gives the same status */
+    free(out);
+    free(err);
+    grove_proc_free(p);
+
+    char *missing[] = {"/nonexistent/program", NULL};
+    T_ASSERT(grove_proc_spawn(missing, NULL) == NULL);
+    T_EQ(errno, ENOENT);
+}
+
+static void test_timeout_and_kill(void)
+{
+    char *argv[] = {"sleep", "10", NULL};
+    grove_proc *p = grove_proc_spawn(argv, NULL);
+    T_ASSERT(p);
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(50));
+    int64_t t0 = grove_now();
+    T_EQ(grove_proc_wait(p), -ETIMEDOUT);
+    T_LT(grove_now() - t0, GROVE_MS(500));
+    grove_timeout_end(&to);
+    T_OK(grove_proc_kill(p, SIGTERM));
+    int st = grove_proc_wait(p);
+    T_ASSERT(WIFSIGNALED(st));
+    T_EQ(WTERMSIG(st), SIGTERM);
+    grove_proc_free(p);
+}
+
+static void *run_child(void *arg)
+{
+    char secs[16];
+    snprintf(secs, sizeof secs, "0.%02d", (int)(intptr_t)arg % 20 + 5);
+    char *argv[] = {"sleep", secs, NULL};
+    grove_proc *p = grove_proc_spawn(argv, NULL);
+    if (!p)
+        return (void *)-1;
+    int st = grove_proc_wait(p);
+    grove_proc_free(p);
+    return (void *)(intptr_t)(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_many_children(void)
+{
+    grove_thread *t[20];
+    int64_t t0 = grove_now();
+    for (int i = 0; i < 20; i++)
+        t[i] = grove_spawn(run_child, (void *)(intptr_t)i);
+    for (int i = 0; i < 20; i++) {
+        void *r;
+        T_OK(grove_join(t[i], &r));
+        T_EQ((intptr_t)r, 1);
+    }
+    T_LT(grove_now() - t0, GROVE_SEC(2));   /* serially: ~2.9 s */
+}
+
+static int g_sig_count;
+static grove_thread *g_handler_thread;
+static void on_usr1(int signo, void *arg)
+{
+    T_EQ(signo, SIGUSR1);
+    g_handler_thread = grove_self();
+    grove_sleep(GROVE_MS(1));   /* a handler is a green thread: it may block */
+    g_sig_count += (int)(intptr_t)arg;
+}
+
+static void test_signals(void)
+{
+    T_EQ(grove_signal_handle(SIGKILL, on_usr1, NULL), -EINVAL);
+    T_OK(grove_signal_handle(SIGUSR1, on_usr1, (void *)1));
+    T_EQ(grove_thread_count(), 0);   /* the signal reader is not a user thread */
+    kill(getpid(), SIGUSR1);
+    for (int i = 0; i < 100 && g_sig_count < 1; i++)
+        grove_sleep(GROVE_MS(2));
+    T_EQ(g_sig_count, 1);
+    T_ASSERT(g_handler_thread && g_handler_thread != grove_self());
+    kill(getpid(), SIGUSR1);
+    for (int i = 0; i < 100 && g_sig_count < 2; i++)
+        grove_sleep(GROVE_MS(2));
+    T_EQ(g_sig_count, 2);
+    T_OK(grove_signal_unhandle(SIGUSR1));
+    T_EQ(grove_signal_unhandle(SIGUSR1), -ENOENT);
+    T_OK(grove_wait_all());
+}
+
+static const t_case cases[] = {
+    T_CASE(test_echo_through_cat),
+    T_CASE(test_exit_codes_and_stderr),
+    T_CASE(test_timeout_and_kill),
+    T_CASE(test_many_children),
+    T_CASE(test_signals),
+    {0},
+};
+
+int main(int argc, char **argv) { return t_run(cases, argc, argv); }
