@@ -1,0 +1,289 @@
+/* TLS against real OpenSSL and curl processes on loopback, with certificates made at test
+ * time: verification on by default (and its failures), a CA file, SNI certificate
+ * selection, ALPN, a Grove TLS server serving curl, and many concurrent TLS clients. */
+// ctest: labels=unit,net,tls timeout=120
+#include "test.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+static char g_dir[64];
+static char g_ca[128], g_cert[128], g_key[128], g_cert2[128], g_key2[128];
+
+static int sh(const char *cmd)
+{
+    char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+    grove_proc_opts o = {.flags = GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    if (!p)
+        return -1;
+    char *out;
+    int st = grove_proc_communicate(p, NULL, 0, &out, NULL, NULL, NULL);
+    if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fprintf(stderr, "command failed: %s\n%s\n", cmd, st >= 0 ? out : "");
+    if (st >= 0)
+        free(out);
+    grove_proc_free(p);
+    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void make_certs(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/grove-tls-%d", (int)getpid());
+    snprintf(g_ca, sizeof g_ca, "%s/ca.pem", g_dir);
+    snprintf(g_cert, sizeof g_cert, "%s/localhost.pem", g_dir);
+    snprintf(g_key, sizeof g_key, "%s/localhost.key", g_dir);
+    snprintf(g_cert2, sizeof g_cert2, "%s/other.pem", g_dir);
+    snprintf(g_key2, sizeof g_key2, "%s/other.key", g_dir);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "set -e; mkdir -p %1$s; cd %1$s; "
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=grove-test-ca "
+             "-keyout ca.key -out ca.pem 2>/dev/null; "
+             "for n in localhost other.test; do "
+             "f=$n; [ $n = other.test ] && f=other; "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=$n -keyout $f.key -out $f.csr 2>/dev/null; "
+             "printf 'subjectAltName=DNS:%%s\\n' $n > $f.ext; "
+             "openssl x509 -req -in $f.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile $f.ext -out $f.pem 2>/dev/null; "
+             "done",
+             g_dir);
+    T_EQ(sh(cmd), 0);
+}
+
+static int free_port(void)
+{
+    int l = grove_listen("127.0.0.1:0", 1);
+    int port = grove_sock_port(l);
+    grove_close(l);
+    return port;
+}
+
+static int connect_retry(int port)
+{
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    for (int i = 0; i < 200; i++) {
+        int fd = grove_connect(addr);
+        if (fd >= 0)
+            return fd;
+        grove_sleep(GROVE_MS(10));
+    }
+    return -ETIMEDOUT;
+}
+
+/* ---- Grove client against openssl s_server --------------------------------------------- */
+
+static grove_proc *g_sserver;
+static int g_sport;
+
+static void start_s_server(void)
+{
+    g_sport = free_port();
+    char port[16];
+    snprintf(port, sizeof port, "%d", g_sport);
+    char *argv[] = {"openssl", "s_server", "-quiet", "-www", "-accept", port, "-cert", g_cert, "-key", g_key,
+                    "-alpn", "http/1.1", NULL};
+    grove_proc_opts o = {.flags = GROVE_PROC_STDIN | GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
+    g_sserver = grove_proc_spawn(argv, &o);
+    T_ASSERT(g_sserver);
+    int fd = connect_retry(g_sport);   /* wait until it listens */
+    T_OK(fd);
+    grove_close(fd);
+}
+
+static int client(const grove_tls_opts *o, const char *name, grove_tls **out)
+{
+    grove_tls_ctx *ctx = grove_tls_client_ctx(o);
+    T_ASSERT(ctx);
+    int fd = connect_retry(g_sport);
+    T_OK(fd);
+    int rc = grove_tls_connect(ctx, fd, name, out);
+    if (rc < 0)
+        grove_close(fd);
+    grove_tls_ctx_free(ctx);
+    return rc;
+}
+
+static void test_client_verification(void)
+{
+    grove_tls *t;
+    /* Default: verification on, and our test CA is not in the system store. */
+    grove_tls_opts none = {0};
+    T_EQ(client(&none, "localhost", &t), -EKEYREJECTED);
+    T_ASSERT(strstr(grove_tls_last_error(), "certificate"));
+    /* With the CA but the wrong name. */
+    grove_tls_opts ca = {.ca_file = g_ca};
+    T_EQ(client(&ca, "wrong.name", &t), -EKEYREJECTED);
+    /* A bad CA file is a clear error at context creation. */
+    grove_tls_opts bad = {.ca_file = "/nonexistent.pem"};
+    T_ASSERT(grove_tls_client_ctx(&bad) == NULL);
+    T_EQ(errno, EINVAL);
+}
+
+static void test_client_request_and_alpn(void)
+{
+    grove_tls *t;
+    grove_tls_opts o = {.ca_file = g_ca, .alpn = "h2,http/1.1"};
+    T_OK(client(&o, "localhost", &t));
+    T_STREQ(grove_tls_alpn(t), "http/1.1");
+    grove_stream *s = grove_tls_stream(t, 0);
+    const char *req = "GET / HTTP/1.0\r\n\r\n";
+    T_EQ(grove_stream_write(s, req, strlen(req)), (ssize_t)strlen(req));
+    T_OK(grove_stream_flush(s));
+    char line[256];
+    T_GT(grove_stream_readline(s, line, sizeof line), 0);
+    T_ASSERT(!strncmp(line, "HTTP/1.0 200", 12));
+    T_OK(grove_stream_close(s));
+
+    /* insecure skips verification (for tests against self-signed servers). */
+    grove_tls_opts ins = {.insecure = 1};
+    T_OK(client(&ins, NULL, &t));
+    grove_tls_close(t);
+}
+
+/* ---- Grove server -------------------------------------------------------------------------- */
+
+static grove_tls_ctx *g_sctx;
+static char g_seen_sni[64];
+
+static void tls_handler(int fd, void *arg)
+{
+    int dup_fd = dup(fd);   /* the grove_tls owns its fd; the server closes the original */
+    grove_tls *t;
+    if (grove_tls_accept(g_sctx, dup_fd, &t) < 0) {
+        close(dup_fd);
+        return;
+    }
+    const char *sni = grove_tls_server_name(t);
+    snprintf(g_seen_sni, sizeof g_seen_sni, "%s", sni ? sni : "");
+    grove_stream *s = grove_tls_stream(t, 0);
+    char line[512];
+    while (grove_stream_readline(s, line, sizeof line) > 2) {
+    }
+    char body[128];
+    int bl = snprintf(body, sizeof body, "hello over tls, alpn=%s\n", grove_tls_alpn(t));
+    int hl = snprintf(line, sizeof line, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", bl);
+    grove_stream_write(s, line, (size_t)hl);
+    grove_stream_write(s, body, (size_t)bl);
+    grove_stream_close(s);
+}
+
+static int g_gport;
+static grove_server *g_gsrv;
+
+static void start_grove_server(void)
+{
+    grove_tls_opts o = {.cert_file = g_cert, .key_file = g_key, .alpn = "http/1.1"};
+    g_sctx = grove_tls_server_ctx(&o);
+    T_ASSERT(g_sctx);
+    T_OK(grove_tls_ctx_add_sni(g_sctx, "other.test", g_cert2, g_key2));
+    int l = grove_listen("127.0.0.1:0", 1024);
+    g_gport = grove_sock_port(l);
+    g_gsrv = grove_server_start(l, tls_handler, NULL, 0);
+}
+
+static void test_grove_server_with_curl(void)
+{
+    char url[128];
+    snprintf(url, sizeof url, "https://localhost:%d/", g_gport);
+    char port[16];
+    snprintf(port, sizeof port, "%d", g_gport);
+    char resolve[64];
+    snprintf(resolve, sizeof resolve, "localhost:%d:127.0.0.1", g_gport);
+    char *argv[] = {"curl", "-sS", "--max-time", "10", "--http1.1", "--cacert", g_ca, "--resolve", resolve, url, NULL};
+    grove_proc_opts o = {.flags = GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    T_ASSERT(p);
+    char *out;
+    int st = grove_proc_communicate(p, NULL, 0, &out, NULL, NULL, NULL);
+    T_OK(st);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        T_FAIL("curl failed: %s", out);
+    T_STREQ(out, "hello over tls, alpn=http/1.1\n");
+    T_STREQ(g_seen_sni, "localhost");
+    free(out);
+    grove_proc_free(p);
+}
+
+static grove_tls_ctx *g_cctx;   /* one client context shared by every connection */
+
+static void *grove_client(void *arg)
+{
+    grove_tls_ctx *ctx = g_cctx;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", g_gport);
+    int fd = grove_connect(addr);
+    grove_tls *t;
+    int rc = grove_tls_connect(ctx, fd, arg, &t);
+    if (rc < 0) {
+        grove_close(fd);
+        return (void *)(intptr_t)rc;
+    }
+    grove_tls_write(t, "GET / HTTP/1.1\r\n\r\n", 18);
+    char buf[512];
+    size_t n = 0;
+    ssize_t r;
+    while ((r = grove_tls_read(t, buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = 0;
+    grove_tls_close(t);
+    return (void *)(intptr_t)(strstr(buf, "hello over tls") != NULL);
+}
+
+static void test_sni_selection(void)
+{
+    /* The default certificate is for localhost: verifying "other.test" only succeeds if
+     * the server picked the other certificate by SNI. */
+    void *r;
+    grove_thread *t = grove_spawn(grove_client, "other.test");
+    T_OK(grove_join(t, &r));
+    T_EQ((intptr_t)r, 1);
+    T_STREQ(g_seen_sni, "other.test");
+    t = grove_spawn(grove_client, "unknown.test");   /* gets the default: name mismatch */
+    T_OK(grove_join(t, &r));
+    T_EQ((intptr_t)r, -EKEYREJECTED);
+}
+
+static void test_many_clients(void)
+{
+    grove_thread *t[100];
+    for (int i = 0; i < 100; i++)
+        t[i] = grove_spawn(grove_client, "localhost");
+    int ok = 0;
+    for (int i = 0; i < 100; i++) {
+        void *r;
+        T_OK(grove_join(t[i], &r));
+        ok += (intptr_t)r == 1;
+    }
+    T_EQ(ok, 100);
+}
+
+static const t_case cases[] = {
+    T_CASE(test_client_verification),
+    T_CASE(test_client_request_and_alpn),
+    T_CASE(test_grove_server_with_curl),
+    T_CASE(test_sni_selection),
+    T_CASE(test_many_clients),
+    {0},
+};
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    make_certs();
+    start_s_server();
+    start_grove_server();
+    grove_tls_opts co = {.ca_file = g_ca};
+    g_cctx = grove_tls_client_ctx(&co);
+    int rc = t_run(cases, argc, argv);
+    grove_proc_kill(g_sserver, SIGTERM);
+    grove_proc_wait(g_sserver);
+    grove_proc_free(g_sserver);
+    grove_server_stop(g_gsrv, GROVE_SEC(1));
+    grove_tls_ctx_free(g_sctx);
+    grove_tls_ctx_free(g_cctx);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    sh(cmd);
+    return rc;
+}
