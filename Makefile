@@ -17,7 +17,7 @@ build: deps
 	cmake --build build -j $(JOBS)
 
 run: build
-	./build/examples/grove-hello
+	./build/examples/grove-echo 127.0.0.1:8080
 
 test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGROVE_SANITIZE=ON -DGROVE_BUILD_BENCH=OFF $(CMAKE_FLAGS)

@@ -8,6 +8,7 @@
  *   grove/tpool.h blocking work on OS threads, regular-file I/O
  *   grove/proc.h  subprocesses and signal handlers as green threads
  *   grove/tls.h   TLS client and server streams (OpenSSL)
+ *   grove/patch.h greening unmodified blocking libraries (libc interposition)
  * Conventions everywhere: functions return >= 0 on success and a negative errno on
  * failure (grove_strerror() describes it); durations are int64_t nanoseconds (GROVE_MS,
  * GROVE_SEC...); a function that may switch green threads says so ("Switches").
@@ -22,5 +23,6 @@
 #include "grove/tpool.h"
 #include "grove/proc.h"
 #include "grove/tls.h"
+#include "grove/patch.h"
 
 #endif

@@ -289,6 +289,15 @@ GROVE_HIDDEN int grove__poller_poll(grove__hub *h, int64_t timeout_ns);
  * when it is). Returns 0; 1 if fd cannot be polled (regular file: do blocking I/O);
  * or -errno (-EBADF...). Never switches. */
 GROVE_HIDDEN int grove__fd_ensure(int fd);
+/* Patch layer support (per-fd state in the calling OS thread's hub, see epoll.c). */
+/* 1 if a libc call on fd from the current green thread should wait cooperatively (the fd
+ * is then registered and non-blocking); 0 to keep libc's behaviour. */
+GROVE_HIDDEN int grove__fd_green(int fd, int64_t *rcvtimeo, int64_t *sndtimeo);
+GROVE_HIDDEN void grove__fd_set_user_nb(int fd, int on);
+GROVE_HIDDEN int grove__fd_nb_owned(int fd);
+GROVE_HIDDEN void grove__fd_set_timeo(int fd, int send, int64_t ns);
+GROVE_HIDDEN void grove__fd_copy_state(int from, int to);
+GROVE_HIDDEN int grove__fd_registered(int fd);
 /* Registers the hub's wake-up eventfd (wakeup.c). Returns 0 or -errno. */
 GROVE_HIDDEN int grove__poller_add_wakeup(grove__hub *h, int efd);
 /* Number of green threads waiting in grove_wait_fd on this hub. */

@@ -20,6 +20,12 @@ typedef struct fd_slot {
     uint32_t gen;
     unsigned char registered;
     unsigned char ready;   /* GROVE_READ/WRITE seen with no waiter */
+    /* For the patch layer (src/patch/): */
+    unsigned char known;       /* Grove has looked at the fd's flags */
+    unsigned char user_nb;     /* non-blocking by the user's choice: keep libc semantics */
+    unsigned char nb_owned;    /* Grove set O_NONBLOCK: hide it from F_GETFL */
+    unsigned char unpollable;  /* regular file or similar */
+    int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns, 0 = none */
 } fd_slot;
 
 struct grove__poller {
@@ -79,18 +85,30 @@ static fd_slot *slot_get(grove__poller *p, int fd)
     return &s[fd];
 }
 
+/* fcntl without the patch layer's interposer (Grove's own O_NONBLOCK is not the user's). */
+static int sys_fcntl(int fd, int cmd, long arg) { return (int)syscall(SYS_fcntl, fd, cmd, arg); }
+
 static int fd_register(grove__poller *p, int fd, fd_slot *s)
 {
-    int fl = fcntl(fd, F_GETFL);
+    int fl = sys_fcntl(fd, F_GETFL, 0);
     if (fl < 0)
         return -errno;
-    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -errno;
+    if (!s->known) {
+        s->known = 1;
+        s->user_nb = (fl & O_NONBLOCK) != 0;
+    }
+    if (!(fl & O_NONBLOCK)) {
+        if (sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+            return -errno;
+        s->nb_owned = 1;
+    }
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = (uint64_t)(uint32_t)fd | ((uint64_t)s->gen << 32)};
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        if (errno == EPERM)
+            s->unpollable = 1;   /* regular files and directories cannot be polled */
         if (errno != EEXIST)
-            return -errno;   /* EPERM: regular files and directories cannot be polled */
+            return -errno;
     }
     s->registered = 1;
     s->ready = 0;
@@ -177,8 +195,94 @@ int grove_fd_forget(int fd)
         (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
     s->registered = 0;
     s->ready = 0;
+    s->known = s->user_nb = s->nb_owned = s->unpollable = 0;
+    s->rcvtimeo = s->sndtimeo = 0;
     s->gen++;
     return 0;
+}
+
+/* ---- For the patch layer ------------------------------------------------------------- */
+
+static fd_slot *patch_slot(int fd)
+{
+    grove__hub *h = grove__tls_hub;
+    if (!h || fd < 0)
+        return NULL;
+    grove__poller *p = poller_get(h);
+    return p ? slot_get(p, fd) : NULL;
+}
+
+int grove__fd_green(int fd, int64_t *rcvtimeo, int64_t *sndtimeo)
+{
+    grove__hub *h = grove__tls_hub;
+    if (!h || h->current == h->loop || fd < 0)
+        return 0;
+    grove__poller *p = poller_get(h);
+    fd_slot *s = p ? slot_get(p, fd) : NULL;
+    if (!s)
+        return 0;
+    if (!s->registered && !s->unpollable && !(s->known && s->user_nb)) {
+        if (fd_register(p, fd, s) < 0)
+            return 0;   /* bad fd or not pollable: libc says what is wrong */
+    }
+    if (s->user_nb || s->unpollable || !s->registered)
+        return 0;
+    if (rcvtimeo)
+        *rcvtimeo = s->rcvtimeo;
+    if (sndtimeo)
+        *sndtimeo = s->sndtimeo;
+    return 1;
+}
+
+void grove__fd_set_user_nb(int fd, int on)
+{
+    fd_slot *s = patch_slot(fd);
+    if (s) {
+        s->known = 1;
+        s->user_nb = (unsigned char)(on != 0);
+        /* Turned on: it is the user's O_NONBLOCK now. Turned off on a registered fd: the
+         * fcntl interposer keeps O_NONBLOCK set for Grove, and hides it. */
+        s->nb_owned = (unsigned char)(!on && s->registered);
+    }
+}
+
+int grove__fd_nb_owned(int fd)
+{
+    fd_slot *s = patch_slot(fd);
+    return s && s->known && s->nb_owned && !s->user_nb;
+}
+
+void grove__fd_set_timeo(int fd, int send, int64_t ns)
+{
+    fd_slot *s = patch_slot(fd);
+    if (s) {
+        if (send)
+            s->sndtimeo = ns;
+        else
+            s->rcvtimeo = ns;
+    }
+}
+
+void grove__fd_copy_state(int from, int to)
+{
+    fd_slot *a = patch_slot(from);
+    if (!a)
+        return;
+    int known = a->known, user_nb = a->user_nb, owned = a->nb_owned;
+    fd_slot *b = patch_slot(to);   /* may move the table: copy the values first */
+    if (b) {
+        b->known = (unsigned char)known;
+        b->user_nb = (unsigned char)user_nb;
+        b->nb_owned = (unsigned char)owned;
+    }
+}
+
+int grove__fd_registered(int fd)
+{
+    grove__hub *h = grove__tls_hub;
+    if (!h || !h->poller || fd < 0 || (size_t)fd >= h->poller->nslots)
+        return 0;
+    return h->poller->slots[fd].registered;
 }
 
 int grove_close(int fd)

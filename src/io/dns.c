@@ -12,6 +12,7 @@
 #include "grove/io.h"
 
 #include <ares.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -74,6 +75,7 @@ void grove_freeaddrinfo(struct addrinfo *res)
 }
 
 typedef struct lookup {
+    int want_canon;
     int done;
     int status;
     struct addrinfo *res;
@@ -122,7 +124,22 @@ static void on_result(void *arg, int status, int timeouts, struct ares_addrinfo 
     }
     if (lk->status == 0 && !lk->res)
         lk->status = -ENOENT;
+    if (lk->status == 0 && lk->want_canon) {
+        const char *cn = r->cnames ? r->cnames->name : r->name;
+        if (cn && !(lk->res->ai_canonname = strdup(cn)))
+            lk->status = -ENOMEM;
+    }
     ares_freeaddrinfo(r);
+}
+
+/* libc's getaddrinfo itself: the patch layer may interpose on the name, and it calls us. */
+static int libc_getaddrinfo(const char *host, const char *service, const struct addrinfo *h, struct addrinfo **r)
+{
+    static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+    if (!real)
+        real = (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
+            RTLD_NEXT, "getaddrinfo");
+    return real ? real(host, service, h, r) : EAI_SYSTEM;
 }
 
 /* Numeric hosts (and a NULL host) through libc, which never blocks for them. */
@@ -133,7 +150,7 @@ static int numeric(const char *host, const char *service, const struct addrinfo 
     if (service)
         h.ai_flags |= AI_NUMERICSERV;
     struct addrinfo *r;
-    int rc = getaddrinfo(host, service, &h, &r);
+    int rc = libc_getaddrinfo(host, service, &h, &r);
     if (rc == EAI_NONAME)
         return 1;   /* not numeric */
     if (rc)
@@ -226,12 +243,17 @@ int grove_getaddrinfo(const char *host, const char *service, const struct addrin
     }
     struct ares_addrinfo_hints ah = {0};
     if (hints) {
-        ah.ai_flags = hints->ai_flags & ~AI_PASSIVE;
+        /* glibc's AI_* values differ from c-ares's ARES_AI_*. */
+        int f = hints->ai_flags;
+        ah.ai_flags = (f & AI_CANONNAME ? ARES_AI_CANONNAME : 0) | (f & AI_NUMERICSERV ? ARES_AI_NUMERICSERV : 0) |
+                      (f & AI_V4MAPPED ? ARES_AI_V4MAPPED : 0) | (f & AI_ALL ? ARES_AI_ALL : 0) |
+                      (f & AI_ADDRCONFIG ? ARES_AI_ADDRCONFIG : 0);
         ah.ai_family = hints->ai_family;
         ah.ai_socktype = hints->ai_socktype;
         ah.ai_protocol = hints->ai_protocol;
     }
     lookup lk = {0};
+    lk.want_canon = hints && (hints->ai_flags & AI_CANONNAME);
     ares_getaddrinfo(ch, host, service, &ah, on_result, &lk);
     rc = 0;
     while (!lk.done) {

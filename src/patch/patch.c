@@ -1,0 +1,618 @@
+/* The patch layer: libc's blocking entry points, made cooperative for green threads.
+ *
+ * Every function here has libc's name and signature. It forwards to the real one
+ * (dlsym(RTLD_NEXT)) unless patching is on for its group, the caller is a green thread,
+ * and (for fds) the fd is one Grove may wait on (see include/grove/patch.h). The green
+ * path calls the real function on the now non-blocking fd and waits on the hub while it
+ * says EAGAIN, so the caller sees libc's results: -1 and errno, partial transfers.
+ */
+#include "core/internal.h"
+
+#include "grove/io.h"
+#include "grove/patch.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic unsigned g_patch;
+
+unsigned grove_patch(unsigned what) { return atomic_exchange(&g_patch, what & GROVE_PATCH_ALL); }
+unsigned grove_patched(void) { return atomic_load_explicit(&g_patch, memory_order_relaxed); }
+
+/* The real functions, looked up once (a benign race: every thread finds the same). */
+#define REAL(name) ((__typeof__(real_##name))real_get((void **)&real_##name, #name))
+
+static void *real_lookup(const char *name)
+{
+    void *f = dlsym(RTLD_NEXT, name);
+    if (!f) {
+        char msg[128];
+        int n = snprintf(msg, sizeof msg, "grove: cannot find libc's %s\n", name);
+        (void)!syscall(SYS_write, 2, msg, (size_t)n);
+        abort();
+    }
+    return f;
+}
+
+static inline void *real_get(void **slot, const char *name)
+{
+    void *f = *slot;
+    if (grove__unlikely(!f))
+        *slot = f = real_lookup(name);
+    return f;
+}
+
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_write)(int, const void *, size_t);
+static ssize_t (*real_readv)(int, const struct iovec *, int);
+static ssize_t (*real_writev)(int, const struct iovec *, int);
+static ssize_t (*real_recv)(int, void *, size_t, int);
+static ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+static ssize_t (*real_recvmsg)(int, struct msghdr *, int);
+static ssize_t (*real_send)(int, const void *, size_t, int);
+static ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+static int (*real_accept)(int, struct sockaddr *, socklen_t *);
+static int (*real_accept4)(int, struct sockaddr *, socklen_t *, int);
+static int (*real_connect)(int, const struct sockaddr *, socklen_t);
+static int (*real_poll)(struct pollfd *, nfds_t, int);
+static int (*real_ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+static int (*real_select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+static int (*real_pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+static unsigned (*real_sleep)(unsigned);
+static int (*real_usleep)(useconds_t);
+static int (*real_nanosleep)(const struct timespec *, struct timespec *);
+static int (*real_clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
+static int (*real_getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+static struct hostent *(*real_gethostbyname)(const char *);
+static int (*real_gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
+static int (*real_close)(int);
+static int (*real_dup)(int);
+static int (*real_dup2)(int, int);
+static int (*real_dup3)(int, int, int);
+static int (*real_fcntl)(int, int, ...);
+static int (*real_setsockopt)(int, int, int, const void *, socklen_t);
+
+static inline int on(unsigned group) { return (atomic_load_explicit(&g_patch, memory_order_relaxed) & group) != 0; }
+
+/* A green thread (main included) of a hub, not the hub loop itself. */
+static inline int green_thread(void)
+{
+    grove__hub *h = grove__tls_hub;
+    return h && h->current != h->loop;
+}
+
+/* Sets errno for a Grove error and returns -1. */
+static inline int fail(int rc)
+{
+    errno = -rc;
+    return -1;
+}
+
+/* Waits for fd under an optional SO_*TIMEO limit. 0, or -1 with errno: EAGAIN (the socket
+ * timeout expired), ETIMEDOUT (the caller's scope), ECANCELED, EBADF... */
+static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to)
+{
+    int rc = grove_wait_fd(fd, events);
+    if (rc == -EBUSY) {   /* another green thread waits in this direction: poll slowly */
+        rc = grove_sleep(GROVE_MS(1));
+    }
+    if (rc >= 0)
+        return 0;
+    if (rc == -ETIMEDOUT && has_to && grove_timeout_fired(to))
+        return fail(-EAGAIN);
+    return fail(rc);
+}
+
+/* The green loop shared by the fd calls: try, wait on EAGAIN, retry. */
+#define GREEN_FD(group, fd, events, use_send_timeo, call)                                   \
+    do {                                                                                   \
+        int64_t rt_ = 0, st_ = 0;                                                          \
+        if (!on(group) || !grove__fd_green(fd, &rt_, &st_))                                \
+            return call;                                                                   \
+        int64_t lim_ = (use_send_timeo) ? st_ : rt_;                                       \
+        grove_timeout to_;                                                                 \
+        if (lim_ > 0)                                                                      \
+            grove_timeout_start(&to_, lim_);                                               \
+        __typeof__(call) r_;                                                               \
+        for (;;) {                                                                         \
+            r_ = call;                                                                     \
+            if (r_ >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))                      \
+                break;                                                                     \
+            if (wait_fd_timeo(fd, events, &to_, lim_ > 0) < 0) {                           \
+                r_ = -1;                                                                   \
+                break;                                                                     \
+            }                                                                              \
+        }                                                                                  \
+        if (lim_ > 0) {                                                                    \
+            int e_ = errno;                                                                \
+            grove_timeout_end(&to_);                                                       \
+            errno = e_;                                                                    \
+        }                                                                                  \
+        return r_;                                                                         \
+    } while (0)
+
+/* The interposers must be visible outside libgrove.so, which is built with hidden
+ * visibility by default. */
+#pragma GCC visibility push(default)
+
+ssize_t read(int fd, void *buf, size_t n) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(read)(fd, buf, n)); }
+ssize_t write(int fd, const void *buf, size_t n) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(write)(fd, buf, n)); }
+ssize_t readv(int fd, const struct iovec *iov, int cnt) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(readv)(fd, iov, cnt)); }
+ssize_t writev(int fd, const struct iovec *iov, int cnt) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(writev)(fd, iov, cnt)); }
+ssize_t recv(int fd, void *buf, size_t n, int fl)
+{
+    if (fl & MSG_DONTWAIT)
+        return REAL(recv)(fd, buf, n, fl);
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(recv)(fd, buf, n, fl));
+}
+ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
+{
+    if (fl & MSG_DONTWAIT)
+        return REAL(recvfrom)(fd, buf, n, fl, sa, len);
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(recvfrom)(fd, buf, n, fl, sa, len));
+}
+ssize_t recvmsg(int fd, struct msghdr *m, int fl)
+{
+    if (fl & MSG_DONTWAIT)
+        return REAL(recvmsg)(fd, m, fl);
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(recvmsg)(fd, m, fl));
+}
+ssize_t send(int fd, const void *buf, size_t n, int fl)
+{
+    if (fl & MSG_DONTWAIT)
+        return REAL(send)(fd, buf, n, fl);
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(send)(fd, buf, n, fl));
+}
+ssize_t sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *sa, socklen_t len)
+{
+    if (fl & MSG_DONTWAIT)
+        return REAL(sendto)(fd, buf, n, fl, sa, len);
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(sendto)(fd, buf, n, fl, sa, len));
+}
+ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
+{
+    if (fl & MSG_DONTWAIT)
+        return REAL(sendmsg)(fd, m, fl);
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(sendmsg)(fd, m, fl));
+}
+int accept(int fd, struct sockaddr *sa, socklen_t *len) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(accept)(fd, sa, len)); }
+int accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl)
+{
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(accept4)(fd, sa, len, fl));
+}
+
+/* glibc's fortified entry points (-D_FORTIFY_SOURCE), which libraries call directly. */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (n > buflen)
+        abort();
+    return read(fd, buf, n);
+}
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fl)
+{
+    if (n > buflen)
+        abort();
+    return recv(fd, buf, n, fl);
+}
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl, struct sockaddr *sa, socklen_t *len)
+{
+    if (n > buflen)
+        abort();
+    return recvfrom(fd, buf, n, fl, sa, len);
+}
+
+int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    int64_t rt = 0, st = 0;
+    if (!on(GROVE_PATCH_IO) || !grove__fd_green(fd, &rt, &st))
+        return REAL(connect)(fd, sa, len);
+    if (REAL(connect)(fd, sa, len) == 0)
+        return 0;
+    if (errno != EINPROGRESS)
+        return -1;
+    grove_timeout to;
+    if (st > 0)
+        grove_timeout_start(&to, st);
+    int rc = wait_fd_timeo(fd, GROVE_WRITE, &to, st > 0);
+    int e = errno;
+    if (st > 0)
+        grove_timeout_end(&to);
+    if (rc < 0) {
+        errno = e == EAGAIN ? EINPROGRESS : e;   /* libc's answer to an SO_SNDTIMEO timeout */
+        return -1;
+    }
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+        return -1;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- poll and select ------------------------------------------------------------------ */
+
+/* Waits until one of fds is ready or timeout_ns passes (< 0: no limit). Then a zero-
+ * timeout poll(2) fills revents. Grove's per-fd waiters allow one reader per fd, and the
+ * caller's fds need not be green, so several fds are watched through a private epoll fd
+ * that the hub waits on; a single registered fd is waited on directly. */
+static int green_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns)
+{
+    int r = REAL(poll)(fds, n, 0);
+    if (r != 0 || timeout_ns == 0)
+        return r;
+    grove_timeout to;
+    if (timeout_ns > 0)
+        grove_timeout_start(&to, timeout_ns);
+    int rc;
+    if (n == 1 && grove__fd_registered(fds[0].fd)) {
+        int ev = (fds[0].events & (POLLIN | POLLPRI | POLLRDHUP) ? GROVE_READ : 0) |
+                 (fds[0].events & POLLOUT ? GROVE_WRITE : 0);
+        rc = ev ? grove_wait_fd(fds[0].fd, ev) : grove_sleep(timeout_ns < 0 ? GROVE_SEC(3600) : timeout_ns);
+    } else {
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        if (ep < 0) {
+            rc = -errno;
+        } else {
+            for (nfds_t i = 0; i < n; i++) {
+                if (fds[i].fd < 0)
+                    continue;
+                struct epoll_event ev = {.events = EPOLLERR | EPOLLHUP, .data.u32 = (uint32_t)i};
+                if (fds[i].events & (POLLIN | POLLPRI))
+                    ev.events |= EPOLLIN | EPOLLPRI | EPOLLRDHUP;
+                if (fds[i].events & POLLOUT)
+                    ev.events |= EPOLLOUT;
+                if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &ev) < 0 && errno == EPERM) {
+                    /* A regular file: always ready; the final poll reports it. */
+                    grove_fd_forget(ep);
+                    REAL(close)(ep);
+                    ep = -1;
+                    break;
+                }
+            }
+            rc = ep < 0 ? 0 : grove_wait_fd(ep, GROVE_READ);
+            if (ep >= 0) {
+                grove_fd_forget(ep);
+                REAL(close)(ep);
+            }
+        }
+    }
+    int fired = timeout_ns > 0 && grove_timeout_end(&to);
+    if (rc < 0 && !(rc == -ETIMEDOUT && fired))
+        return fail(rc);
+    return REAL(poll)(fds, n, 0);
+}
+
+int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+    if (!on(GROVE_PATCH_POLL) || !green_thread())
+        return REAL(poll)(fds, n, timeout_ms);
+    return green_poll(fds, n, timeout_ms < 0 ? -1 : GROVE_MS(timeout_ms));
+}
+int __poll(struct pollfd *fds, nfds_t n, int timeout_ms) { return poll(fds, n, timeout_ms); }
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout_ms, size_t fdslen)
+{
+    if (fdslen / sizeof *fds < n)
+        abort();
+    return poll(fds, n, timeout_ms);
+}
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+    return ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
+}
+
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+    if (!on(GROVE_PATCH_POLL) || !green_thread())
+        return REAL(ppoll)(fds, n, ts, mask);
+    return green_poll(fds, n, ts_ns(ts));   /* the signal mask is not applied while waiting */
+}
+
+static int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t timeout_ns)
+{
+    if (nfds < 0 || nfds > FD_SETSIZE)
+        return fail(-EINVAL);
+    struct pollfd pf[FD_SETSIZE];
+    nfds_t n = 0;
+    for (int fd = 0; fd < nfds; fd++) {
+        short ev = 0;
+        if (r && FD_ISSET(fd, r))
+            ev |= POLLIN;
+        if (w && FD_ISSET(fd, w))
+            ev |= POLLOUT;
+        if (e && FD_ISSET(fd, e))
+            ev |= POLLPRI;
+        if (ev)
+            pf[n++] = (struct pollfd){.fd = fd, .events = ev};
+    }
+    int rc = green_poll(pf, n, timeout_ns);
+    if (rc < 0)
+        return -1;
+    for (nfds_t i = 0; i < n; i++)
+        if (pf[i].revents & POLLNVAL)
+            return fail(-EBADF);
+    if (r)
+        FD_ZERO(r);
+    if (w)
+        FD_ZERO(w);
+    if (e)
+        FD_ZERO(e);
+    int count = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        short re = pf[i].revents;
+        if (r && (pf[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR)))
+            FD_SET(pf[i].fd, r), count++;
+        if (w && (pf[i].events & POLLOUT) && (re & (POLLOUT | POLLERR)))
+            FD_SET(pf[i].fd, w), count++;
+        if (e && (pf[i].events & POLLPRI) && (re & POLLPRI))
+            FD_SET(pf[i].fd, e), count++;
+    }
+    return count;
+}
+
+int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+    if (!on(GROVE_PATCH_POLL) || !green_thread())
+        return REAL(select)(nfds, r, w, e, tv);
+    int64_t t = tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
+    int64_t start = grove_now();
+    int rc = green_select(nfds, r, w, e, t);
+    if (tv && t > 0) {   /* Linux updates the timeval with the time not slept */
+        int64_t left = t - (grove_now() - start);
+        if (left < 0)
+            left = 0;
+        tv->tv_sec = left / 1000000000;
+        tv->tv_usec = (left % 1000000000) / 1000;
+    }
+    return rc;
+}
+
+int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask)
+{
+    if (!on(GROVE_PATCH_POLL) || !green_thread())
+        return REAL(pselect)(nfds, r, w, e, ts, mask);
+    return green_select(nfds, r, w, e, ts_ns(ts));
+}
+
+/* ---- Sleeping ---------------------------------------------------------------------------- */
+
+/* Sleeps ns; on interruption stores the time left in *left and returns -1 with errno. */
+static int green_sleep(int64_t ns, int64_t *left)
+{
+    int64_t end = grove_now() + ns;
+    int rc = grove_sleep(ns > 0 ? ns : 0);
+    if (left) {
+        int64_t l = end - grove_now();
+        *left = l > 0 ? l : 0;
+    }
+    return rc < 0 ? fail(rc) : 0;
+}
+
+unsigned sleep(unsigned secs)
+{
+    if (!on(GROVE_PATCH_TIME) || !green_thread())
+        return REAL(sleep)(secs);
+    int64_t left = 0;
+    if (green_sleep(GROVE_SEC(secs), &left) == 0)
+        return 0;
+    return (unsigned)((left + 999999999) / 1000000000);
+}
+
+int usleep(useconds_t us)
+{
+    if (!on(GROVE_PATCH_TIME) || !green_thread())
+        return REAL(usleep)(us);
+    return green_sleep(GROVE_US(us), NULL);
+}
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    if (!on(GROVE_PATCH_TIME) || !green_thread())
+        return REAL(nanosleep)(req, rem);
+    if (!req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000 || req->tv_sec < 0)
+        return fail(-EINVAL);
+    int64_t left = 0;
+    int rc = green_sleep(ts_ns(req), &left);
+    if (rc < 0 && rem) {
+        rem->tv_sec = left / 1000000000;
+        rem->tv_nsec = left % 1000000000;
+    }
+    return rc;
+}
+
+int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct timespec *rem)
+{
+    if (!on(GROVE_PATCH_TIME) || !green_thread() || (clk != CLOCK_MONOTONIC && clk != CLOCK_REALTIME))
+        return REAL(clock_nanosleep)(clk, flags, req, rem);
+    if (!req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000)
+        return EINVAL;
+    int64_t ns = ts_ns(req);
+    if (flags & TIMER_ABSTIME) {
+        struct timespec now;
+        clock_gettime(clk, &now);
+        ns -= ts_ns(&now);
+    }
+    int64_t left = 0;
+    int e0 = errno;
+    if (green_sleep(ns, &left) == 0)
+        return 0;
+    int e = errno;
+    errno = e0;   /* clock_nanosleep returns the error instead of setting errno */
+    if (rem && !(flags & TIMER_ABSTIME)) {
+        rem->tv_sec = left / 1000000000;
+        rem->tv_nsec = left % 1000000000;
+    }
+    return e;
+}
+
+/* ---- Name resolution --------------------------------------------------------------------- */
+
+static int eai_of(int rc)
+{
+    switch (-rc) {
+    case ENOENT: return EAI_NONAME;
+    case EAGAIN:
+    case ETIMEDOUT: return EAI_AGAIN;
+    case ENOMEM: return EAI_MEMORY;
+    case EINVAL: return EAI_NONAME;
+    default:
+        errno = -rc;
+        return EAI_SYSTEM;
+    }
+}
+
+int getaddrinfo(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+{
+    if (!on(GROVE_PATCH_DNS) || !green_thread())
+        return REAL(getaddrinfo)(host, service, hints, res);
+    int rc = grove_getaddrinfo(host, service, hints, res);
+    return rc == 0 ? 0 : eai_of(rc);
+}
+
+/* Fills a hostent with IPv4 addresses from Grove's resolver, in buf. */
+static int fill_hostent(const char *name, struct hostent *he, char *buf, size_t len, int *herr)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    int rc = grove_getaddrinfo(name, NULL, &hints, &res);
+    if (rc) {
+        *herr = rc == -ENOENT ? HOST_NOT_FOUND : TRY_AGAIN;
+        return rc == -ENOMEM ? ENOMEM : rc == -ENOENT ? ENOENT : EAGAIN;
+    }
+    size_t naddr = 0;
+    for (struct addrinfo *a = res; a; a = a->ai_next)
+        naddr++;
+    size_t nl = strlen(name) + 1;
+    size_t need = nl + (naddr + 1) * sizeof(char *) * 2 + naddr * 4 + sizeof(char *);
+    if (need > len) {
+        grove_freeaddrinfo(res);
+        *herr = NETDB_INTERNAL;
+        return ERANGE;
+    }
+    char **addrs = (char **)(void *)(((uintptr_t)buf + sizeof(char *) - 1) & ~(uintptr_t)(sizeof(char *) - 1));
+    char **aliases = addrs + naddr + 1;
+    char *data = (char *)(aliases + 1);
+    size_t i = 0;
+    for (struct addrinfo *a = res; a; a = a->ai_next, i++) {
+        memcpy(data + i * 4, &((struct sockaddr_in *)a->ai_addr)->sin_addr, 4);
+        addrs[i] = data + i * 4;
+    }
+    addrs[i] = NULL;
+    aliases[0] = NULL;
+    char *nm = data + naddr * 4;
+    memcpy(nm, name, nl);
+    he->h_name = nm;
+    he->h_aliases = aliases;
+    he->h_addrtype = AF_INET;
+    he->h_length = 4;
+    he->h_addr_list = addrs;
+    grove_freeaddrinfo(res);
+    *herr = 0;
+    return 0;
+}
+
+int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t len, struct hostent **result, int *herr)
+{
+    if (!on(GROVE_PATCH_DNS) || !green_thread())
+        return REAL(gethostbyname_r)(name, ret, buf, len, result, herr);
+    int rc = fill_hostent(name, ret, buf, len, herr);
+    *result = rc ? NULL : ret;
+    return rc == ENOENT ? 0 : rc;   /* not found: 0 with *result NULL, like glibc */
+}
+
+struct hostent *gethostbyname(const char *name)
+{
+    if (!on(GROVE_PATCH_DNS) || !green_thread())
+        return REAL(gethostbyname)(name);
+    static __thread struct hostent he;
+    static __thread char buf[2048];
+    int herr;
+    if (fill_hostent(name, &he, buf, sizeof buf, &herr)) {
+        h_errno = herr;
+        return NULL;
+    }
+    return &he;
+}
+
+/* ---- fd bookkeeping: always on ----------------------------------------------------------- */
+
+int close(int fd)
+{
+    grove_fd_forget(fd);
+    return REAL(close)(fd);
+}
+
+int dup(int fd)
+{
+    int n = REAL(dup)(fd);
+    if (n >= 0)
+        grove__fd_copy_state(fd, n);
+    return n;
+}
+
+int dup2(int fd, int nfd)
+{
+    if (fd != nfd)
+        grove_fd_forget(nfd);
+    int n = REAL(dup2)(fd, nfd);
+    if (n >= 0 && fd != nfd)
+        grove__fd_copy_state(fd, n);
+    return n;
+}
+
+int dup3(int fd, int nfd, int fl)
+{
+    grove_fd_forget(nfd);
+    int n = REAL(dup3)(fd, nfd, fl);
+    if (n >= 0)
+        grove__fd_copy_state(fd, n);
+    return n;
+}
+
+int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    long arg = va_arg(ap, long);   /* every fcntl argument fits a long (int or pointer) */
+    va_end(ap);
+    if (cmd == F_SETFL) {
+        int want_nb = (arg & O_NONBLOCK) != 0;
+        grove__fd_set_user_nb(fd, want_nb);
+        if (!want_nb && grove__fd_registered(fd))
+            arg |= O_NONBLOCK;   /* Grove still needs it; F_GETFL hides it */
+        return REAL(fcntl)(fd, cmd, arg);
+    }
+    int r = REAL(fcntl)(fd, cmd, arg);
+    if (cmd == F_GETFL && r >= 0 && grove__fd_nb_owned(fd))
+        r &= ~O_NONBLOCK;
+    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0)
+        grove__fd_copy_state(fd, r);
+    return r;
+}
+
+int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
+{
+    int r = REAL(setsockopt)(fd, level, opt, val, len);
+    if (r == 0 && level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO) && val &&
+        len >= sizeof(struct timeval)) {
+        const struct timeval *tv = val;
+        grove__fd_set_timeo(fd, opt == SO_SNDTIMEO, (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000);
+    }
+    return r;
+}
+
+#pragma GCC visibility pop
