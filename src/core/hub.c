@@ -40,6 +40,8 @@ static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *ne
     if (grove__unlikely(prev->small_stack))
         grove__stack_check_canary(prev);
     prev->saved_errno = *h->errno_ptr;
+    atomic_store_explicit(&h->switches, atomic_load_explicit(&h->switches, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     h->current = next;
     next->state = GROVE__RUNNING;
 #ifdef GROVE_ASAN
@@ -104,6 +106,7 @@ int grove__park(grove__waiter *w, const char *what)
     w->t = t;
     t->parked_on = w;
     t->wait_what = what;
+    t->park_since = h->clock;   /* the loop's last clock reading: no syscall here */
     t->state = GROVE__PARKED;
     grove__schedule(h);
     t->parked_on = NULL;
@@ -166,7 +169,7 @@ static void run_timers(grove__hub *h)
     grove__timer *tm = grove__heap_min(&h->timers);
     if (!tm)
         return;
-    int64_t now = grove_now();
+    int64_t now = h->clock;   /* read at the top of this loop pass */
     while ((tm = grove__heap_min(&h->timers)) && tm->deadline <= now) {
         grove__heap_remove(&h->timers, tm);
         tm->cb(tm);
@@ -189,6 +192,7 @@ static _Noreturn void hub_loop(grove_thread *self)
 #endif
     for (;;) {
         h->ticks = 0;
+        h->clock = grove_now();
         free_zombie(h);
         run_timers(h);
         if (grove__list_empty(&h->runq)) {
@@ -207,7 +211,9 @@ static _Noreturn void hub_loop(grove_thread *self)
                 grove__interrupt(&h->main, -EDEADLK);
                 continue;
             }
+            atomic_store_explicit(&h->in_poll, 1, memory_order_relaxed);
             grove__poller_poll(h, wait);
+            atomic_store_explicit(&h->in_poll, 0, memory_order_relaxed);
             continue;
         }
         if (grove__poller_waiters(h) || h->refs)
@@ -224,6 +230,7 @@ static void hub_destroy(void *p)
     grove__hub *h = p;
     if (!h)
         return;
+    grove__debug_hub_remove(h);
     free_zombie(h);
     if (h->loop)
         grove__stack_free(h, h->loop);
@@ -296,8 +303,11 @@ grove__hub *grove__hub_create(void)
     grove__ctx_make(loop, hub_loop);
     h->loop = loop;
 
+    h->clock = grove_now();
+    h->os_tid = (unsigned long)pthread_self();
     grove__tls_hub = h;
     pthread_setspecific(g_hub_key, h);
+    grove__debug_hub_add(h);
     return h;
 }
 

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "grove.h"
@@ -335,7 +336,19 @@ struct grove__hub {
     void *main_stack_lo;           /* the OS thread's stack, for ASan */
     size_t main_stack_size;
     struct grove__inbox *inbox;    /* cross-thread posts (wakeup.c) */
+    /* For the blocking detector (src/debug/): read by the watchdog thread without locks. */
+    _Atomic unsigned long switches;  /* bumped on every switch (relaxed load + store) */
+    _Atomic int in_poll;             /* 1 while the hub sleeps in epoll_wait */
+    int64_t clock;                   /* grove_now() at the loop's last pass: park times */
+    unsigned long os_tid;            /* pthread_self() of the hub's OS thread */
+    struct grove__hub *next_hub;     /* registry of hubs (debug.c) */
+    unsigned long wd_last, wd_reported; /* watchdog's view (watchdog thread only) */
+    int64_t wd_since;
 };
+
+/* Hub registry for the watchdog (debug.c). */
+GROVE_HIDDEN void grove__debug_hub_add(grove__hub *h);
+GROVE_HIDDEN void grove__debug_hub_remove(grove__hub *h);
 
 /* ---- Cross-thread wake-up (src/hub/wakeup.c) --------------------------------------- */
 

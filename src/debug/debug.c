@@ -1,0 +1,286 @@
+/* Debugging aids: the blocking detector (a watchdog OS thread sampling every hub's switch
+ * counter) and dumps of a hub's green threads with backtraces.
+ *
+ * A hub is blocked when its switch counter has not moved for longer than the threshold
+ * while it is not asleep in the poller: some green thread is running without reaching a
+ * switch point (a busy loop, or a blocking call the patch layer does not cover). The
+ * running thread's backtrace is taken in its own OS thread by a signal handler, which
+ * only calls backtrace()/backtrace_symbols_fd() (preloaded, so they do not allocate
+ * there) and posts a semaphore.
+ */
+#include "core/internal.h"
+
+#include "grove/debug.h"
+#include "grove/proc.h"
+
+#include <execinfo.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+/* ---- Hub registry ------------------------------------------------------------------------ */
+
+static pthread_mutex_t g_hubs_mu = PTHREAD_MUTEX_INITIALIZER;
+static grove__hub *g_hubs;
+static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
+
+static void env_start(void)
+{
+    const char *e = getenv("GROVE_BLOCK_THRESHOLD_MS");
+    if (e && *e)
+        grove_debug_watchdog_start(GROVE_MS(atol(e)), 2);
+}
+
+void grove__debug_hub_add(grove__hub *h)
+{
+    pthread_mutex_lock(&g_hubs_mu);
+    h->next_hub = g_hubs;
+    g_hubs = h;
+    pthread_mutex_unlock(&g_hubs_mu);
+    pthread_once(&g_env_once, env_start);
+}
+
+void grove__debug_hub_remove(grove__hub *h)
+{
+    pthread_mutex_lock(&g_hubs_mu);
+    for (grove__hub **pp = &g_hubs; *pp; pp = &(*pp)->next_hub)
+        if (*pp == h) {
+            *pp = h->next_hub;
+            break;
+        }
+    pthread_mutex_unlock(&g_hubs_mu);
+}
+
+/* ---- Watchdog ------------------------------------------------------------------------------ */
+
+static pthread_mutex_t g_wd_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_wd_cv;
+static pthread_t g_wd_thread;
+static int g_wd_running, g_wd_stop, g_wd_fd;
+static int64_t g_wd_threshold;
+static sem_t g_bt_done;
+static volatile int g_bt_fd;
+static _Atomic unsigned long g_reports;
+
+static void on_bt_signal(int sig, siginfo_t *si, void *uc)
+{
+    int e = errno;
+    void *pcs[64];
+    int n = backtrace(pcs, 64);
+    backtrace_symbols_fd(pcs, n, g_bt_fd);
+    sem_post(&g_bt_done);
+    errno = e;
+}
+
+static void say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(int fd, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        (void)!write(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+static void report(grove__hub *h, int64_t blocked_ns)
+{
+    grove_thread *t = h->current;   /* racy by nature; the thread is stuck, so stable */
+    char name[32];
+    memcpy(name, t->name, sizeof name);
+    name[31] = 0;
+    if (!name[0])
+        snprintf(name, sizeof name, "thread-%llu", (unsigned long long)t->id);
+    say(g_wd_fd, "grove: hub blocked: green thread '%s' (id %llu) has run for %.0f ms without a switch point "
+                 "(threshold %.0f ms); its backtrace:\n",
+        name, (unsigned long long)t->id, (double)blocked_ns / 1e6, (double)g_wd_threshold / 1e6);
+    g_bt_fd = g_wd_fd;
+    if (pthread_kill((pthread_t)h->os_tid, GROVE_DEBUG_SIGNAL) == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        while (sem_timedwait(&g_bt_done, &ts) < 0 && errno == EINTR) {
+        }
+    }
+    say(g_wd_fd, "grove: (end of blocked-hub report)\n");
+    atomic_fetch_add(&g_reports, 1);
+}
+
+static void *watchdog(void *arg)
+{
+    pthread_mutex_lock(&g_wd_mu);
+    while (!g_wd_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + g_wd_threshold / 4;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&g_wd_cv, &g_wd_mu, &ts);
+        if (g_wd_stop)
+            break;
+        int64_t now = grove_now();
+        pthread_mutex_lock(&g_hubs_mu);
+        for (grove__hub *h = g_hubs; h; h = h->next_hub) {
+            unsigned long sw = atomic_load_explicit(&h->switches, memory_order_relaxed);
+            if (sw != h->wd_last || atomic_load_explicit(&h->in_poll, memory_order_relaxed) || !h->wd_since) {
+                h->wd_last = sw;
+                h->wd_since = now;
+                continue;
+            }
+            if (now - h->wd_since > g_wd_threshold && h->wd_reported != sw + 1) {
+                h->wd_reported = sw + 1;   /* once per incident: until it switches again */
+                report(h, now - h->wd_since);
+            }
+        }
+        pthread_mutex_unlock(&g_hubs_mu);
+    }
+    pthread_mutex_unlock(&g_wd_mu);
+    return NULL;
+}
+
+int grove_debug_watchdog_start(int64_t threshold_ns, int fd)
+{
+    pthread_mutex_lock(&g_wd_mu);
+    if (g_wd_running) {
+        pthread_mutex_unlock(&g_wd_mu);
+        return -EALREADY;
+    }
+    g_wd_threshold = threshold_ns > 0 ? threshold_ns : GROVE_MS(100);
+    g_wd_fd = fd;
+    g_wd_stop = 0;
+    static int once;
+    if (!once) {
+        once = 1;
+        sem_init(&g_bt_done, 0, 0);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_cond_init(&g_wd_cv, &ca);
+        void *pcs[4];
+        backtrace(pcs, 4);   /* loads libgcc's unwinder now, not in a signal handler */
+        struct sigaction sa = {0};
+        sa.sa_sigaction = on_bt_signal;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(GROVE_DEBUG_SIGNAL, &sa, NULL);
+    }
+    /* The watchdog must not take signals meant for hubs. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&g_wd_thread, NULL, watchdog, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        g_wd_running = 1;
+    pthread_mutex_unlock(&g_wd_mu);
+    return -rc;
+}
+
+int grove_debug_watchdog_stop(void)
+{
+    pthread_mutex_lock(&g_wd_mu);
+    if (!g_wd_running) {
+        pthread_mutex_unlock(&g_wd_mu);
+        return -ENOENT;
+    }
+    g_wd_stop = 1;
+    pthread_cond_signal(&g_wd_cv);
+    pthread_mutex_unlock(&g_wd_mu);
+    pthread_join(g_wd_thread, NULL);
+    pthread_mutex_lock(&g_wd_mu);
+    g_wd_running = 0;
+    pthread_mutex_unlock(&g_wd_mu);
+    return 0;
+}
+
+unsigned long grove_debug_watchdog_reports(void) { return atomic_load(&g_reports); }
+
+/* ---- Dumps ------------------------------------------------------------------------------------ */
+
+/* Return addresses of a parked thread, from the frame its switch saved. */
+static int walk(const grove_thread *t, void **pcs, int max)
+{
+    void **sp = t->sp;
+    if (!sp)
+        return 0;
+#if defined(__x86_64__) && !defined(GROVE_CTX_UCONTEXT)
+    void *pc = sp[6];
+    void **fp = sp[5];
+#elif defined(__aarch64__) && !defined(GROVE_CTX_UCONTEXT)
+    void *pc = sp[11];
+    void **fp = sp[10];
+#else
+    (void)sp;
+    void *pc = NULL;
+    void **fp = NULL;
+    return 0;
+#endif
+    int n = 0;
+    pcs[n++] = pc;
+    while (n < max && (char *)fp >= (char *)t->stack_lo && (char *)(fp + 2) <= (char *)t->stack_hi &&
+           !((uintptr_t)fp & 7)) {
+        void *ret = fp[1];
+        void **next = fp[0];
+        if (!ret)
+            break;
+        pcs[n++] = ret;
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return n;
+}
+
+static const char *state_name(const grove_thread *t, const grove__hub *h)
+{
+    if (t == h->current)
+        return "running";
+    switch (t->state) {
+    case GROVE__NEW: return "new";
+    case GROVE__READY: return "ready";
+    case GROVE__PARKED: return "parked";
+    case GROVE__DONE: return "done";
+    default: return "running";
+    }
+}
+
+static void dump_one(int fd, grove__hub *h, grove_thread *t, int64_t now)
+{
+    say(fd, "  #%llu '%s' %s", (unsigned long long)t->id, grove_thread_name(t), state_name(t, h));
+    if (t->state == GROVE__PARKED && t != h->current)
+        say(fd, ": waiting on %s for %.1f ms", t->wait_what ? t->wait_what : "?",
+            (double)(now - t->park_since) / 1e6);
+    if (t->killed & 1)
+        say(fd, " (killed)");
+    say(fd, "\n");
+    void *pcs[32];
+    int n = 0;
+    if (t == h->current)
+        n = backtrace(pcs, 32);
+    else if (t->state == GROVE__PARKED || (t->state == GROVE__READY && t->started))
+        n = walk(t, pcs, 32);
+    if (n > 0)
+        backtrace_symbols_fd(pcs, n, fd);
+}
+
+int grove_debug_dump(int fd)
+{
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -ENOMEM;
+    int64_t now = grove_now();
+    say(fd, "grove: %zu green threads (+ main) on this hub:\n", h->nlive);
+    dump_one(fd, h, &h->main, now);
+    for (grove__list *n = h->all.next; n != &h->all; n = n->next)
+        dump_one(fd, h, grove__container_of(n, grove_thread, all), now);
+    say(fd, "grove: (end of dump)\n");
+    return 0;
+}
+
+static void dump_handler(int signo, void *arg) { grove_debug_dump(2); }
+
+int grove_debug_dump_on_signal(int signo) { return grove_signal_handle(signo, dump_handler, NULL); }

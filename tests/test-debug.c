@@ -1,0 +1,187 @@
+/* Knowing when the hub is blocked: the watchdog reports a green thread stuck in an
+ * unpatched busy loop (by name, with a backtrace, once per incident) and stays quiet when
+ * the hub is healthy; the dump lists the expected threads, states and wait reasons with
+ * backtraces; tools/grove-gdb.py lists green threads and their stacks from gdb. */
+// ctest: labels=unit,debug timeout=120
+#include "test.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+static char g_buf[65536];
+
+static size_t drain_pipe(int fd)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof g_buf - 1 && (r = read(fd, g_buf + n, sizeof g_buf - 1 - n)) > 0)
+        n += (size_t)r;
+    g_buf[n] = 0;
+    return n;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int c = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        c++;
+    return c;
+}
+
+/* Not static: backtrace_symbols only names exported functions (with -rdynamic). */
+void spin_without_switching(int64_t ns);
+__attribute__((noinline)) void spin_without_switching(int64_t ns)
+{
+    int64_t end = grove_now() + ns;
+    while (grove_now() < end) {
+    }
+}
+
+static void *busy_loop(void *arg)
+{
+    spin_without_switching(GROVE_MS(300));
+    return NULL;
+}
+
+static void *polite_loop(void *arg)
+{
+    int64_t end = grove_now() + GROVE_MS(300);
+    while (grove_now() < end)
+        grove_yield();
+    return NULL;
+}
+
+static void test_watchdog(void)
+{
+    int p[2];
+    T_EQ(pipe2(p, O_CLOEXEC), 0);
+    T_OK(grove_debug_watchdog_start(GROVE_MS(50), p[1]));
+    T_EQ(grove_debug_watchdog_start(GROVE_MS(50), p[1]), -EALREADY);
+    unsigned long before = grove_debug_watchdog_reports();
+
+    /* Healthy: sleeping (idle in the poller) and a yielding loop are never reported. */
+    T_OK(grove_sleep(GROVE_MS(200)));
+    grove_thread *t = grove_spawn(polite_loop, NULL);
+    T_OK(grove_join(t, NULL));
+    T_EQ(grove_debug_watchdog_reports(), before);
+
+    /* Blocked: reported once, with the thread's name and its backtrace. */
+    grove_spawn_attr at = {.name = "busy-loop"};
+    t = grove_spawn_opts(&at, busy_loop, NULL);
+    T_OK(grove_join(t, NULL));
+    T_OK(grove_sleep(GROVE_MS(100)));
+    T_EQ(grove_debug_watchdog_reports(), before + 1);
+    T_OK(grove_debug_watchdog_stop());
+    close(p[1]);
+    drain_pipe(p[0]);
+    close(p[0]);
+    T_EQ(count(g_buf, "hub blocked"), 1);
+    if (!strstr(g_buf, "'busy-loop'") || !strstr(g_buf, "spin_without_switching"))
+        T_FAIL("report lacks the thread name or its backtrace:\n%s", g_buf);
+    T_EQ(grove_debug_watchdog_stop(), -ENOENT);
+}
+
+static grove_event g_never;
+void *sleeper(void *arg);
+void *event_waiter(void *arg);
+void *sleeper(void *arg)
+{
+    grove_sleep(GROVE_SEC(10));
+    return NULL;
+}
+void *event_waiter(void *arg)
+{
+    grove_event_wait(&g_never, NULL);
+    return NULL;
+}
+static void *joiner(void *arg)
+{
+    grove_join(arg, NULL);
+    return NULL;
+}
+
+static void test_dump(void)
+{
+    grove_event_init(&g_never);
+    grove_spawn_attr a1 = {.name = "sleeper"}, a2 = {.name = "event-waiter"}, a3 = {.name = "joiner"};
+    grove_thread *s = grove_spawn_opts(&a1, sleeper, NULL);
+    grove_thread *w = grove_spawn_opts(&a2, event_waiter, NULL);
+    grove_thread *j = grove_spawn_opts(&a3, joiner, w);
+    grove_thread *later = grove_spawn_after(GROVE_SEC(10), sleeper, NULL);
+    grove_thread_set_name(later, "not-started");
+    T_OK(grove_sleep(GROVE_MS(20)));
+    char path[] = "/tmp/grove-dump-XXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    T_OK(grove_debug_dump(fd));
+    lseek(fd, 0, SEEK_SET);
+    drain_pipe(fd);
+    close(fd);
+    const char *want[] = {"'main' running", "'sleeper' parked: waiting on sleep for",
+                          "'event-waiter' parked: waiting on event for", "'joiner' parked: waiting on join for",
+                          "'not-started' new", "sleeper+", "event_waiter+"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(g_buf, want[i]))
+            T_FAIL("dump lacks \"%s\":\n%s", want[i], g_buf);
+    grove_kill(s);
+    grove_kill(w);
+    grove_kill(later);
+    T_OK(grove_join(s, NULL));
+    T_OK(grove_join(j, NULL));   /* j's join of w completed when w was killed */
+    T_OK(grove_join(later, NULL));
+}
+
+/* The gdb helper, on this very program stopped under gdb with threads parked. */
+static int gdb_child(void)
+{
+    grove_event_init(&g_never);
+    grove_spawn_attr a1 = {.name = "gdb-sleeper"}, a2 = {.name = "gdb-waiter"};
+    grove_spawn_opts(&a1, sleeper, NULL);
+    grove_spawn_opts(&a2, event_waiter, NULL);
+    grove_sleep(GROVE_MS(10));
+    raise(SIGTRAP);   /* gdb takes over here */
+    return 0;
+}
+
+static void test_gdb_script(void)
+{
+    char self[512], script[512];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    T_GT(n, 0);
+    self[n] = 0;
+    snprintf(script, sizeof script, "%s/tools/grove-gdb.py", getenv("GROVE_TEST_SRCDIR"));
+    char *argv[] = {"gdb", "-nx", "-batch", "-x", script, "-ex", "run", "-ex", "grove threads", "-ex",
+                    "grove bt all", "--args", self, "--gdb-child", NULL};
+    grove_proc_opts o = {.flags = GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    if (!p)
+        T_FAIL("cannot run gdb (apt-get install gdb): %s", strerror(errno));
+    char *out;
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_SEC(60));
+    int st = grove_proc_communicate(p, NULL, 0, &out, NULL, NULL, NULL);
+    grove_timeout_end(&to);
+    T_OK(st);
+    const char *want[] = {"gdb-sleeper", "gdb-waiter", "parked   waiting on sleep", "parked   waiting on event",
+                          "[main]", "green thread", "grove_sleep", "sleeper"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(out, want[i]))
+            T_FAIL("gdb output lacks \"%s\":\n%s", want[i], out);
+    free(out);
+    grove_proc_free(p);
+}
+
+static const t_case cases[] = {
+    T_CASE(test_watchdog),
+    T_CASE(test_dump),
+    T_CASE(test_gdb_script),
+    {0},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--gdb-child"))
+        return gdb_child();
+    return t_run(cases, argc, argv);
+}
