@@ -132,6 +132,31 @@ static void test_dump(void)
     T_OK(grove_join(later, NULL));
 }
 
+static void test_dump_on_signal(void)
+{
+    char path[] = "/tmp/grove-sigdump-XXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    int saved = dup(2);
+    dup2(fd, 2);   /* the signal-triggered dump goes to stderr */
+    T_OK(grove_debug_dump_on_signal(SIGUSR2));
+    kill(getpid(), SIGUSR2);
+    for (int i = 0; i < 100; i++) {
+        grove_sleep(GROVE_MS(5));
+        if (lseek(fd, 0, SEEK_END) > 0)
+            break;
+    }
+    grove_sleep(GROVE_MS(5));
+    dup2(saved, 2);
+    close(saved);
+    T_OK(grove_signal_unhandle(SIGUSR2));
+    lseek(fd, 0, SEEK_SET);
+    drain_pipe(fd);
+    close(fd);
+    if (!strstr(g_buf, "'main' parked: waiting on sleep") || !strstr(g_buf, "(end of dump)"))
+        T_FAIL("no dump on SIGUSR2:\n%s", g_buf);
+}
+
 /* The gdb helper, on this very program stopped under gdb with threads parked. */
 static int gdb_child(void)
 {
@@ -175,6 +200,7 @@ static void test_gdb_script(void)
 static const t_case cases[] = {
     T_CASE(test_watchdog),
     T_CASE(test_dump),
+    T_CASE(test_dump_on_signal),
     T_CASE(test_gdb_script),
     {0},
 };

@@ -15,6 +15,10 @@
  */
 #include "core/internal.h"
 
+#ifdef GROVE_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -132,6 +136,11 @@ static size_t header_size(void) { return round_up(sizeof(grove_thread) + GROVE__
 static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map_len, size_t cls)
 {
     size_t hs = header_size();
+#ifdef GROVE_ASAN
+    /* A recycled stack still carries the shadow poison of its last thread's frames (it
+     * never returned from them): clear it, or ASan reports false use-after-scope. */
+    __asan_unpoison_memory_region(lo, (size_t)((char *)top - (char *)lo));
+#endif
     grove_thread *t = (grove_thread *)((char *)top - sizeof(grove_thread));
     memset((char *)top - hs, 0, hs);
     t->stack_lo = lo;
