@@ -187,6 +187,11 @@ static inline void grove__waiter_init(grove__waiter *w)
     w->woken = 0;
     w->nointr = 0;
 }
+/* The common case: parks the caller at the tail of wait list l until woken, killed or
+ * timed out. Returns what grove__park returns; *value (if not NULL) gets the waker's
+ * value. */
+static inline int grove__wait_on(grove__list *l, const char *what, void **value);
+
 /* Wakes the thread parked on w with result (>= 0 for success) and value. Unlinks w from
  * its list if linked. Never switches; the woken thread runs at a later switch point.
  * Safe to call on a waiter whose thread has not parked yet (then park returns at once). */
@@ -377,6 +382,19 @@ static inline void grove__ready(grove__hub *h, grove_thread *t)
 {
     t->state = GROVE__READY;
     grove__list_push(&h->runq, &t->runq);
+}
+
+static inline int grove__wait_on(grove__list *l, const char *what, void **value)
+{
+    if (grove__unlikely(!grove__hub_get()))
+        return -ENOMEM;
+    grove__waiter w;
+    grove__waiter_init(&w);
+    grove__list_push(l, &w.link);
+    int rc = grove__park(&w, what);   /* checks kill/timeout first, unlinks w on error */
+    if (value)
+        *value = w.value;
+    return rc;
 }
 
 /* Every how many switches a busy run queue lets the hub poll fds and timers. */

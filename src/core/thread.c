@@ -252,10 +252,7 @@ int grove_kill(grove_thread *t)
     grove_kill_nowait(t);
     if (t->state == GROVE__DONE)
         return 0;
-    grove__waiter w;
-    grove__waiter_init(&w);
-    grove__list_push(&t->exit_waiters, &w.link);
-    return grove__park(&w, "kill");
+    return grove__wait_on(&t->exit_waiters, "kill", NULL);
 }
 
 int grove_link(grove_thread *t, void (*cb)(grove_thread *, void *), void *arg)
@@ -326,10 +323,7 @@ int grove_wait_all(void)
     grove_thread *self = h->current;
     size_t mine = self->is_main ? 0 : 1;
     while (h->nlive > mine) {
-        grove__waiter w;
-        grove__waiter_init(&w);
-        grove__list_push(&h->wait_all, &w.link);
-        int rc = grove__park(&w, "wait_all");
+        int rc = grove__wait_on(&h->wait_all, "wait_all", NULL);
         if (rc < 0)
             return rc;
     }

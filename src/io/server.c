@@ -184,13 +184,7 @@ int grove_serve(int lfd, void (*handle)(int, void *), void *arg, size_t concurre
     grove__hub *h = grove__hub_get();
     int rc = 0;
     while (!grove_thread_done(a)) {
-        grove__waiter w;
-        grove__waiter_init(&w);
-        rc = grove__check(h->current);
-        if (rc)
-            break;
-        grove__list_push(&a->exit_waiters, &w.link);
-        rc = grove__park(&w, "serve");
+        rc = grove__wait_on(&a->exit_waiters, "serve", NULL);
         if (rc < 0)
             break;
     }

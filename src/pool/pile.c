@@ -124,24 +124,12 @@ struct grove_imap {
     grove__list space;      /* feeder waits for the consumer */
 };
 
-static int wait_on(grove__list *l, const char *what)
-{
-    grove__hub *h = grove__hub_get();
-    int rc = grove__check(h->current);
-    if (rc)
-        return rc;
-    grove__waiter w;
-    grove__waiter_init(&w);
-    grove__list_push(l, &w.link);
-    return grove__park(&w, what);
-}
-
 static void *feeder(void *arg)
 {
     grove_imap *it = arg;
     for (;;) {
         while (grove_pile_pending(it->pile) >= it->window) {
-            int rc = wait_on(&it->space, "imap window");
+            int rc = grove__wait_on(&it->space, "imap window", NULL);
             if (rc < 0) {
                 it->err = rc;
                 goto out;
@@ -212,7 +200,7 @@ int grove_imap_next(grove_imap *it, void **result)
         }
         if (it->done)
             return it->err;
-        int rc = wait_on(&it->avail, "imap next");
+        int rc = grove__wait_on(&it->avail, "imap next", NULL);
         if (rc < 0)
             return rc;
     }

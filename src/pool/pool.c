@@ -61,16 +61,7 @@ static int claim(grove_pool *p)
     }
     if (in_pool(p))
         return 1;
-    grove__hub *h = grove__hub_get();
-    if (!h)
-        return -ENOMEM;
-    int rc = grove__check(h->current);
-    if (rc)
-        return rc;
-    grove__waiter w;
-    grove__waiter_init(&w);
-    grove__list_push(&p->spawners, &w.link);
-    return grove__park(&w, "pool slot");   /* 0: the slot was handed to us */
+    return grove__wait_on(&p->spawners, "pool slot", NULL);   /* 0: the slot was handed to us */
 }
 
 grove_thread *grove_pool_spawn(grove_pool *p, void *(*fn)(void *), void *arg)
@@ -123,14 +114,7 @@ int grove_pool_waitall(grove_pool *p)
     if (in_pool(p))
         return -EDEADLK;
     while (p->running) {
-        grove__hub *h = grove__hub_get();
-        int rc = grove__check(h->current);
-        if (rc)
-            return rc;
-        grove__waiter w;
-        grove__waiter_init(&w);
-        grove__list_push(&p->idle, &w.link);
-        rc = grove__park(&w, "pool waitall");
+        int rc = grove__wait_on(&p->idle, "pool waitall", NULL);
         if (rc < 0)
             return rc;
     }

@@ -72,20 +72,12 @@ int grove_respool_get(grove_respool *rp, void **item)
             return make(rp, item);
         }
     }
-    grove__hub *h = grove__hub_get();
-    if (!h)
-        return -ENOMEM;
-    int rc = grove__check(h->current);
-    if (rc)
-        return rc;
-    grove__waiter w;
-    grove__waiter_init(&w);
-    grove__list_push(&rp->waiters, &w.link);
-    rc = grove__park(&w, "respool get");
+    void *handed = NULL;
+    int rc = grove__wait_on(&rp->waiters, "respool get", &handed);
     if (rc < 0)
         return rc;
-    if (w.value) {   /* an item handed over by put */
-        *item = w.value;
+    if (handed) {   /* an item handed over by put */
+        *item = handed;
         return 0;
     }
     return make(rp, item);   /* a slot handed over by discard or a failed create */

@@ -10,24 +10,8 @@ _Static_assert(sizeof(grove_wlist_) == sizeof(grove__list), "grove_wlist_ layout
 #define WL(p) ((grove__list *)(void *)(p))
 #define WL_C(p) ((const grove__list *)(const void *)(p))
 
-/* Parks the caller on list l (tail). Returns what grove__park returns; *value gets the
- * waker's value. */
-static inline int sync_wait(grove__list *l, const char *what, void **value)
-{
-    grove__hub *h = grove__hub_get();
-    if (grove__unlikely(!h))
-        return -ENOMEM;
-    grove__waiter w;
-    grove__waiter_init(&w);
-    int rc = grove__check(h->current);
-    if (rc)
-        return rc;
-    grove__list_push(l, &w.link);
-    rc = grove__park(&w, what);
-    if (value)
-        *value = w.value;
-    return rc;
-}
+/* Parks the caller on list l (tail); see grove__wait_on. */
+static inline int sync_wait(grove__list *l, const char *what, void **value) { return grove__wait_on(l, what, value); }
 
 static inline grove__waiter *first_waiter(grove__list *l)
 {
