@@ -295,6 +295,10 @@ GROVE_HIDDEN int grove__poller_poll(grove__hub *h, int64_t timeout_ns);
  * when it is). Returns 0; 1 if fd cannot be polled (regular file: do blocking I/O);
  * or -errno (-EBADF...). Never switches. */
 GROVE_HIDDEN int grove__fd_ensure(int fd);
+/* Stream read hints (epoll.c): 1 if fd's last read was short (drained), clearing it; and
+ * recording a read of got bytes out of asked. Never switch, no syscall. */
+GROVE_HIDDEN int grove__fd_take_drained(int fd);
+GROVE_HIDDEN void grove__fd_note_read(int fd, size_t got, size_t asked);
 /* Patch layer support (per-fd state in the calling OS thread's hub, see epoll.c). */
 /* 1 if a libc call on fd from the current green thread should wait cooperatively (the fd
  * is then registered and non-blocking); 0 to keep libc's behaviour. */

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,9 @@ typedef struct fd_slot {
     unsigned char user_nb;     /* non-blocking by the user's choice: keep libc semantics */
     unsigned char nb_owned;    /* Grove set O_NONBLOCK: hide it from F_GETFL */
     unsigned char unpollable;  /* regular file or similar */
+    unsigned char stream;      /* a SOCK_STREAM socket: a short read means drained */
+    unsigned char drained;     /* its last read was short: the next one should wait first */
+    unsigned char hup;         /* an event reported hang-up or error: never skip a read */
     int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns, 0 = none */
 } fd_slot;
 
@@ -112,6 +116,11 @@ static int fd_register(grove__poller *p, int fd, fd_slot *s)
     }
     s->registered = 1;
     s->ready = 0;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    s->stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM;
+    s->drained = 0;
+    s->hup = 0;
     return 0;
 }
 
@@ -195,10 +204,36 @@ int grove_fd_forget(int fd)
         (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
     s->registered = 0;
     s->ready = 0;
-    s->known = s->user_nb = s->nb_owned = s->unpollable = 0;
+    s->known = s->user_nb = s->nb_owned = s->unpollable = s->stream = s->drained = s->hup = 0;
     s->rcvtimeo = s->sndtimeo = 0;
     s->gen++;
     return 0;
+}
+
+/* Read hints for stream sockets: after a short read the socket was empty, so the next
+ * read would almost surely fail with EAGAIN. Waiting first saves that syscall; data that
+ * arrived since is not missed, because its edge is either still queued in epoll or
+ * already remembered in the slot's ready bits, which make the wait return at once.
+ * The exception is a hang-up or error already reported: a short read followed by EOF
+ * gives no new edge, so once one was seen every read is tried first. */
+int grove__fd_take_drained(int fd)
+{
+    grove__hub *h = grove__tls_hub;
+    if (!h || !h->poller || (size_t)fd >= h->poller->nslots)
+        return 0;
+    fd_slot *s = &h->poller->slots[fd];
+    int d = s->drained && !s->hup;
+    s->drained = 0;
+    return d;
+}
+
+void grove__fd_note_read(int fd, size_t got, size_t asked)
+{
+    grove__hub *h = grove__tls_hub;
+    if (!h || !h->poller || (size_t)fd >= h->poller->nslots)
+        return;
+    fd_slot *s = &h->poller->slots[fd];
+    s->drained = s->stream && got > 0 && got < asked;
 }
 
 /* ---- For the patch layer ------------------------------------------------------------- */
@@ -313,6 +348,8 @@ static void dispatch(grove__hub *h, grove__poller *p, const struct epoll_event *
     if (!s->registered || s->gen != gen)
         return;   /* a stale event for an fd number that has been forgotten */
     int mask = 0;
+    if (ev->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        s->hup = 1;   /* EOF or an error is pending: a short read no longer means "wait" */
     if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         mask |= GROVE_READ;
     if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR))

@@ -40,11 +40,45 @@ static inline int prep(int fd)
         }                                                                                  \
     } while (0)
 
-ssize_t grove_read(int fd, void *buf, size_t n) { GREEN_IO(fd, GROVE_READ, read(fd, buf, n)); }
+/* Reads from a stream: as GREEN_IO, but after a short read the next call waits before
+ * trying (see grove__fd_take_drained), which saves an EAGAIN syscall per message. */
+#define GREEN_STREAM_READ(fd, n, call)                                                     \
+    do {                                                                                   \
+        int p_ = prep(fd);                                                                 \
+        if (p_ < 0)                                                                        \
+            return p_;                                                                     \
+        if (p_ == 0 && grove__fd_take_drained(fd)) {                                       \
+            int w_ = grove_wait_fd(fd, GROVE_READ);                                        \
+            if (w_ < 0)                                                                    \
+                return w_;                                                                 \
+        }                                                                                  \
+        for (;;) {                                                                         \
+            ssize_t r_ = (call);                                                           \
+            if (r_ >= 0) {                                                                 \
+                if (p_ == 0)                                                               \
+                    grove__fd_note_read(fd, (size_t)r_, n);                                \
+                return r_;                                                                 \
+            }                                                                              \
+            if (errno == EINTR)                                                            \
+                continue;                                                                  \
+            if ((errno != EAGAIN && errno != EWOULDBLOCK) || p_ == 1)                      \
+                return -errno;                                                             \
+            int w_ = grove_wait_fd(fd, GROVE_READ);                                        \
+            if (w_ < 0)                                                                    \
+                return w_;                                                                 \
+        }                                                                                  \
+    } while (0)
+
+ssize_t grove_read(int fd, void *buf, size_t n) { GREEN_STREAM_READ(fd, n, read(fd, buf, n)); }
 ssize_t grove_write(int fd, const void *buf, size_t n) { GREEN_IO(fd, GROVE_WRITE, write(fd, buf, n)); }
 ssize_t grove_readv(int fd, const struct iovec *iov, int iovcnt) { GREEN_IO(fd, GROVE_READ, readv(fd, iov, iovcnt)); }
 ssize_t grove_writev(int fd, const struct iovec *iov, int iovcnt) { GREEN_IO(fd, GROVE_WRITE, writev(fd, iov, iovcnt)); }
-ssize_t grove_recv(int fd, void *buf, size_t n, int flags) { GREEN_IO(fd, GROVE_READ, recv(fd, buf, n, flags)); }
+ssize_t grove_recv(int fd, void *buf, size_t n, int flags)
+{
+    if (flags & (MSG_PEEK | MSG_DONTWAIT))
+        GREEN_IO(fd, GROVE_READ, recv(fd, buf, n, flags));
+    GREEN_STREAM_READ(fd, n, recv(fd, buf, n, flags));
+}
 ssize_t grove_send(int fd, const void *buf, size_t n, int flags)
 {
     GREEN_IO(fd, GROVE_WRITE, send(fd, buf, n, flags | MSG_NOSIGNAL));
