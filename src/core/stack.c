@@ -142,7 +142,11 @@ static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map
     __asan_unpoison_memory_region(lo, (size_t)((char *)top - (char *)lo));
 #endif
     grove_thread *t = (grove_thread *)((char *)top - sizeof(grove_thread));
-    memset((char *)top - hs, 0, hs);
+    /* Cache line by cache line: a constant-size memset becomes a few vector stores, where
+     * one variable-size memset was inlined as `rep stos`, slow to start on short runs
+     * (a fifth of spawn's time in the profile). */
+    for (char *c = (char *)top - hs; c < (char *)top; c += 64)
+        memset(c, 0, 64);
     t->stack_lo = lo;
     t->stack_hi = (char *)top - hs;
     t->stack_size = cls;
