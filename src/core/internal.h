@@ -319,7 +319,8 @@ GROVE_HIDDEN size_t grove__poller_waiters(grove__hub *h);
 
 typedef struct grove__stack_cache {
     size_t size;         /* 0 = unused class */
-    grove__list free;    /* cached stacks (linked through grove_thread.runq) */
+    grove__list *free;   /* cached stacks, a LIFO chained through grove_thread.runq.next
+                            (singly linked: freeing or reusing one touches no other stack) */
     size_t n;
 } grove__stack_cache;
 

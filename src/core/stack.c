@@ -163,6 +163,23 @@ static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map
     return t;
 }
 
+static inline void cache_push(grove__stack_cache *c, grove__list *n)
+{
+    n->next = c->free;
+    c->free = n;
+    c->n++;
+}
+
+static inline grove__list *cache_pop(grove__stack_cache *c)
+{
+    grove__list *n = c->free;
+    if (n) {
+        c->free = n->next;
+        c->n--;
+    }
+    return n;
+}
+
 static grove__stack_cache *cache_for(grove__hub *h, size_t cls, int create)
 {
     grove__stack_cache *empty = NULL;
@@ -174,7 +191,7 @@ static grove__stack_cache *cache_for(grove__hub *h, size_t cls, int create)
     }
     if (create && empty) {
         empty->size = cls;
-        grove__list_init(&empty->free);
+        empty->free = NULL;
         empty->n = 0;
         return empty;
     }
@@ -207,8 +224,7 @@ static grove_thread *alloc_slab(grove__hub *h, size_t stride, size_t cls)
      * free slab stacks as bare list nodes at each stack's top. */
     for (size_t i = 1; i < SLAB_STACKS; i++) {
         grove__list *n = (grove__list *)((char *)base + (i + 1) * stride - sizeof(grove__list));
-        grove__list_push(&c->free, n);
-        c->n++;
+        cache_push(c, n);
     }
     char *top = (char *)base + stride;
     return init_header(top, base, NULL, 0, cls);
@@ -233,8 +249,7 @@ grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
 
     grove__stack_cache *c = cache_for(h, cls, 0);
     if (c && c->n) {
-        grove__list *n = grove__list_pop(&c->free);
-        c->n--;
+        grove__list *n = cache_pop(c);
         if (!guarded) {
             char *top = (char *)n + sizeof(grove__list);
             return init_header(top, top - usable, NULL, 0, cls);
@@ -282,13 +297,11 @@ void grove__stack_free(grove__hub *h, grove_thread *t)
         GROVE_ASSERT(c);   /* the class was created when the slab was */
         char *top = (char *)t + sizeof(grove_thread);
         grove__list *n = (grove__list *)(top - sizeof(grove__list));
-        grove__list_push_front(&c->free, n);
-        c->n++;
+        cache_push(c, n);
         return;
     }
     if (c && c->n < CACHE_MAX) {
-        grove__list_push_front(&c->free, &t->runq);
-        c->n++;
+        cache_push(c, &t->runq);
         return;
     }
     munmap(t->map_base, t->map_len);
@@ -302,7 +315,7 @@ void grove__stack_cache_drain(grove__hub *h)
         if (!c->size || (c->size & 1))
             continue;
         grove__list *n;
-        while ((n = grove__list_pop(&c->free))) {
+        while ((n = cache_pop(c))) {
             grove_thread *t = grove__container_of(n, grove_thread, runq);
             munmap(t->map_base, t->map_len);
             atomic_fetch_add_explicit(&g_guarded_budget, 1, memory_order_relaxed);
