@@ -61,7 +61,7 @@ static inline __attribute__((always_inline)) void schedule(grove__hub *h)
 {
     grove_thread *prev = h->current, *next;
     grove__list *n;
-    if (grove__likely(++h->ticks < GROVE__POLL_EVERY) && (n = grove__list_pop(&h->runq)))
+    if (grove__likely(++h->ticks < GROVE__POLL_EVERY) && (n = grove__list_pop_fast(&h->runq)))
         next = grove__container_of(n, grove_thread, runq);
     else
         next = h->loop;
