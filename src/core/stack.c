@@ -55,7 +55,8 @@ static size_t page_size(void)
     return g_page;
 }
 
-static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+/* to is a power of two (64 or the page size): a mask, not a division, on the spawn path. */
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) & ~(to - 1); }
 
 static size_t parse_size(const char *s)
 {
