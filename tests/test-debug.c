@@ -40,7 +40,7 @@ __attribute__((noinline)) void spin_without_switching(int64_t ns)
 
 static void *busy_loop(void *arg)
 {
-    spin_without_switching(GROVE_MS(300));
+    spin_without_switching(GROVE_MS(400));
     return NULL;
 }
 
@@ -56,7 +56,7 @@ static void test_watchdog(void)
 {
     int p[2];
     T_EQ(pipe2(p, O_CLOEXEC), 0);
-    T_OK(grove_debug_watchdog_start(GROVE_MS(50), p[1]));
+    T_OK(grove_debug_watchdog_start(GROVE_MS(100), p[1]));
     T_EQ(grove_debug_watchdog_start(GROVE_MS(50), p[1]), -EALREADY);
     unsigned long before = grove_debug_watchdog_reports();
 
