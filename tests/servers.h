@@ -5,6 +5,7 @@
 
 #include "test.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -82,6 +83,16 @@ static inline void t_stop(grove_proc *p, int sig)
         grove_proc_wait(p);
     }
     grove_proc_free(p);
+}
+
+/* Joins a plain pthread while the hub keeps serving (its servers may be what it talks to).
+ * Returns the thread's result. */
+static inline void *t_join_pthread(pthread_t th)
+{
+    void *r = NULL;
+    while (pthread_tryjoin_np(th, &r) != 0)
+        grove_sleep(GROVE_MS(5));
+    return r;
 }
 
 /* Runs a shell command to completion; returns its exit status (or -1). */

@@ -56,10 +56,7 @@ static void test_plain_pthread(void)
 {
     pthread_t th;
     T_EQ(pthread_create(&th, NULL, plain, NULL), 0);
-    void *r = NULL;
-    while (pthread_tryjoin_np(th, &r) != 0)
-        grove_sleep(GROVE_MS(5));
-    T_EQ((intptr_t)r, 1);
+    T_EQ((intptr_t)t_join_pthread(th), 1);
 }
 
 static const t_case cases[] = {

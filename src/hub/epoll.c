@@ -124,21 +124,34 @@ static int fd_register(grove__poller *p, int fd, fd_slot *s)
     return 0;
 }
 
-int grove__fd_ensure(int fd)
+/* The calling hub's slot for fd, registered with epoll; NULL with *err set. */
+static fd_slot *slot_registered(int fd, grove__poller **pp, int *err)
 {
     grove__hub *h = grove__hub_get();
-    if (!h)
-        return -ENOMEM;
-    grove__poller *p = poller_get(h);
-    if (!p)
-        return -ENOMEM;
-    fd_slot *s = slot_get(p, fd);
-    if (!s)
-        return -ENOMEM;
-    if (grove__likely(s->registered))
-        return 0;
-    int rc = fd_register(p, fd, s);
-    return rc == -EPERM ? 1 : rc;
+    grove__poller *p = h ? poller_get(h) : NULL;
+    fd_slot *s = p ? slot_get(p, fd) : NULL;
+    if (!s) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    if (grove__unlikely(!s->registered)) {
+        int rc = fd_register(p, fd, s);
+        if (rc) {
+            *err = rc;
+            return NULL;
+        }
+    }
+    *pp = p;
+    return s;
+}
+
+int grove__fd_ensure(int fd)
+{
+    grove__poller *p;
+    int rc = 0;
+    if (!slot_registered(fd, &p, &rc))
+        return rc == -EPERM ? 1 : rc;
+    return 0;
 }
 
 int grove_wait_fd(int fd, int events)
@@ -153,17 +166,10 @@ int grove_wait_fd(int fd, int events)
     int rc = grove__check(h->current);
     if (rc)
         return rc;
-    grove__poller *p = poller_get(h);
-    if (!p)
-        return -ENOMEM;
-    fd_slot *s = slot_get(p, fd);
+    grove__poller *p;
+    fd_slot *s = slot_registered(fd, &p, &rc);
     if (!s)
-        return -ENOMEM;
-    if (grove__unlikely(!s->registered)) {
-        rc = fd_register(p, fd, s);
-        if (rc)
-            return rc;
-    }
+        return rc;
     if (s->ready & events) {
         int r = s->ready & events;
         s->ready &= (unsigned char)~r;
