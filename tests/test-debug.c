@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -294,6 +295,97 @@ static void test_gdb_script(void)
     grove_proc_free(p);
 }
 
+/* The gdb helper attached to a running process (two hubs, threads parked), then on the
+ * core file gdb wrote from it: post-mortem works the same. */
+static void *attach_other_os(void *arg)
+{
+    grove_spawn_attr a = {.name = "other-os-sleeper"};
+    grove_thread *t = grove_spawn_opts(&a, sleeper, NULL);
+    grove_join(t, NULL);
+    return NULL;
+}
+
+static int attach_child(void)
+{
+    prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY);   /* Yama ptrace_scope 1: let a sibling attach */
+    grove_event_init(&g_never);
+    grove_spawn_attr a1 = {.name = "attach-sleeper"}, a2 = {.name = "attach-waiter"};
+    grove_spawn_opts(&a1, sleeper, NULL);
+    grove_spawn_opts(&a2, event_waiter, NULL);
+    pthread_t ot;
+    pthread_create(&ot, NULL, attach_other_os, NULL);
+    grove_sleep(GROVE_MS(50));
+    (void)!write(1, "ready\n", 6);
+    grove_sleep(GROVE_SEC(60));   /* killed by the test long before */
+    return 0;
+}
+
+static char *run_gdb(char **argv)
+{
+    grove_proc_opts o = {.flags = GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    if (!p)
+        T_FAIL("cannot run gdb (apt-get install gdb): %s", strerror(errno));
+    char *out;
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_SEC(60));
+    int st = grove_proc_communicate(p, NULL, 0, &out, NULL, NULL, NULL);
+    grove_timeout_end(&to);
+    T_OK(st);
+    grove_proc_free(p);
+    return out;
+}
+
+static void check_gdb_output(const char *out, const char *how)
+{
+    const char *want[] = {"attach-sleeper", "attach-waiter", "other-os-sleeper", "parked   waiting on sleep",
+                          "parked   waiting on event", "parked   waiting on join", "on 2 hubs", "[main]",
+                          "in grove_sleep", "in sleeper", "grove_event_wait", "in attach_other_os"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(out, want[i]))
+            T_FAIL("gdb (%s) output lacks \"%s\":\n%s", how, want[i], out);
+}
+
+static void test_gdb_attach_and_core(void)
+{
+    char self[512], script[512], pidarg[32], core[] = "/tmp/grove-core-XXXXXX", gen[64];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    T_GT(n, 0);
+    self[n] = 0;
+    snprintf(script, sizeof script, "%s/tools/grove-gdb.py", getenv("GROVE_TEST_SRCDIR"));
+    int cfd = mkstemp(core);
+    T_GE(cfd, 0);
+    close(cfd);
+    snprintf(gen, sizeof gen, "generate-core-file %s", core);
+
+    char *cargv[] = {self, "--attach-child", NULL};
+    grove_proc_opts co = {.flags = GROVE_PROC_STDOUT};
+    grove_proc *child = grove_proc_spawn(cargv, &co);
+    T_ASSERT(child);
+    char line[16] = {0};
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_SEC(10));
+    T_GT(grove_read(grove_proc_stdout(child), line, sizeof line - 1), 0);
+    grove_timeout_end(&to);
+    T_ASSERT(strstr(line, "ready"));
+    snprintf(pidarg, sizeof pidarg, "%d", (int)grove_proc_pid(child));
+
+    char *aargv[] = {"gdb", "-nx", "-batch", "-x", script, "-ex", "grove threads", "-ex", "grove bt all",
+                     "-ex", gen, "-p", pidarg, NULL};
+    char *out = run_gdb(aargv);
+    check_gdb_output(out, "attached");
+    free(out);
+    T_OK(grove_proc_kill(child, SIGKILL));
+    grove_proc_free(child);
+
+    char *pargv[] = {"gdb", "-nx", "-batch", "-x", script, "-ex", "grove threads", "-ex", "grove bt all",
+                     self, core, NULL};
+    out = run_gdb(pargv);
+    unlink(core);
+    check_gdb_output(out, "core file");
+    free(out);
+}
+
 static const t_case cases[] = {
     T_CASE(test_watchdog),
     T_CASE(test_watchdog_callback),
@@ -301,6 +393,7 @@ static const t_case cases[] = {
     T_CASE(test_dump),
     T_CASE(test_dump_on_signal),
     T_CASE(test_gdb_script),
+    T_CASE(test_gdb_attach_and_core),
     {0},
 };
 
@@ -310,5 +403,7 @@ int main(int argc, char **argv)
         return gdb_child();
     if (argc > 1 && !strcmp(argv[1], "--env-child"))
         return env_child();
+    if (argc > 1 && !strcmp(argv[1], "--attach-child"))
+        return attach_child();
     return t_run(cases, argc, argv);
 }
