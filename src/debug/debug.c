@@ -4,9 +4,9 @@
  * A hub is blocked when its switch counter has not moved for longer than the threshold
  * while it is not asleep in the poller: some green thread is running without reaching a
  * switch point (a busy loop, or a blocking call the patch layer does not cover). The
- * running thread's backtrace is taken in its own OS thread by a signal handler, which
- * only calls backtrace()/backtrace_symbols_fd() (preloaded, so they do not allocate
- * there) and posts a semaphore.
+ * running thread's name, id and backtrace are taken in its own OS thread by a signal
+ * handler (see on_bt_signal for what it does and why that is safe enough); symbolising
+ * and reporting happen on the watchdog thread.
  */
 #include "core/internal.h"
 
