@@ -4,9 +4,9 @@
  * A hub is blocked when its switch counter has not moved for longer than the threshold
  * while it is not asleep in the poller: some green thread is running without reaching a
  * switch point (a busy loop, or a blocking call the patch layer does not cover). The
- * running thread's backtrace is taken in its own OS thread by a signal handler, which
- * only calls backtrace()/backtrace_symbols_fd() (preloaded, so they do not allocate
- * there) and posts a semaphore.
+ * running thread's name, id and backtrace are taken in its own OS thread by a signal
+ * handler (see on_bt_signal for what it does and why that is safe enough); symbolising
+ * and reporting happen on the watchdog thread.
  */
 #include "core/internal.h"
 
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <time.h>
 #include <stdarg.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- Hub registry ------------------------------------------------------------------------ */
@@ -61,18 +62,45 @@ static pthread_mutex_t g_wd_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_wd_cv;
 static pthread_t g_wd_thread;
 static int g_wd_running, g_wd_stop, g_wd_fd;
+static grove_debug_block_cb g_wd_cb;
+static void *g_wd_arg;
 static int64_t g_wd_threshold;
-static sem_t g_bt_done;
-static volatile int g_bt_fd;
 static _Atomic unsigned long g_reports;
 
+/* One backtrace request at a time (the watchdog makes them in turn). The watchdog arms
+ * the slot with the hub it wants; the handler claims it with an exchange, so a signal
+ * that lands after the watchdog gave up writes nothing. */
+static struct {
+    _Atomic(grove__hub *) armed;
+    unsigned long expect;     /* the switch count the watchdog saw stuck */
+    int still;                /* the hub had not switched when the handler ran */
+    int tid;
+    uint64_t id;
+    char name[32];
+    int n;
+    void *pcs[64];
+} g_bt;
+static sem_t g_bt_done;
+
+/* Runs in the blocked OS thread, on top of the green thread that does not yield: only
+ * async-signal-safe work, plus backtrace(), which is safe enough once libgcc's unwinder is
+ * loaded (grove_debug_watchdog_start calls it once first) and the unwind tables are
+ * registered (they are, for every loaded object); it neither locks nor allocates then. */
 static void on_bt_signal(int sig, siginfo_t *si, void *uc)
 {
     int e = errno;
-    void *pcs[64];
-    int n = backtrace(pcs, 64);
-    backtrace_symbols_fd(pcs, n, g_bt_fd);
-    sem_post(&g_bt_done);
+    grove__hub *h = grove__tls_hub;
+    grove__hub *want = h;
+    if (h && atomic_compare_exchange_strong(&g_bt.armed, &want, NULL)) {
+        grove_thread *t = h->current;
+        g_bt.still = atomic_load_explicit(&h->switches, memory_order_relaxed) == g_bt.expect;
+        g_bt.tid = (int)syscall(SYS_gettid);
+        g_bt.id = t->id;
+        memcpy(g_bt.name, t->name, sizeof g_bt.name);
+        g_bt.name[sizeof g_bt.name - 1] = 0;
+        g_bt.n = g_bt.still ? backtrace(g_bt.pcs, 64) : 0;
+        sem_post(&g_bt_done);
+    }
     errno = e;
 }
 
@@ -88,27 +116,67 @@ static void say(int fd, const char *fmt, ...)
         (void)!write(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
-static void report(grove__hub *h, int64_t blocked_ns)
+static void report_to_fd(const grove_debug_block_report *r, void *arg)
 {
-    grove_thread *t = h->current;   /* racy by nature; the thread is stuck, so stable */
-    char name[32];
-    memcpy(name, t->name, sizeof name);
-    name[31] = 0;
-    if (!name[0])
-        snprintf(name, sizeof name, "thread-%llu", (unsigned long long)t->id);
-    say(g_wd_fd, "grove: hub blocked: green thread '%s' (id %llu) has run for %.0f ms without a switch point "
-                 "(threshold %.0f ms); its backtrace:\n",
-        name, (unsigned long long)t->id, (double)blocked_ns / 1e6, (double)g_wd_threshold / 1e6);
-    g_bt_fd = g_wd_fd;
+    int fd = *(int *)arg;
+    char name[48];
+    if (r->thread_name[0])
+        snprintf(name, sizeof name, "%s", r->thread_name);
+    else
+        snprintf(name, sizeof name, "thread-%llu", (unsigned long long)r->thread_id);
+    say(fd, "grove: hub blocked: green thread '%s' (id %llu, OS thread %d) has run for %.0f ms without a "
+            "switch point (threshold %.0f ms); its backtrace:\n",
+        name, (unsigned long long)r->thread_id, r->os_tid, (double)r->blocked_ns / 1e6,
+        (double)r->threshold_ns / 1e6);
+    if (r->npcs > 0)
+        backtrace_symbols_fd((void *const *)r->pcs, r->npcs, fd);
+    else
+        say(fd, "  (none: the OS thread did not take GROVE_DEBUG_SIGNAL)\n");
+    say(fd, "grove: (end of blocked-hub report)\n");
+}
+
+/* Called with g_hubs_mu held (so h stays alive) for a hub stuck at switch count sw. */
+static void report(grove__hub *h, unsigned long sw, int64_t blocked_ns)
+{
+    grove_debug_block_report r = {.threshold_ns = g_wd_threshold, .blocked_ns = blocked_ns, .thread_name = ""};
+    g_bt.expect = sw;
+    atomic_store(&g_bt.armed, h);
+    int answered = 0;
     if (pthread_kill((pthread_t)h->os_tid, GROVE_DEBUG_SIGNAL) == 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
-        while (sem_timedwait(&g_bt_done, &ts) < 0 && errno == EINTR) {
+        while (!(answered = sem_timedwait(&g_bt_done, &ts) == 0) && errno == EINTR) {
         }
     }
-    say(g_wd_fd, "grove: (end of blocked-hub report)\n");
+    if (!answered && atomic_exchange(&g_bt.armed, NULL) == NULL) {
+        sem_wait(&g_bt_done);   /* the handler claimed the request just now: it is finishing */
+        answered = 1;
+    }
+    if (answered) {
+        if (!g_bt.still)
+            return;   /* it switched in the meantime: the incident is over */
+        r.thread_id = g_bt.id;
+        r.thread_name = g_bt.name;
+        r.os_tid = g_bt.tid;
+        r.pcs = g_bt.pcs;
+        r.npcs = g_bt.n;
+    } else {
+        /* No answer (the signal is blocked there): name the thread from here. The hub has
+         * not switched, so its current thread is alive; read it only if that still holds. */
+        static char name[32];
+        if (atomic_load_explicit(&h->switches, memory_order_relaxed) != sw)
+            return;
+        grove_thread *t = h->current;
+        memcpy(name, t->name, sizeof name);
+        name[31] = 0;
+        r.thread_id = t->id;
+        if (atomic_load_explicit(&h->switches, memory_order_relaxed) != sw)
+            return;
+        r.thread_name = name;
+    }
     atomic_fetch_add(&g_reports, 1);
+    g_wd_cb(&r, g_wd_arg);
 }
 
 static void *watchdog(void *arg)
@@ -116,7 +184,7 @@ static void *watchdog(void *arg)
     pthread_mutex_lock(&g_wd_mu);
     while (!g_wd_stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         int64_t ns = ts.tv_nsec + g_wd_threshold / 4;
         ts.tv_sec += ns / 1000000000;
         ts.tv_nsec = ns % 1000000000;
@@ -134,7 +202,7 @@ static void *watchdog(void *arg)
             }
             if (now - h->wd_since > g_wd_threshold && h->wd_reported != sw + 1) {
                 h->wd_reported = sw + 1;   /* once per incident: until it switches again */
-                report(h, now - h->wd_since);
+                report(h, sw, now - h->wd_since);
             }
         }
         pthread_mutex_unlock(&g_hubs_mu);
@@ -143,8 +211,27 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-int grove_debug_watchdog_start(int64_t threshold_ns, int fd)
+static void wd_init_once(void)
 {
+    sem_init(&g_bt_done, 0, 0);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_wd_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    void *pcs[4];
+    backtrace(pcs, 4);   /* loads libgcc's unwinder now, not in a signal handler */
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_bt_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(GROVE_DEBUG_SIGNAL, &sa, NULL);
+}
+
+static int wd_start(int64_t threshold_ns, grove_debug_block_cb cb, void *arg, int fd)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, wd_init_once);
     pthread_mutex_lock(&g_wd_mu);
     if (g_wd_running) {
         pthread_mutex_unlock(&g_wd_mu);
@@ -152,22 +239,9 @@ int grove_debug_watchdog_start(int64_t threshold_ns, int fd)
     }
     g_wd_threshold = threshold_ns > 0 ? threshold_ns : GROVE_MS(100);
     g_wd_fd = fd;
+    g_wd_cb = cb;
+    g_wd_arg = cb == report_to_fd ? &g_wd_fd : arg;
     g_wd_stop = 0;
-    static int once;
-    if (!once) {
-        once = 1;
-        sem_init(&g_bt_done, 0, 0);
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_cond_init(&g_wd_cv, &ca);
-        void *pcs[4];
-        backtrace(pcs, 4);   /* loads libgcc's unwinder now, not in a signal handler */
-        struct sigaction sa = {0};
-        sa.sa_sigaction = on_bt_signal;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-        sigemptyset(&sa.sa_mask);
-        sigaction(GROVE_DEBUG_SIGNAL, &sa, NULL);
-    }
     /* The watchdog must not take signals meant for hubs. */
     sigset_t all, old;
     sigfillset(&all);
@@ -178,6 +252,15 @@ int grove_debug_watchdog_start(int64_t threshold_ns, int fd)
         g_wd_running = 1;
     pthread_mutex_unlock(&g_wd_mu);
     return -rc;
+}
+
+int grove_debug_watchdog_start(int64_t threshold_ns, int fd) { return wd_start(threshold_ns, report_to_fd, NULL, fd); }
+
+int grove_debug_watchdog_start_cb(int64_t threshold_ns, grove_debug_block_cb cb, void *arg)
+{
+    if (!cb)
+        return -EINVAL;
+    return wd_start(threshold_ns, cb, arg, -1);
 }
 
 int grove_debug_watchdog_stop(void)
