@@ -128,7 +128,7 @@ static void test_watchdog_callback(void)
     unsigned long before = grove_debug_watchdog_reports();
     pthread_t ot;
     T_EQ(pthread_create(&ot, NULL, other_hub, NULL), 0);
-    T_OK(grove_sleep(GROVE_MS(400)));   /* main's hub stays healthy meanwhile */
+    T_OK(grove_sleep(GROVE_MS(700)));   /* main's hub stays healthy meanwhile; the other hub has finished its 400 ms spin by then, so the join below is short */
     T_EQ(pthread_join(ot, NULL), 0);
     T_OK(grove_debug_watchdog_stop());
     T_EQ(g_cb.n, 1);
