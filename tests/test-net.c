@@ -50,13 +50,20 @@ static void test_echo_v4_v6_unix(void)
     roundtrip(addr);
     T_EQ(grove_server_stop(s4, GROVE_SEC(1)), 0);
 
+    /* IPv6: only where the machine has an IPv6 loopback (some containers have none). */
     int l6 = grove_listen("[::1]:0", 128);
+    if (l6 == -EADDRNOTAVAIL || l6 == -EAFNOSUPPORT) {
+        fprintf(stderr, "NOTE: no IPv6 loopback here (%s): the [::1] case did not run\n", grove_strerror(l6));
+        goto unix_case;
+    }
     T_OK(l6);
     grove_server *s6 = grove_server_start(l6, echo_handler, NULL, 0);
     snprintf(addr, sizeof addr, "[::1]:%d", grove_sock_port(l6));
     roundtrip(addr);
     T_OK(grove_server_stop(s6, GROVE_SEC(1)));
 
+    grove_close(l6);
+unix_case:;
     char path[64];
     snprintf(path, sizeof path, "unix:/tmp/grove-test-%d.sock", (int)getpid());
     int lu = grove_listen(path, 128);
@@ -66,7 +73,6 @@ static void test_echo_v4_v6_unix(void)
     roundtrip(path);
     T_OK(grove_server_stop(su, GROVE_SEC(1)));
     grove_close(l4);
-    grove_close(l6);
     grove_close(lu);
     unlink(path + 5);
     T_EQ(grove_listen("no-port", 1), -EINVAL);
