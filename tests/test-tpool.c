@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 static void *block_100ms(void *arg)
 {
@@ -103,6 +104,34 @@ static void test_several_hubs(void)
     T_EQ((long)rb, 1045);
 }
 
+/* An OS thread whose caller gave up leaves while its job still runs: the job's
+ * completion must not touch the freed hub, and the result is still dropped. */
+static atomic_int g_dropped_elsewhere;
+static void drop_elsewhere(void *r) { atomic_fetch_add(&g_dropped_elsewhere, (int)(intptr_t)r); }
+
+static void *leaving_thread(void *arg)
+{
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(10));
+    void *r;
+    int rc = grove_tpool_call(block_100ms, (void *)5, &r, drop_elsewhere);
+    grove_timeout_end(&to);
+    return (void *)(intptr_t)rc;   /* the hub is destroyed as the thread exits */
+}
+
+static void test_hub_exits_before_job(void)
+{
+    pthread_t a;
+    T_EQ(pthread_create(&a, NULL, leaving_thread, NULL), 0);
+    void *ra;
+    pthread_join(a, &ra);
+    T_EQ((intptr_t)ra, -ETIMEDOUT);
+    T_EQ(atomic_load(&g_dropped_elsewhere), 0);
+    for (int i = 0; i < 100 && atomic_load(&g_dropped_elsewhere) == 0; i++)
+        T_OK(grove_sleep(GROVE_MS(5)));
+    T_EQ(atomic_load(&g_dropped_elsewhere), 5);   /* dropped on the pool thread */
+}
+
 static void test_files(void)
 {
     char path[] = "/tmp/grove-tpool-XXXXXX";
@@ -133,6 +162,7 @@ static const t_case cases[] = {
     T_CASE(test_concurrent_blocking),
     T_CASE(test_timeout_and_kill),
     T_CASE(test_several_hubs),
+    T_CASE(test_hub_exits_before_job),
     T_CASE(test_files),
     {0},
 };

@@ -26,7 +26,9 @@ GROVE_API void *grove_tpool_run(void *(*fn)(void *), void *arg);
 
 /* Like grove_tpool_run with a return code: 0 and *result, or -ECANCELED / -ETIMEDOUT /
  * -ENOMEM / -EAGAIN. If the caller stops waiting, drop(result) (if not NULL) is called
- * on the hub's thread once fn has finished, so the result can be freed. Switches. */
+ * on the hub's thread once fn has finished, so the result can be freed; if that OS thread
+ * has exited (its hub is gone) by then, drop runs on the pool thread instead. fn and arg
+ * must stay valid until fn returns, whatever happens to the caller. Switches. */
 GROVE_API int grove_tpool_call(void *(*fn)(void *), void *arg, void **result, void (*drop)(void *result));
 
 /* Sets the pool size (>= 1) before its first use (later calls may only grow it).

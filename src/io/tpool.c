@@ -16,6 +16,7 @@ typedef struct job {
     void *arg;
     void *result;
     grove__hub *hub;
+    grove__inbox *in;        /* held until the job is completed or discarded */
     grove__waiter *w;        /* NULL once the caller stopped waiting */
     void (*drop)(void *);
     int done;
@@ -54,17 +55,27 @@ size_t grove_tpool_size(void)
     return n;
 }
 
+/* The hub is gone (its OS thread exited while the job ran): nobody will take the
+ * result. Runs on the exiting thread or on the pool thread. */
+static void discard(void *arg)
+{
+    job *j = arg;
+    if (j->drop)
+        j->drop(j->result);
+    grove__inbox_release(j->in);
+    free(j);
+}
+
 /* On the hub: the job is finished. */
 static void complete(void *arg)
 {
     job *j = arg;
     grove__hub_unref(j->hub);
     if (!j->w) {   /* the caller left: drop the result */
-        if (j->drop)
-            j->drop(j->result);
-        free(j);
+        discard(j);
         return;
     }
+    grove__inbox_release(j->in);   /* never the last hold: the hub has its own */
     j->done = 1;
     grove__wake(j->w, 0, NULL);
 }
@@ -84,8 +95,11 @@ static void *worker(void *unused)
             g_tail = &g_head;
         pthread_mutex_unlock(&g_mu);
         j->result = j->fn(j->arg);
-        while (grove__hub_post(j->hub, complete, j) < 0)
+        int rc;
+        while ((rc = grove__inbox_post(j->in, complete, discard, j)) == -ENOMEM)
             usleep(1000);   /* out of memory: the hub must still hear about it */
+        if (rc < 0)
+            discard(j);     /* -ESHUTDOWN: the hub has gone */
         pthread_mutex_lock(&g_mu);
     }
     return NULL;
@@ -135,12 +149,14 @@ static int call(void *(*fn)(void *), void *arg, void **result, void (*drop)(void
     int rc = interruptible ? grove__check(h->current) : 0;
     if (rc)
         return rc;
-    rc = grove__wakeup_init(h);
-    if (rc)
-        return rc;
     job *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
+    j->in = grove__inbox_hold(h);
+    if (!j->in) {
+        free(j);
+        return -errno;
+    }
     grove__waiter w;
     grove__waiter_init(&w);
     w.nointr = !interruptible;
@@ -153,6 +169,7 @@ static int call(void *(*fn)(void *), void *arg, void **result, void (*drop)(void
     rc = submit(j);
     if (rc) {
         grove__hub_unref(h);
+        grove__inbox_release(j->in);
         free(j);
         return rc;
     }
