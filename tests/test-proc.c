@@ -3,7 +3,9 @@
 // ctest: labels=unit,proc timeout=60
 #include "test.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 static void test_echo_through_cat(void)
@@ -49,6 +51,53 @@ static void test_exit_codes_and_stderr(void)
     char *missing[] = {"/nonexistent/program", NULL};
     T_ASSERT(grove_proc_spawn(missing, NULL) == NULL);
     T_EQ(errno, ENOENT);
+}
+
+static void test_env_cwd_nonblocking(void)
+{
+    char *argv[] = {"sh", "-c", "echo \"$GROVE_X\"; pwd", NULL};
+    char *envp[] = {"GROVE_X=green", "PATH=/usr/bin:/bin", NULL};
+    grove_proc_opts o = {.flags = GROVE_PROC_STDIN | GROVE_PROC_STDOUT, .envp = envp, .cwd = "/"};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    T_ASSERT(p);
+    /* Raw fcntl: the patch layer shows users their own view of O_NONBLOCK. */
+    T_ASSERT(syscall(SYS_fcntl, grove_proc_stdout(p), F_GETFL) & O_NONBLOCK);
+    T_ASSERT(syscall(SYS_fcntl, grove_proc_stdin(p), F_GETFL) & O_NONBLOCK);
+    T_ASSERT(fcntl(grove_proc_stdout(p), F_GETFD) & FD_CLOEXEC);
+    char *out;
+    int st = grove_proc_communicate(p, NULL, 0, &out, NULL, NULL, NULL);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    T_STREQ(out, "green\n/\n");
+    free(out);
+    grove_proc_free(p);
+
+    char *bad_dir[] = {"true", NULL};
+    grove_proc_opts o2 = {.cwd = "/nonexistent-dir"};
+    T_ASSERT(grove_proc_spawn(bad_dir, &o2) == NULL);
+    T_EQ(errno, ENOENT);
+}
+
+static void *waiter(void *arg) { return (void *)(intptr_t)grove_proc_wait(arg); }
+
+static void test_several_waiters(void)
+{
+    char *argv[] = {"sh", "-c", "sleep 0.1; exit 7", NULL};
+    grove_proc *p = grove_proc_spawn(argv, NULL);
+    T_ASSERT(p);
+    grove_thread *t[5];
+    for (int i = 0; i < 5; i++)
+        t[i] = grove_spawn(waiter, p);
+    /* One of them gives up early: the others must still be told. */
+    T_OK(grove_sleep(GROVE_MS(20)));
+    T_OK(grove_kill(t[0]));
+    void *r;
+    T_EQ(grove_join(t[0], &r), 0);
+    T_EQ((intptr_t)r, -ECANCELED);
+    for (int i = 1; i < 5; i++) {
+        T_OK(grove_join(t[i], &r));
+        T_ASSERT(WIFEXITED((int)(intptr_t)r) && WEXITSTATUS((int)(intptr_t)r) == 7);
+    }
+    grove_proc_free(p);
 }
 
 static void test_timeout_and_kill(void)
@@ -128,6 +177,8 @@ static void test_signals(void)
 static const t_case cases[] = {
     T_CASE(test_echo_through_cat),
     T_CASE(test_exit_codes_and_stderr),
+    T_CASE(test_env_cwd_nonblocking),
+    T_CASE(test_several_waiters),
     T_CASE(test_timeout_and_kill),
     T_CASE(test_many_children),
     T_CASE(test_signals),

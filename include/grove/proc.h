@@ -3,7 +3,12 @@
  * Subprocesses: spawn a child with pipes, talk to it with the green I/O calls, wait for
  * it cooperatively. The hub learns that a child exited through a pidfd (Linux 5.3+), so
  * any number of green threads can wait for any number of children, and no SIGCHLD
- * handler is installed.
+ * handler is installed. There is deliberately no fallback for kernels older than 5.4
+ * (pidfd_open and waitid(P_PIDFD)): grove_proc_spawn fails with ENOSYS there. A fallback
+ * would need a SIGCHLD signalfd plus waitpid per child, which steals children from other
+ * code in the process that reaps its own. Children are started with posix_spawn (vfork
+ * speed), an empty signal mask and default dispositions; only the requested pipe ends
+ * are inherited (every fd Grove creates is close-on-exec).
  *
  * Signals (gevent.signal_handler): a handled signal is blocked in the calling OS thread
  * and read from a signalfd by the hub; each delivery runs the handler in a new green
@@ -48,7 +53,8 @@ GROVE_API int grove_proc_stderr(const grove_proc *p);
 /* Closes our end of the child's stdin (it sees EOF). Returns 0. */
 GROVE_API int grove_proc_close_stdin(grove_proc *p);
 /* Waits for the child to exit and returns its wait status (decode with WIFEXITED,
- * WEXITSTATUS, WIFSIGNALED...: always >= 0). Waiting again returns the same status.
+ * WEXITSTATUS, WIFSIGNALED...: always >= 0). Waiting again returns the same status, and
+ * several green threads (of p's hub) may wait for the same child at once.
  * Switches while it runs. Returns -ECANCELED / -ETIMEDOUT if interrupted (the child keeps
  * running), or -errno. */
 GROVE_API int grove_proc_wait(grove_proc *p);

@@ -20,6 +20,8 @@ struct grove_proc {
     int in, out, err;
     int reaped;
     int status;
+    int fd_waiter;           /* a green thread waits on pidfd; the others wait on... */
+    grove__list waiters;     /* ...this list, woken when it stops waiting */
 };
 
 static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
@@ -89,6 +91,13 @@ grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
     p->in = pin[1];
     p->out = pout[0];
     p->err = perr[0];
+    grove__list_init(&p->waiters);
+    /* Our ends are non-blocking and known to the hub from the start (a failure here only
+     * defers it to the first green read or write). */
+    int ours[] = {p->in, p->out, p->err};
+    for (int i = 0; i < 3; i++)
+        if (ours[i] >= 0)
+            (void)grove__fd_ensure(ours[i]);
     return p;
 fail:
     if (fa_ok)
@@ -135,7 +144,17 @@ int grove_proc_wait(grove_proc *p)
             p->reaped = 1;
             break;
         }
-        int rc = grove_wait_fd(p->pidfd, GROVE_READ);
+        /* One green thread waits on the pidfd (the hub allows one reader per fd); any
+         * others queue here and re-check when it is done or gives up. */
+        int rc;
+        if (p->fd_waiter) {
+            rc = grove__wait_on(&p->waiters, "proc wait", NULL);
+        } else {
+            p->fd_waiter = 1;
+            rc = grove_wait_fd(p->pidfd, GROVE_READ);
+            p->fd_waiter = 0;
+            grove__wake_all(&p->waiters, 0, NULL);
+        }
         if (rc < 0)
             return rc;
     }
