@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -155,6 +156,9 @@ static void on_usr1(int signo, void *arg)
     g_sig_count += (int)(intptr_t)arg;
 }
 
+static int g_usr2;
+static void on_usr2(int signo, void *arg) { g_usr2 += signo == SIGUSR2; }
+
 static void test_signals(void)
 {
     T_EQ(grove_signal_handle(SIGKILL, on_usr1, NULL), -EINVAL);
@@ -171,6 +175,30 @@ static void test_signals(void)
     T_EQ(g_sig_count, 2);
     T_OK(grove_signal_unhandle(SIGUSR1));
     T_EQ(grove_signal_unhandle(SIGUSR1), -ENOENT);
+    sigset_t cur;
+    pthread_sigmask(SIG_SETMASK, NULL, &cur);
+    T_EQ(sigismember(&cur, SIGUSR1), 0);   /* the mask is restored */
+
+    /* A signal the thread blocked itself stays blocked after unhandle; two signals with
+     * their own handlers. */
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &one, NULL);
+    T_OK(grove_signal_handle(SIGUSR2, on_usr2, NULL));
+    T_OK(grove_signal_handle(SIGUSR1, on_usr1, (void *)10));
+    kill(getpid(), SIGUSR2);
+    kill(getpid(), SIGUSR1);
+    for (int i = 0; i < 100 && (g_sig_count < 12 || g_usr2 < 1); i++)
+        grove_sleep(GROVE_MS(2));
+    T_EQ(g_sig_count, 12);
+    T_EQ(g_usr2, 1);
+    T_OK(grove_signal_unhandle(SIGUSR2));
+    T_OK(grove_signal_unhandle(SIGUSR1));
+    pthread_sigmask(SIG_SETMASK, NULL, &cur);
+    T_EQ(sigismember(&cur, SIGUSR2), 1);
+    T_EQ(sigismember(&cur, SIGUSR1), 0);
+    pthread_sigmask(SIG_UNBLOCK, &one, NULL);
     T_OK(grove_wait_all());
 }
 

@@ -78,7 +78,11 @@ GROVE_API int grove_proc_free(grove_proc *p);
  * Replaces a previous handler for signo on this hub. Never switches.
  * Returns 0; -EINVAL (SIGKILL, SIGSTOP, or out of range); -errno from signalfd. */
 GROVE_API int grove_signal_handle(int signo, void (*handler)(int signo, void *arg), void *arg);
-/* Stops handling signo on this hub and unblocks it. Returns 0, or -ENOENT if not handled. */
+/* Stops handling signo on this hub and restores the calling OS thread's mask as it was
+ * before grove_signal_handle (unblocked unless it was blocked already; a delivery still
+ * pending then gets the signal's normal disposition). Never switches (except to wait for
+ * the reader service thread when the last handler goes). Returns 0, or -ENOENT if not
+ * handled. */
 GROVE_API int grove_signal_unhandle(int signo);
 
 #ifdef __cplusplus

@@ -13,6 +13,7 @@
 typedef struct sig_entry {
     void (*handler)(int, void *);
     void *arg;
+    int was_blocked;   /* in this thread's mask before we handled it: unhandle keeps it so */
 } sig_entry;
 
 /* Per hub; found through the hub's TLS (one set of handlers per OS thread). */
@@ -72,14 +73,16 @@ int grove_signal_handle(int signo, void (*handler)(int, void *), void *arg)
     int fd = signalfd(t_sig.fd, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0)
         return -errno;
-    sigset_t one;
+    sigset_t one, old;
     sigemptyset(&one);
     sigaddset(&one, signo);
-    pthread_sigmask(SIG_BLOCK, &one, NULL);
+    pthread_sigmask(SIG_BLOCK, &one, &old);
     t_sig.fd = fd;
     t_sig.set = set;
-    if (!t_sig.e[signo].handler)
+    if (!t_sig.e[signo].handler) {
         t_sig.n++;
+        t_sig.e[signo].was_blocked = sigismember(&old, signo) == 1;
+    }
     t_sig.e[signo].handler = handler;
     t_sig.e[signo].arg = arg;
     if (!t_sig.reader) {
@@ -113,6 +116,7 @@ int grove_signal_unhandle(int signo)
     } else {
         signalfd(t_sig.fd, &t_sig.set, SFD_NONBLOCK | SFD_CLOEXEC);
     }
-    pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+    if (!t_sig.e[signo].was_blocked)
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
     return 0;
 }
