@@ -258,11 +258,125 @@ static void test_many_clients(void)
     T_EQ(ok, 100);
 }
 
+/* openssl s_client against the Grove server: SNI picks the second certificate, which
+ * s_client verifies against the CA; ALPN is negotiated. */
+static void test_grove_server_with_s_client(void)
+{
+    char connect[64];
+    snprintf(connect, sizeof connect, "127.0.0.1:%d", g_gport);
+    char *argv[] = {"openssl", "s_client", "-connect", connect, "-servername", "other.test", "-verify_hostname",
+                    "other.test", "-verify_return_error", "-CAfile", g_ca, "-alpn", "http/1.1", "-ign_eof", NULL};
+    grove_proc_opts o = {.flags = GROVE_PROC_STDIN | GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    T_ASSERT(p);
+    const char *req = "GET / HTTP/1.1\r\n\r\n";
+    char *out;
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_SEC(10));
+    int st = grove_proc_communicate(p, req, strlen(req), &out, NULL, NULL, NULL);
+    grove_timeout_end(&to);
+    T_OK(st);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !strstr(out, "hello over tls, alpn=http/1.1"))
+        T_FAIL("s_client failed: %s", out);
+    T_ASSERT(strstr(out, "Verify return code: 0 (ok)"));
+    T_ASSERT(strstr(out, "ALPN protocol: http/1.1"));
+    T_STREQ(g_seen_sni, "other.test");
+    free(out);
+    grove_proc_free(p);
+}
+
+/* A peer that accepts TCP but never speaks TLS: the handshake honours timeout scopes
+ * and kill; a read with nothing coming honours them too. */
+static void *silent_accept(void *arg)
+{
+    int l = (int)(intptr_t)arg;
+    int fds[4], n = 0;
+    while (n < 4) {
+        int fd = grove_accept(l, NULL, NULL);
+        if (fd < 0)
+            break;
+        fds[n++] = fd;
+    }
+    for (int i = 0; i < n; i++)
+        grove_close(fds[i]);
+    return NULL;
+}
+
+static void *handshake_forever(void *arg)
+{
+    grove_tls *t;
+    int fd = (int)(intptr_t)arg;
+    return (void *)(intptr_t)grove_tls_connect(g_cctx, fd, "localhost", &t);
+}
+
+static void test_handshake_timeout_and_kill(void)
+{
+    int l = grove_listen("127.0.0.1:0", 8);
+    T_OK(l);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", grove_sock_port(l));
+    grove_thread *acc = grove_spawn(silent_accept, (void *)(intptr_t)l);
+
+    int fd = grove_connect(addr);
+    T_OK(fd);
+    grove_tls *t;
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(50));
+    int64_t t0 = grove_now();
+    T_EQ(grove_tls_connect(g_cctx, fd, "localhost", &t), -ETIMEDOUT);
+    T_LT(grove_now() - t0, GROVE_MS(500));
+    T_ASSERT(grove_timeout_end(&to));
+    grove_close(fd);   /* left open for us on failure */
+
+    fd = grove_connect(addr);
+    T_OK(fd);
+    grove_thread *h = grove_spawn(handshake_forever, (void *)(intptr_t)fd);
+    T_OK(grove_sleep(GROVE_MS(20)));
+    T_OK(grove_kill(h));
+    void *r;
+    T_OK(grove_join(h, &r));
+    T_EQ((intptr_t)r, -ECANCELED);
+    grove_close(fd);
+
+    /* Established connection, nothing to read: the read times out. */
+    grove_tls_opts o = {.ca_file = g_ca};
+    T_OK(client(&o, "localhost", &t));
+    char buf[16];
+    grove_timeout_start(&to, GROVE_MS(50));
+    T_EQ(grove_tls_read(t, buf, sizeof buf), -ETIMEDOUT);
+    T_ASSERT(grove_timeout_end(&to));
+    grove_tls_close(t);
+
+    grove_kill(acc);
+    grove_join(acc, NULL);
+    grove_close(l);
+}
+
+/* grove_tls_stream_ops with grove_stream_new_ops is what grove_tls_stream does. */
+static void test_stream_ops(void)
+{
+    grove_tls *t;
+    grove_tls_opts o = {.ca_file = g_ca};
+    T_OK(client(&o, "localhost", &t));
+    grove_stream *s = grove_stream_new_ops(grove_tls_stream_ops(), t, 0);
+    T_ASSERT(s);
+    T_EQ(grove_stream_fd(s), -1);
+    T_EQ(grove_stream_write(s, "GET / HTTP/1.0\r\n\r\n", 18), 18);
+    T_OK(grove_stream_flush(s));
+    char line[256];
+    T_GT(grove_stream_readline(s, line, sizeof line), 0);
+    T_ASSERT(!strncmp(line, "HTTP/1.0 200", 12));
+    T_OK(grove_stream_close(s));
+}
+
 static const t_case cases[] = {
     T_CASE(test_client_verification),
     T_CASE(test_client_request_and_alpn),
     T_CASE(test_grove_server_with_curl),
     T_CASE(test_sni_selection),
+    T_CASE(test_grove_server_with_s_client),
+    T_CASE(test_handshake_timeout_and_kill),
+    T_CASE(test_stream_ops),
     T_CASE(test_many_clients),
     {0},
 };

@@ -61,8 +61,12 @@ GROVE_API const char *grove_tls_server_name(const grove_tls *t);
 /* The fd under t. */
 GROVE_API int grove_tls_fd(const grove_tls *t);
 
-/* A buffered stream over t; the stream owns t (closing it closes t). NULL + errno. */
+/* A buffered stream over t; the stream owns t (closing it closes t). NULL + errno
+ * (ENOMEM, EINVAL). Never switches. */
 GROVE_API grove_stream *grove_tls_stream(grove_tls *t, size_t bufsize);
+/* The stream operations behind grove_tls_stream (ctx is a grove_tls *), for callers that
+ * build their own stream with grove_stream_new_ops. Static storage; never NULL. */
+GROVE_API const struct grove_stream_ops *grove_tls_stream_ops(void);
 
 /* Text describing the calling OS thread's last TLS failure (verification result or
  * OpenSSL's error), "" if none. */

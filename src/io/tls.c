@@ -24,6 +24,7 @@ struct grove_tls_ctx {
 struct grove_tls {
     SSL *ssl;
     int fd;
+    char alpn[256];   /* NUL-terminated copy of the negotiated protocol (<= 255 bytes) */
 };
 
 static __thread char t_err[256];
@@ -223,7 +224,7 @@ static int want(grove_tls *t, int r)
     case SSL_ERROR_SYSCALL: {
         int err = errno;
         set_err("connection");
-        return err ? -err : -ECONNRESET;
+        return err && err != EAGAIN ? -err : -ECONNRESET;
     }
     default:
         set_err("TLS");
@@ -261,6 +262,7 @@ static int handshake(grove_tls_ctx *c, int fd, const char *name, grove_tls **out
     }
     for (;;) {
         ERR_clear_error();
+        errno = 0;   /* SSL_ERROR_SYSCALL reports errno: never a stale EAGAIN */
         int r = SSL_do_handshake(t->ssl);
         if (r == 1)
             break;
@@ -276,6 +278,11 @@ static int handshake(grove_tls_ctx *c, int fd, const char *name, grove_tls **out
         }
         goto fail;
     }
+    const unsigned char *p;
+    unsigned len;
+    SSL_get0_alpn_selected(t->ssl, &p, &len);
+    if (p && len < sizeof t->alpn)
+        memcpy(t->alpn, p, len);
     *out = t;
     return 0;
 fail:
@@ -294,6 +301,7 @@ ssize_t grove_tls_read(grove_tls *t, void *buf, size_t n)
     for (;;) {
         size_t got = 0;
         ERR_clear_error();
+        errno = 0;
         int r = SSL_read_ex(t->ssl, buf, n, &got);
         if (r == 1)
             return (ssize_t)got;
@@ -311,6 +319,7 @@ ssize_t grove_tls_write(grove_tls *t, const void *buf, size_t n)
     while (off < n) {
         size_t done = 0;
         ERR_clear_error();
+        errno = 0;
         int r = SSL_write_ex(t->ssl, (const char *)buf + off, n - off, &done);
         if (r == 1) {
             off += done;
@@ -338,16 +347,7 @@ int grove_tls_close(grove_tls *t)
     return 0;
 }
 
-const char *grove_tls_alpn(const grove_tls *t)
-{
-    static __thread char buf[256];
-    const unsigned char *p;
-    unsigned len;
-    SSL_get0_alpn_selected(t->ssl, &p, &len);
-    memcpy(buf, p ? (const char *)p : "", len);
-    buf[len] = 0;
-    return buf;
-}
+const char *grove_tls_alpn(const grove_tls *t) { return t ? t->alpn : ""; }
 
 const char *grove_tls_server_name(const grove_tls *t) { return SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name); }
 int grove_tls_fd(const grove_tls *t) { return t ? t->fd : -1; }
@@ -356,6 +356,8 @@ static ssize_t op_read(void *ctx, void *buf, size_t n) { return grove_tls_read(c
 static ssize_t op_write(void *ctx, const void *buf, size_t n) { return grove_tls_write(ctx, buf, n); }
 static int op_close(void *ctx) { return grove_tls_close(ctx); }
 static const grove_stream_ops g_tls_ops = {op_read, op_write, op_close};
+
+const struct grove_stream_ops *grove_tls_stream_ops(void) { return &g_tls_ops; }
 
 grove_stream *grove_tls_stream(grove_tls *t, size_t bufsize)
 {
