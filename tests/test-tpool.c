@@ -116,6 +116,8 @@ static void *leaving_thread(void *arg)
     void *r;
     int rc = grove_tpool_call(block_100ms, (void *)5, &r, drop_elsewhere);
     grove_timeout_end(&to);
+    if (arg)
+        usleep(250000);   /* not a switch point: the completion stays queued in the inbox */
     return (void *)(intptr_t)rc;   /* the hub is destroyed as the thread exits */
 }
 
@@ -130,6 +132,13 @@ static void test_hub_exits_before_job(void)
     for (int i = 0; i < 100 && atomic_load(&g_dropped_elsewhere) == 0; i++)
         T_OK(grove_sleep(GROVE_MS(5)));
     T_EQ(atomic_load(&g_dropped_elsewhere), 5);   /* dropped on the pool thread */
+
+    /* The completion arrives while the thread is still alive but never polls again: it
+     * is discarded when the hub is destroyed, and dropped there. */
+    T_EQ(pthread_create(&a, NULL, leaving_thread, (void *)1), 0);
+    pthread_join(a, &ra);
+    T_EQ((intptr_t)ra, -ETIMEDOUT);
+    T_EQ(atomic_load(&g_dropped_elsewhere), 10);
 }
 
 static void test_files(void)
