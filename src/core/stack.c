@@ -145,8 +145,14 @@ static size_t colour_of(const void *base)
     return (size_t)(((pg * 0x9E3779B97F4A7C15ull) >> 59) % COLOURS) * 64;
 }
 
-/* Bytes at the top of every stack for the thread record. */
-static size_t header_size(void) { return round_up(sizeof(grove_thread) + GROVE__CTX_EXTRA, 64); }
+/* The thread record starts on a cache line at the top of its stack, so its first line
+ * holds the fields every switch reads (sp, runq, hub, state...). */
+#define REC_SIZE ((sizeof(grove_thread) + 63) & ~(size_t)63)
+static inline grove_thread *rec_of_top(void *top) { return (grove_thread *)((char *)top - REC_SIZE); }
+static inline char *top_of_rec(grove_thread *t) { return (char *)t + REC_SIZE; }
+
+/* Bytes at the top of every stack for the thread record (and the ucontext below it). */
+static size_t header_size(void) { return REC_SIZE + round_up(GROVE__CTX_EXTRA, 64); }
 
 static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map_len, size_t cls)
 {
@@ -156,7 +162,7 @@ static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map
      * never returned from them): clear it, or ASan reports false use-after-scope. */
     __asan_unpoison_memory_region(lo, (size_t)((char *)top - (char *)lo));
 #endif
-    grove_thread *t = (grove_thread *)((char *)top - sizeof(grove_thread));
+    grove_thread *t = rec_of_top(top);
     /* Cache line by cache line: a constant-size memset becomes a few vector stores, where
      * one variable-size memset was inlined as `rep stos`, slow to start on short runs
      * (a fifth of spawn's time in the profile). */
@@ -270,7 +276,7 @@ grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
             return init_header(top, top - usable, NULL, 0, cls);
         }
         grove_thread *t = grove__container_of(n, grove_thread, runq);
-        char *top = (char *)t + sizeof(grove_thread);
+        char *top = top_of_rec(t);
         return init_header(top, (char *)t->map_base + page, t->map_base, t->map_len, cls);
     }
     if (!guarded)
@@ -311,7 +317,7 @@ void grove__stack_free(grove__hub *h, grove_thread *t)
     grove__stack_cache *c = cache_for(h, t->stack_size, 1);
     if (t->small_stack) {
         GROVE_ASSERT(c);   /* the class was created when the slab was */
-        char *top = (char *)t + sizeof(grove_thread);
+        char *top = top_of_rec(t);
         grove__list *n = (grove__list *)(top - sizeof(grove__list));
         cache_push(c, n);
         return;
