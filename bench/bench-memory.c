@@ -1,7 +1,8 @@
 /* memory: bytes of RSS per idle green thread. Creates N green threads with the default
  * stack size (GROVE_STACK_SIZE in the environment changes it: 2048 is the small-stack
  * option), each blocked forever on one shared grove_event, and compares VmRSS before and
- * after. Usage: grove-memory [N] (default 100,000). Exits without teardown. */
+ * after. Usage: grove-memory [N [STACK_BYTES]] (default 100,000 threads; STACK_BYTES, e.g.
+ * 2048, sets the default stack size like GROVE_STACK_SIZE does). Exits without teardown. */
 #include "bench.h"
 
 #include <unistd.h>
@@ -26,6 +27,10 @@ static long vmrss_bytes(void)
 int main(int argc, char **argv)
 {
     long n = bench_arg(argc, argv, 100000);
+    if (argc > 2 && grove_stack_size_set((size_t)atol(argv[2])) < 0) {
+        fprintf(stderr, "bad stack size %s\n", argv[2]);
+        return 2;
+    }
     grove_event_init(&g_ev);
     grove_yield();   /* create the hub first: it is not per-thread memory */
     long before = vmrss_bytes();
@@ -44,6 +49,6 @@ int main(int argc, char **argv)
     long after = vmrss_bytes();
     fprintf(stderr, "VmRSS before=%ld after=%ld bytes, threads=%ld, default stack=%zu bytes\n", before, after, n,
             grove_stack_size_default());
-    bench_report("memory", n, (double)(after - before) / (double)n, "bytes of RSS per idle thread");
+    bench_report_as("memory", n, (double)(after - before) / (double)n, "bytes of RSS per idle thread", "bytes_per_thread");
     _exit(0);
 }

@@ -15,12 +15,18 @@ static inline long bench_arg(int argc, char **argv, long def)
     return n > 0 ? n : def;
 }
 
+/* key names the figure in the machine line: ns_per_op, bytes_per_thread... */
+static inline void bench_report_as(const char *name, long ops, double value, const char *unit, const char *key)
+{
+    fprintf(stderr, "%s: %.2f %s (%ld ops)\n", name, value, unit, ops);
+    fprintf(stderr, "name=%s ops=%ld %s=%.2f\n", name, ops, key, value);
+    printf("%.2f\n", value);
+    fflush(stdout);
+}
+
 static inline void bench_report(const char *name, long ops, double ns_per_op, const char *unit)
 {
-    fprintf(stderr, "%s: %.2f %s (%ld ops)\n", name, ns_per_op, unit, ops);
-    fprintf(stderr, "name=%s ops=%ld ns_per_op=%.2f\n", name, ops, ns_per_op);
-    printf("%.2f\n", ns_per_op);
-    fflush(stdout);
+    bench_report_as(name, ops, ns_per_op, unit, "ns_per_op");
 }
 
 #endif

@@ -57,6 +57,23 @@ static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *ne
     *h->errno_ptr = prev->saved_errno;
 }
 
+/* The run queue is empty or GROVE__POLL_EVERY switches have passed. A loop pass costs two
+ * switches and a clock read; when it would find nothing to do (no timers, no fd or
+ * cross-thread waits, no zombie stack) a busy run queue skips it and keeps going. Then
+ * h->clock is not refreshed: park times in dumps may read a little long. */
+static __attribute__((noinline)) grove_thread *pick_slow(grove__hub *h)
+{
+    if (h->ticks >= GROVE__POLL_EVERY && !grove__list_empty(&h->runq) && !h->zombie && !h->timers.n &&
+        !h->refs && !grove__poller_waiters(h)) {
+        h->ticks = 0;
+        /* A thread yielding to itself never switches: show the watchdog it is alive. */
+        atomic_store_explicit(&h->switches, atomic_load_explicit(&h->switches, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        return grove__container_of(grove__list_pop_fast(&h->runq), grove_thread, runq);
+    }
+    return h->loop;
+}
+
 static inline __attribute__((always_inline)) void schedule(grove__hub *h)
 {
     grove_thread *prev = h->current, *next;
@@ -64,7 +81,7 @@ static inline __attribute__((always_inline)) void schedule(grove__hub *h)
     if (grove__likely(++h->ticks < GROVE__POLL_EVERY) && (n = grove__list_pop_fast(&h->runq)))
         next = grove__container_of(n, grove_thread, runq);
     else
-        next = h->loop;
+        next = pick_slow(h);
     if (next == prev) {
         prev->state = GROVE__RUNNING;
         return;
