@@ -1,7 +1,9 @@
 /* Unmodified blocking hiredis in 200 green threads against a real redis-server started
  * here: they interleave, and a BLPOP blocking in one green thread does not stop the
- * others. The same library from a plain pthread behaves as without Grove. */
-// ctest: labels=patch,server timeout=120 libs=hiredis
+ * others. The same library from a plain pthread behaves as without Grove.
+ * Also built as test-patch-redis-preload: linked with libgrove.so, run with
+ * LD_PRELOAD=libgrove-preload.so and no grove_patch() call. */
+// ctest: labels=patch,server timeout=120 variants=preload libs=hiredis
 #include "servers.h"
 
 #include <hiredis/hiredis.h>
@@ -130,7 +132,12 @@ static const t_case cases[] = {
 
 int main(int argc, char **argv)
 {
+#ifdef GROVE_TEST_PRELOAD
+    T_EQ(grove_patched(), GROVE_PATCH_ALL);   /* LD_PRELOAD=libgrove-preload.so, no grove_patch() */
+    unsetenv("LD_PRELOAD");   /* not for the servers this test starts */
+#else
     grove_patch(GROVE_PATCH_ALL);
+#endif
     g_port = t_free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", g_port);

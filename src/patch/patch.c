@@ -31,7 +31,8 @@ static _Atomic unsigned g_patch;
 unsigned grove_patch(unsigned what) { return atomic_exchange(&g_patch, what & GROVE_PATCH_ALL); }
 unsigned grove_patched(void) { return atomic_load_explicit(&g_patch, memory_order_relaxed); }
 
-/* The real functions, looked up once (a benign race: every thread finds the same). */
+/* The real functions, looked up once: threads racing on the first call all find the same
+ * address, so relaxed atomics are enough. */
 #define REAL(name) ((__typeof__(real_##name))real_get((void **)&real_##name, #name))
 
 static void *real_lookup(const char *name)
@@ -48,9 +49,11 @@ static void *real_lookup(const char *name)
 
 static inline void *real_get(void **slot, const char *name)
 {
-    void *f = *slot;
-    if (grove__unlikely(!f))
-        *slot = f = real_lookup(name);
+    void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (grove__unlikely(!f)) {
+        f = real_lookup(name);
+        __atomic_store_n(slot, f, __ATOMIC_RELAXED);
+    }
     return f;
 }
 
@@ -610,6 +613,10 @@ static int eai_of(int rc)
     }
 }
 
+/* RESOLVER HOOK: getaddrinfo and gethostbyname(_r) reach the resolver only through
+ * grove_getaddrinfo / grove_freeaddrinfo (src/io/dns.c). Whatever resolves there must
+ * hand back an addrinfo list that libc's own freeaddrinfo can free (one allocation per
+ * node holding its ai_addr, ai_canonname malloc'ed), since callers free it with libc. */
 int getaddrinfo(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res)
 {
     if (!on(GROVE_PATCH_DNS) || !green_thread())
