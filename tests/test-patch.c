@@ -398,6 +398,29 @@ static void test_send_timeout_and_dup(void)
     close(d);
     close(sv[0]);
     close(sv[1]);
+
+    /* An accepted socket inherits the listener's SO_RCVTIMEO, as in the kernel. */
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    T_EQ(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    T_EQ(listen(l, 4), 0);
+    T_EQ(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    socklen_t sl = sizeof sa;
+    T_EQ(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    T_EQ(connect(c, (struct sockaddr *)&sa, sizeof sa), 0);
+    int a = accept(l, NULL, NULL);
+    T_GE(a, 0);
+    grove_timeout outer;
+    grove_timeout_start(&outer, GROVE_SEC(2));   /* a failure is an error, not a hang */
+    t0 = grove_now();
+    T_EQ(recv(a, buf, sizeof buf, 0), -1);
+    T_EQ(errno, EAGAIN);
+    T_GE(grove_now() - t0, GROVE_MS(29));
+    T_ASSERT(!grove_timeout_end(&outer));
+    close(a);
+    close(c);
+    close(l);
 }
 
 /* select over many fds (more than fit the on-stack array) and poll's interruptions. */

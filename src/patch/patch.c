@@ -186,16 +186,26 @@ static void timeo_from_kernel(int fd)
  * about an earlier fd with that number is stale (it may have been closed behind Grove's
  * back, e.g. by fclose, whose close libc makes internally), and whether the user asked for
  * O_NONBLOCK is known from the call's flags. Only for threads with a hub; keeps errno. */
-static void adopt_fd(int fd, int user_nb, int inherit_timeo)
+static void adopt_fd(int fd, int user_nb)
 {
     if (fd < 0 || !grove__tls_hub)
         return;
     int e = errno;
     grove_fd_forget(fd);
     grove__fd_set_user_nb(fd, user_nb);
-    if (inherit_timeo)
-        timeo_from_kernel(fd);
     errno = e;
+}
+
+/* An accepted socket inherits the listener's socket timeouts (Linux copies them): taken
+ * from what was recorded for the listener, so the accept path makes no extra syscall. */
+static void adopt_accepted(int lfd, int fd, int user_nb)
+{
+    adopt_fd(fd, user_nb);
+    int64_t rt, st;
+    if (fd >= 0 && grove__fd_timeo(lfd, &rt, &st)) {
+        grove__fd_set_timeo(fd, 0, rt);
+        grove__fd_set_timeo(fd, 1, st);
+    }
 }
 
 /* A new fd that shares from's open file description (dup, F_DUPFD): a fresh slot with
@@ -262,13 +272,13 @@ static int green_accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl)
 int accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
     int r = green_accept4(fd, sa, len, 0);   /* accept4 with no flags is accept */
-    adopt_fd(r, 0, 1);
+    adopt_accepted(fd, r, 0);
     return r;
 }
 int accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl)
 {
     int r = green_accept4(fd, sa, len, fl);
-    adopt_fd(r, (fl & SOCK_NONBLOCK) != 0, 1);
+    adopt_accepted(fd, r, (fl & SOCK_NONBLOCK) != 0);
     return r;
 }
 
@@ -723,7 +733,7 @@ int dup3(int fd, int nfd, int fl)
 int socket(int domain, int type, int proto)
 {
     int fd = REAL(socket)(domain, type, proto);
-    adopt_fd(fd, (type & SOCK_NONBLOCK) != 0, 0);
+    adopt_fd(fd, (type & SOCK_NONBLOCK) != 0);
     return fd;
 }
 
@@ -731,8 +741,8 @@ int socketpair(int domain, int type, int proto, int sv[2])
 {
     int r = REAL(socketpair)(domain, type, proto, sv);
     if (r == 0) {
-        adopt_fd(sv[0], (type & SOCK_NONBLOCK) != 0, 0);
-        adopt_fd(sv[1], (type & SOCK_NONBLOCK) != 0, 0);
+        adopt_fd(sv[0], (type & SOCK_NONBLOCK) != 0);
+        adopt_fd(sv[1], (type & SOCK_NONBLOCK) != 0);
     }
     return r;
 }
@@ -741,8 +751,8 @@ int pipe(int p[2])
 {
     int r = REAL(pipe)(p);
     if (r == 0) {
-        adopt_fd(p[0], 0, 0);
-        adopt_fd(p[1], 0, 0);
+        adopt_fd(p[0], 0);
+        adopt_fd(p[1], 0);
     }
     return r;
 }
@@ -751,8 +761,8 @@ int pipe2(int p[2], int fl)
 {
     int r = REAL(pipe2)(p, fl);
     if (r == 0) {
-        adopt_fd(p[0], (fl & O_NONBLOCK) != 0, 0);
-        adopt_fd(p[1], (fl & O_NONBLOCK) != 0, 0);
+        adopt_fd(p[0], (fl & O_NONBLOCK) != 0);
+        adopt_fd(p[1], (fl & O_NONBLOCK) != 0);
     }
     return r;
 }
