@@ -1,7 +1,9 @@
 /* Unmodified blocking libcurl (easy interface) in 50 green threads against a local HTTP
  * server that answers after 0.2 s: all finish together, far under the 10 s a serial run
- * would take. curl from a plain pthread behaves as without Grove. */
-// ctest: labels=patch,server timeout=120 libs=curl
+ * would take. curl from a plain pthread behaves as without Grove.
+ * Also built as test-patch-curl-preload: linked with libgrove.so, run with
+ * LD_PRELOAD=libgrove-preload.so and no grove_patch() call. */
+// ctest: labels=patch,server timeout=120 variants=preload libs=curl
 #include "servers.h"
 
 #include <curl/curl.h>
@@ -84,7 +86,11 @@ static const t_case cases[] = {
 int main(int argc, char **argv)
 {
     curl_global_init(CURL_GLOBAL_ALL);
+#ifdef GROVE_TEST_PRELOAD
+    T_EQ(grove_patched(), GROVE_PATCH_ALL);   /* LD_PRELOAD=libgrove-preload.so, no grove_patch() */
+#else
     grove_patch(GROVE_PATCH_ALL);
+#endif
     int l = grove_listen("127.0.0.1:0", 1024);
     g_port = grove_sock_port(l);
     grove_server *srv = grove_server_start(l, slow_http, NULL, 0);

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <time.h>
 
 static char g_conninfo[256];
 
@@ -50,13 +51,36 @@ static void test_hundred_sleeps(void)
     T_LT(took, GROVE_MS(1500));
 }
 
-static void *plain(void *arg) { return green_query((void *)(intptr_t)21); }
+/* From a plain pthread libpq blocks that OS thread (pg_sleep(0.2) really waits there)
+ * while the hub's green threads keep running. */
+static void *plain(void *arg)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    intptr_t ok = (intptr_t)green_query((void *)(intptr_t)21);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t took = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+    return (void *)(intptr_t)(ok == 1 && took >= GROVE_MS(190));
+}
+
+static int g_ticks;
+static void *ticker(void *arg)
+{
+    while (grove_sleep(GROVE_MS(5)) == 0)
+        g_ticks++;
+    return NULL;
+}
 
 static void test_plain_pthread(void)
 {
+    g_ticks = 0;
+    grove_thread *tick = grove_spawn(ticker, NULL);
     pthread_t th;
     T_EQ(pthread_create(&th, NULL, plain, NULL), 0);
     T_EQ((intptr_t)t_join_pthread(th), 1);
+    T_GE(g_ticks, 20);   /* the hub ran all along */
+    T_OK(grove_kill(tick));
+    T_OK(grove_join(tick, NULL));
 }
 
 static const t_case cases[] = {

@@ -1,11 +1,15 @@
 /* Unmodified blocking hiredis in 200 green threads against a real redis-server started
  * here: they interleave, and a BLPOP blocking in one green thread does not stop the
- * others. The same library from a plain pthread behaves as without Grove. */
-// ctest: labels=patch,server timeout=120 libs=hiredis
+ * others. The same library from a plain pthread behaves as without Grove.
+ * Also built as test-patch-redis-preload: linked with libgrove.so, run with
+ * LD_PRELOAD=libgrove-preload.so and no grove_patch() call. */
+// ctest: labels=patch,server timeout=120 variants=preload libs=hiredis
 #include "servers.h"
 
 #include <hiredis/hiredis.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <time.h>
 
 static int g_port;
 static int g_done, g_inflight, g_peak;
@@ -77,6 +81,8 @@ static void test_interleave_and_blpop(void)
     T_EQ(g_blpop_done, 1);
 }
 
+/* A plain pthread: hiredis blocks that OS thread for real (BLPOP with a 0.2 s timeout)
+ * on a socket Grove never made non-blocking, while the hub's green threads keep running. */
 static void *plain(void *arg)
 {
     redisContext *c = redisConnect("127.0.0.1", g_port);
@@ -85,17 +91,37 @@ static void *plain(void *arg)
     redisReply *r = redisCommand(c, "PING");
     int ok = r && r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG");
     freeReplyObject(r);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = redisCommand(c, "BLPOP grove:empty 0.2");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ok = ok && r && r->type == REDIS_REPLY_NIL;
+    freeReplyObject(r);
+    int64_t took = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+    ok = ok && took >= GROVE_MS(190);
+    ok = ok && !(fcntl(c->fd, F_GETFL) & O_NONBLOCK);
     redisFree(c);
     return (void *)(intptr_t)ok;
 }
 
+static int g_ticks;
+static void *ticker(void *arg)
+{
+    while (grove_sleep(GROVE_MS(5)) == 0)
+        g_ticks++;
+    return NULL;
+}
+
 static void test_plain_pthread(void)
 {
+    g_ticks = 0;
+    grove_thread *tick = grove_spawn(ticker, NULL);
     pthread_t th;
     T_EQ(pthread_create(&th, NULL, plain, NULL), 0);
-    void *r;
-    pthread_join(th, &r);
-    T_EQ((intptr_t)r, 1);
+    T_EQ((intptr_t)t_join_pthread(th), 1);
+    T_GE(g_ticks, 20);   /* the hub ran all along the pthread's 0.2 s BLPOP */
+    T_OK(grove_kill(tick));
+    T_OK(grove_join(tick, NULL));
 }
 
 static const t_case cases[] = {
@@ -106,7 +132,12 @@ static const t_case cases[] = {
 
 int main(int argc, char **argv)
 {
+#ifdef GROVE_TEST_PRELOAD
+    T_EQ(grove_patched(), GROVE_PATCH_ALL);   /* LD_PRELOAD=libgrove-preload.so, no grove_patch() */
+    unsetenv("LD_PRELOAD");   /* not for the servers this test starts */
+#else
     grove_patch(GROVE_PATCH_ALL);
+#endif
     g_port = t_free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", g_port);

@@ -4,14 +4,17 @@
  * linked statically with grove_patch(), and (test-patch-preload) with libgrove.so plus
  * LD_PRELOAD=libgrove-preload.so and no grove_patch() call. */
 // ctest: labels=unit,patch timeout=60 variants=preload
-#include "test.h"
+#include "servers.h"
 
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 static int g_ticks;
@@ -221,6 +224,283 @@ static void test_getaddrinfo(void)
     T_ASSERT(he && he->h_addrtype == AF_INET && he->h_addr_list[0]);
 }
 
+
+/* Two green threads blocked in read() on one fd, and a third in poll() on it: the hub's
+ * single reader slot is taken by the first, the others wait through a private epoll. */
+static void *pipe_reader(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    return (void *)(intptr_t)(n == 1 ? c : -errno);
+}
+
+static void *pipe_poller(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    int n = poll(&pf, 1, 5000);
+    return (void *)(intptr_t)(n == 1 && (pf.revents & POLLIN) ? 1 : n < 0 ? -errno : -1000);
+}
+
+static void test_shared_fd_waiters(void)
+{
+    int p[2];
+    T_EQ(pipe(p), 0);
+    g_ticks = 0;
+    grove_thread *tick = grove_spawn(ticker, NULL);
+    grove_thread *r1 = grove_spawn(pipe_reader, (void *)(intptr_t)p[0]);
+    grove_thread *r2 = grove_spawn(pipe_reader, (void *)(intptr_t)p[0]);
+    grove_thread *pl = grove_spawn(pipe_poller, (void *)(intptr_t)p[0]);
+    T_OK(grove_sleep(GROVE_MS(20)));
+    T_GE(g_ticks, 3);
+    T_ASSERT(!grove_thread_done(r1) && !grove_thread_done(r2) && !grove_thread_done(pl));
+    int64_t t0 = grove_now();
+    T_EQ(write(p[1], "ab", 2), 2);
+    void *a, *b, *c;
+    T_OK(grove_join(pl, &c));
+    T_EQ((intptr_t)c, 1);
+    T_OK(grove_join(r1, &a));
+    T_OK(grove_join(r2, &b));
+    T_LT(grove_now() - t0, GROVE_MS(100));
+    T_ASSERT(((intptr_t)a == 'a' && (intptr_t)b == 'b') || ((intptr_t)a == 'b' && (intptr_t)b == 'a'));
+    grove_kill(tick);
+    grove_join(tick, NULL);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* The other ways a user asks for O_NONBLOCK: ioctl(FIONBIO), fcntl64, SOCK_NONBLOCK at
+ * socket() and accept4(). Each keeps libc's EAGAIN; switching back makes the fd green. */
+static void test_user_nonblocking_views(void)
+{
+    int p[2];
+    char c;
+    T_EQ(pipe(p), 0);
+    int one = 1, zero = 0;
+    T_EQ(ioctl(p[0], FIONBIO, &one), 0);
+    T_EQ(read(p[0], &c, 1), -1);
+    T_EQ(errno, EAGAIN);
+    T_ASSERT(fcntl64(p[0], F_GETFL) & O_NONBLOCK);
+    T_EQ(ioctl(p[0], FIONBIO, &zero), 0);
+    T_EQ(fcntl64(p[0], F_GETFL) & O_NONBLOCK, 0);
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(20));
+    T_EQ(read(p[0], &c, 1), -1);   /* cooperative again: the scope ends it */
+    T_EQ(errno, ETIMEDOUT);
+    T_ASSERT(grove_timeout_end(&to));
+    /* Registered by that read; F_SETFL through fcntl64 is the user's choice again. */
+    T_EQ(fcntl64(p[0], F_SETFL, O_NONBLOCK), 0);
+    T_EQ(read(p[0], &c, 1), -1);
+    T_EQ(errno, EAGAIN);
+    close(p[0]);
+    close(p[1]);
+
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    T_GE(s, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    T_EQ(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    T_EQ(listen(s, 4), 0);
+    T_EQ(accept(s, NULL, NULL), -1);   /* nobody connects: EAGAIN, not a green wait */
+    T_EQ(errno, EAGAIN);
+    socklen_t sl = sizeof sa;
+    T_EQ(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
+    int c1 = socket(AF_INET, SOCK_STREAM, 0);
+    T_EQ(connect(c1, (struct sockaddr *)&sa, sizeof sa), 0);   /* green connect */
+    T_EQ(fcntl(c1, F_GETFL) & O_NONBLOCK, 0);
+    int a1 = accept4(s, NULL, NULL, SOCK_NONBLOCK);
+    T_GE(a1, 0);
+    T_EQ(recv(a1, &c, 1, 0), -1);
+    T_EQ(errno, EAGAIN);
+    int c2 = socket(AF_INET, SOCK_STREAM, 0);
+    T_EQ(connect(c2, (struct sockaddr *)&sa, sizeof sa), 0);
+    int a2 = accept4(s, NULL, NULL, 0);
+    T_GE(a2, 0);
+    grove_timeout_start(&to, GROVE_MS(20));
+    T_EQ(recv(a2, &c, 1, 0), -1);   /* blocking accepted socket: green */
+    T_EQ(errno, ETIMEDOUT);
+    T_ASSERT(grove_timeout_end(&to));
+    int fds[] = {s, c1, c2, a1, a2};
+    for (int i = 0; i < 5; i++)
+        close(fds[i]);
+}
+
+/* An fd closed behind Grove's back (libc's internal close in fclose, a raw syscall) and
+ * its number reused by a new blocking pipe: the new fd is green, not the stale slot's. */
+static void *late_writer(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    struct timespec ts = {0, 60000000};
+    nanosleep(&ts, NULL);   /* a plain pthread: a real sleep */
+    return (void *)(intptr_t)write(fd, "k", 1);
+}
+
+static void test_fd_reused_behind_our_back(void)
+{
+    int p[2];
+    T_EQ(pipe(p), 0);
+    grove_timeout to;
+    char c;
+    grove_timeout_start(&to, GROVE_MS(5));
+    T_EQ(read(p[0], &c, 1), -1);   /* registers p[0] with the hub */
+    grove_timeout_end(&to);
+    T_EQ(syscall(SYS_close, p[0]), 0);
+    T_EQ(syscall(SYS_close, p[1]), 0);
+    int q[2];
+    T_EQ(pipe(q), 0);
+    T_EQ(q[0], p[0]);
+    pthread_t th;
+    T_EQ(pthread_create(&th, NULL, late_writer, (void *)(intptr_t)q[1]), 0);
+    g_ticks = 0;
+    grove_thread *tick = grove_spawn(ticker, NULL);
+    T_EQ(read(q[0], &c, 1), 1);   /* waits on the hub: the ticker runs meanwhile */
+    T_EQ(c, 'k');
+    T_GE(g_ticks, 5);
+    T_EQ((intptr_t)t_join_pthread(th), 1);
+    grove_kill(tick);
+    grove_join(tick, NULL);
+    close(q[0]);
+    close(q[1]);
+}
+
+/* SO_SNDTIMEO on a full socket: EAGAIN after the timeout, as libc; a dup shares it. */
+static void test_send_timeout_and_dup(void)
+{
+    int sv[2];
+    T_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct timeval tv = {0, 30000};
+    T_EQ(setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+    static char big[65536];
+    ssize_t total = 0, n;
+    int64_t t0 = grove_now();
+    while ((n = send(sv[0], big, sizeof big, 0)) > 0)
+        total += n;
+    T_EQ(n, -1);
+    T_EQ(errno, EAGAIN);
+    T_GT(total, 0);
+    T_GE(grove_now() - t0, GROVE_MS(29));
+    struct timeval got = {0};
+    socklen_t gl = sizeof got;
+    T_EQ(getsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &got, &gl), 0);
+    T_GE(got.tv_usec, 29000);   /* the kernel rounds to its clock tick */
+    /* The receive side with SO_RCVTIMEO, through a dup of the fd. */
+    T_EQ(setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    char buf[65536];
+    while (recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) > 0) {
+    }
+    int d = dup(sv[1]);
+    T_GE(d, 0);
+    t0 = grove_now();
+    T_EQ(read(d, buf, sizeof buf), -1);
+    T_EQ(errno, EAGAIN);
+    T_GE(grove_now() - t0, GROVE_MS(29));
+    T_LT(grove_now() - t0, GROVE_SEC(2));
+    close(d);
+    close(sv[0]);
+    close(sv[1]);
+
+    /* An accepted socket inherits the listener's SO_RCVTIMEO, as in the kernel. */
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    T_EQ(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    T_EQ(listen(l, 4), 0);
+    T_EQ(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    socklen_t sl = sizeof sa;
+    T_EQ(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    T_EQ(connect(c, (struct sockaddr *)&sa, sizeof sa), 0);
+    int a = accept(l, NULL, NULL);
+    T_GE(a, 0);
+    grove_timeout outer;
+    grove_timeout_start(&outer, GROVE_SEC(2));   /* a failure is an error, not a hang */
+    t0 = grove_now();
+    T_EQ(recv(a, buf, sizeof buf, 0), -1);
+    T_EQ(errno, EAGAIN);
+    T_GE(grove_now() - t0, GROVE_MS(29));
+    T_ASSERT(!grove_timeout_end(&outer));
+    close(a);
+    close(c);
+    close(l);
+}
+
+/* select over many fds (more than fit the on-stack array) and poll's interruptions. */
+static void *killed_poller(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    int n = poll(&pf, 1, -1);
+    return (void *)(intptr_t)(n < 0 ? errno : 0);
+}
+
+static void test_select_many_and_poll_interrupted(void)
+{
+    enum { N = 40 };
+    int p[N][2];
+    for (int i = 0; i < N; i++)
+        T_EQ(pipe(p[i]), 0);
+    T_EQ(write(p[N - 3][1], "x", 1), 1);
+    T_EQ(write(p[7][1], "y", 1), 1);
+    fd_set rs, ws;
+    FD_ZERO(&rs);
+    FD_ZERO(&ws);
+    int maxfd = 0;
+    for (int i = 0; i < N; i++) {
+        FD_SET(p[i][0], &rs);
+        maxfd = p[i][0] > maxfd ? p[i][0] : maxfd;
+    }
+    FD_SET(p[0][1], &ws);
+    maxfd = p[0][1] > maxfd ? p[0][1] : maxfd;
+    struct timeval tv = {1, 0};
+    T_EQ(select(maxfd + 1, &rs, &ws, NULL, &tv), 3);
+    T_ASSERT(FD_ISSET(p[N - 3][0], &rs) && FD_ISSET(p[7][0], &rs) && FD_ISSET(p[0][1], &ws));
+    T_ASSERT(!FD_ISSET(p[1][0], &rs));
+    /* Nothing ready: select times out cooperatively with 0. */
+    FD_ZERO(&rs);
+    for (int i = 10; i < 30; i++)
+        FD_SET(p[i][0], &rs);
+    tv = (struct timeval){0, 20000};
+    int64_t t0 = grove_now();
+    T_EQ(select(maxfd + 1, &rs, NULL, NULL, &tv), 0);
+    T_GE(grove_now() - t0, GROVE_MS(19));
+    /* A closed fd in the set: EBADF, as libc. */
+    int bad[2];
+    T_EQ(pipe(bad), 0);
+    close(bad[0]);
+    close(bad[1]);
+    FD_ZERO(&rs);
+    FD_SET(bad[0], &rs);
+    tv = (struct timeval){0, 1000};
+    T_EQ(select(bad[0] + 1, &rs, NULL, NULL, &tv), -1);
+    T_EQ(errno, EBADF);
+    /* poll: the caller's scope gives ETIMEDOUT, kill gives ECANCELED. */
+    struct pollfd pf = {.fd = p[1][0], .events = POLLIN};
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(15));
+    T_EQ(poll(&pf, 1, 1000), -1);
+    T_EQ(errno, ETIMEDOUT);
+    T_ASSERT(grove_timeout_end(&to));
+    grove_thread *t = grove_spawn(killed_poller, (void *)(intptr_t)p[2][0]);
+    T_OK(grove_sleep(GROVE_MS(5)));
+    T_OK(grove_kill(t));
+    void *r;
+    T_OK(grove_join(t, &r));
+    T_EQ((intptr_t)r, ECANCELED);
+    /* Sleeps under a scope: -1 ETIMEDOUT, the time left reported. */
+    grove_timeout_start(&to, GROVE_MS(10));
+    struct timespec req = {5, 0}, rem = {0, 0};
+    T_EQ(nanosleep(&req, &rem), -1);
+    T_EQ(errno, ETIMEDOUT);
+    T_GE(rem.tv_sec, 4);
+    T_ASSERT(grove_timeout_end(&to));
+    grove_timeout_start(&to, GROVE_MS(10));
+    T_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &req, NULL), ETIMEDOUT);
+    T_ASSERT(grove_timeout_end(&to));
+    for (int i = 0; i < N; i++) {
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+}
+
 static const t_case cases[] = {
     T_CASE(test_blocking_read_is_green),
     T_CASE(test_sleeps_are_green),
@@ -229,6 +509,11 @@ static const t_case cases[] = {
     T_CASE(test_kill_through_libc),
     T_CASE(test_plain_pthread_untouched),
     T_CASE(test_getaddrinfo),
+    T_CASE(test_shared_fd_waiters),
+    T_CASE(test_user_nonblocking_views),
+    T_CASE(test_fd_reused_behind_our_back),
+    T_CASE(test_send_timeout_and_dup),
+    T_CASE(test_select_many_and_poll_interrupted),
     {0},
 };
 

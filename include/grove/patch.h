@@ -1,26 +1,62 @@
 /* Grove's patch layer: "greening" unmodified blocking C libraries (eventlet's and gevent's
  * monkey patching, done by interposing on libc).
  *
- * libgrove defines the libc entry points that can block on fds or time (read, write,
- * recv*, send*, accept*, connect, poll, ppoll, select, pselect, sleep, usleep, nanosleep,
- * clock_nanosleep, getaddrinfo, gethostbyname(_r), close, dup*, fcntl, setsockopt,
- * getsockopt, and the fortified glibc aliases __read_chk, __recv_chk, __recvfrom_chk,
- * __poll_chk). Each forwards to libc unchanged unless all of these hold:
- *   - patching is on for its group (grove_patch; LD_PRELOAD=libgrove-preload.so turns
- *     everything on at load time);
- *   - the calling OS thread has a hub and the caller is one of its green threads (main
- *     included) - a plain pthread always gets libc's behaviour;
- *   - for fd calls, the fd is one Grove may wait on: an fd that was already non-blocking
- *     when Grove first saw it, or that the caller made non-blocking with fcntl, is the
- *     user's choice and keeps libc's semantics exactly (EAGAIN).
+ * libgrove defines the libc entry points that can block on fds or time: read, write,
+ * readv, writev, recv, recvfrom, recvmsg, send, sendto, sendmsg, sendfile(64), accept,
+ * accept4, connect, poll, ppoll, select, pselect, sleep, usleep, nanosleep,
+ * clock_nanosleep, getaddrinfo, gethostbyname, gethostbyname_r, and glibc's fortified or
+ * internal aliases that real libraries call (__read_chk, __recv_chk, __recvfrom_chk,
+ * __poll, __poll_chk). It also keeps per-fd bookkeeping through close, dup, dup2, dup3,
+ * fcntl, fcntl64, ioctl(FIONBIO), socket, socketpair, pipe, pipe2 and setsockopt.
+ * Each blocking call forwards to libc unchanged unless all of these hold:
+ *   - patching is on for its group (grove_patch; off by default when linked,
+ *     LD_PRELOAD=libgrove-preload.so turns every group on at load time);
+ *   - the calling OS thread has a hub and the caller is one of its green threads, main
+ *     included once the hub exists - a plain pthread always gets libc's behaviour;
+ *   - for fd calls, the fd is one Grove may wait on: not a regular file, and not
+ *     non-blocking by the user's choice. The user's view of O_NONBLOCK is kept apart from
+ *     the O_NONBLOCK Grove sets to wait on an fd: it comes from SOCK_NONBLOCK / O_NONBLOCK
+ *     at socket, socketpair, accept4 and pipe2, from fcntl(F_SETFL) and ioctl(FIONBIO),
+ *     or, for an fd Grove never saw created, from its flags when Grove first looks at it.
+ *     Such an fd keeps libc's semantics exactly (EAGAIN); fcntl(F_GETFL) hides Grove's
+ *     own O_NONBLOCK.
  * Then the call waits cooperatively instead of blocking the OS thread, and behaves like
- * libc for the caller: -1 and errno, partial transfers, EAGAIN when SO_RCVTIMEO /
- * SO_SNDTIMEO expire. fcntl(F_GETFL) hides the O_NONBLOCK that Grove set on an fd.
- * Timeout scopes and kill work through these calls: a call interrupted by kill fails with
- * errno ECANCELED, by the caller's timeout scope with ETIMEDOUT (poll, select and sleeps
- * included; the sleep functions return the unslept time as usual).
- * getaddrinfo resolves through Grove's resolver (c-ares); results are freed by libc's own
- * freeaddrinfo. Do not share a green fd with plain pthreads: Grove keeps it non-blocking.
+ * libc for the caller: -1 and errno, partial transfers, EINTR only where libc itself
+ * reports it.
+ * SO_RCVTIMEO / SO_SNDTIMEO are honoured as timeouts: reads and accepts (send timeout
+ * for writes) fail with EAGAIN when they expire, connect with EINPROGRESS, as libc does.
+ *
+ * Timeout scopes and kill work through these calls, with the nearest libc errno:
+ *   - the caller's timeout scope (grove_timeout_start) fires: -1 errno ETIMEDOUT from the
+ *     fd calls, poll, ppoll, select, pselect, usleep, nanosleep (with *rem set);
+ *     clock_nanosleep returns ETIMEDOUT; sleep returns the seconds not slept;
+ *   - kill (grove_kill): the same with ECANCELED.
+ * poll's and select's own timeouts give 0, as libc.
+ *
+ * Several green threads may block on one fd (two readers, or a reader and a poll): the
+ * first waits in the hub's slot for the fd; grove_wait_fd's -EBUSY for the others is
+ * never seen by the caller - they wait through a private epoll fd instead. poll and
+ * select over several fds (or on fds Grove has not waited on: poll never changes an
+ * fd's flags) use such a private epoll fd for the duration of the call; a single fd
+ * Grove already waits on is waited on directly. ppoll's and pselect's signal mask is not
+ * applied while a green thread waits. select takes fds below FD_SETSIZE, as libc.
+ *
+ * An fd number is reset when the kernel hands it out again through the calls above, so
+ * fds that a library closed behind Grove's back (fclose's internal close) cause no harm.
+ * Do not share an fd that green threads waited on with plain pthreads: Grove keeps it
+ * non-blocking (waiting on the hub) until it is closed through close/grove_close.
+ *
+ * getaddrinfo and gethostbyname(_r) resolve through grove_getaddrinfo (c-ares, see
+ * grove/io.h); getaddrinfo's results are freed by libc's own freeaddrinfo. Errors map to
+ * EAI_NONAME, EAI_AGAIN (timeouts included), EAI_MEMORY or EAI_SYSTEM with errno
+ * (ECANCELED when killed); gethostbyname sets h_errno.
+ *
+ * Linking: the definitions preempt libc's for every shared library (ELF symbol
+ * interposition). With libgrove.so they are in its dynamic symbol table, ahead of libc.
+ * With libgrove.a they are in the executable, and the linker exports those that the
+ * shared libraries on the link line (and their dependencies) use; a library the program
+ * dlopen()s later sees them only if the program is linked with -rdynamic (or uses
+ * libgrove.so).
  */
 #ifndef GROVE_PATCH_H
 #define GROVE_PATCH_H
@@ -31,17 +67,20 @@
 extern "C" {
 #endif
 
-#define GROVE_PATCH_IO     0x01u   /* read, write, recv*, send*, accept*, connect */
+#define GROVE_PATCH_IO     0x01u   /* read, write, recv*, send*, sendfile, accept*, connect */
+#define GROVE_PATCH_SOCKET GROVE_PATCH_IO
 #define GROVE_PATCH_POLL   0x02u   /* poll, ppoll, select, pselect */
 #define GROVE_PATCH_TIME   0x04u   /* sleep, usleep, nanosleep, clock_nanosleep */
 #define GROVE_PATCH_DNS    0x08u   /* getaddrinfo, gethostbyname(_r) */
 #define GROVE_PATCH_ALL    0x0fu
 
-/* Sets which groups are patched (process-wide; 0 turns patching off). close, dup*, fcntl
- * and the socket options are always tracked, so fds stay consistent when patching is
- * switched on later. Returns the previous mask. Never switches. Thread-safe. */
+/* Sets which groups are patched (process-wide; 0 turns patching off; bits outside
+ * GROVE_PATCH_ALL are ignored). The bookkeeping calls (close, dup*, fcntl*, ioctl,
+ * socket*, pipe*, setsockopt) always track fds, so they stay consistent when patching is
+ * switched on later. Returns the previous mask. Never switches. Thread-safe (a call
+ * already inside an interposer finishes with the mask it started with). */
 GROVE_API unsigned grove_patch(unsigned what);
-/* The current mask. */
+/* The current mask. Never switches. Thread-safe. */
 GROVE_API unsigned grove_patched(void);
 
 #ifdef __cplusplus

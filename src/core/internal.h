@@ -316,6 +316,8 @@ GROVE_HIDDEN int grove__fd_green(int fd, int64_t *rcvtimeo, int64_t *sndtimeo);
 GROVE_HIDDEN void grove__fd_set_user_nb(int fd, int on);
 GROVE_HIDDEN int grove__fd_nb_owned(int fd);
 GROVE_HIDDEN void grove__fd_set_timeo(int fd, int send, int64_t ns);
+/* The SO_RCVTIMEO / SO_SNDTIMEO the patch layer recorded for fd; whether either is set. */
+GROVE_HIDDEN int grove__fd_timeo(int fd, int64_t *rcvtimeo, int64_t *sndtimeo);
 GROVE_HIDDEN void grove__fd_copy_state(int from, int to);
 GROVE_HIDDEN int grove__fd_registered(int fd);
 /* Registers the hub's wake-up eventfd (wakeup.c). Returns 0 or -errno. */

@@ -304,6 +304,17 @@ void grove__fd_set_timeo(int fd, int send, int64_t ns)
     }
 }
 
+int grove__fd_timeo(int fd, int64_t *rcvtimeo, int64_t *sndtimeo)
+{
+    grove__hub *h = grove__tls_hub;
+    if (!h || !h->poller || fd < 0 || (size_t)fd >= h->poller->nslots)
+        return 0;
+    fd_slot *s = &h->poller->slots[fd];
+    *rcvtimeo = s->rcvtimeo;
+    *sndtimeo = s->sndtimeo;
+    return s->rcvtimeo != 0 || s->sndtimeo != 0;
+}
+
 void grove__fd_copy_state(int from, int to)
 {
     fd_slot *a = patch_slot(from);

@@ -18,6 +18,8 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -29,7 +31,8 @@ static _Atomic unsigned g_patch;
 unsigned grove_patch(unsigned what) { return atomic_exchange(&g_patch, what & GROVE_PATCH_ALL); }
 unsigned grove_patched(void) { return atomic_load_explicit(&g_patch, memory_order_relaxed); }
 
-/* The real functions, looked up once (a benign race: every thread finds the same). */
+/* The real functions, looked up once: threads racing on the first call all find the same
+ * address, so relaxed atomics are enough. */
 #define REAL(name) ((__typeof__(real_##name))real_get((void **)&real_##name, #name))
 
 static void *real_lookup(const char *name)
@@ -46,9 +49,11 @@ static void *real_lookup(const char *name)
 
 static inline void *real_get(void **slot, const char *name)
 {
-    void *f = *slot;
-    if (grove__unlikely(!f))
-        *slot = f = real_lookup(name);
+    void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (grove__unlikely(!f)) {
+        f = real_lookup(name);
+        __atomic_store_n(slot, f, __ATOMIC_RELAXED);
+    }
     return f;
 }
 
@@ -62,7 +67,6 @@ static ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 static ssize_t (*real_send)(int, const void *, size_t, int);
 static ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
-static int (*real_accept)(int, struct sockaddr *, socklen_t *);
 static int (*real_accept4)(int, struct sockaddr *, socklen_t *, int);
 static int (*real_connect)(int, const struct sockaddr *, socklen_t);
 static int (*real_poll)(struct pollfd *, nfds_t, int);
@@ -82,6 +86,13 @@ static int (*real_dup2)(int, int);
 static int (*real_dup3)(int, int, int);
 static int (*real_fcntl)(int, int, ...);
 static int (*real_setsockopt)(int, int, int, const void *, socklen_t);
+static int (*real_fcntl64)(int, int, ...);
+static int (*real_ioctl)(int, unsigned long, ...);
+static int (*real_socket)(int, int, int);
+static int (*real_socketpair)(int, int, int, int[2]);
+static int (*real_pipe)(int[2]);
+static int (*real_pipe2)(int[2], int);
+static ssize_t (*real_sendfile)(int, int, off_t *, size_t);
 
 static inline int on(unsigned group) { return (atomic_load_explicit(&g_patch, memory_order_relaxed) & group) != 0; }
 
@@ -99,14 +110,30 @@ static inline int fail(int rc)
     return -1;
 }
 
+/* Waits for fd through a private, level-triggered epoll fd that the hub waits on. Used
+ * when the hub's own waiter slot for fd is taken in that direction (grove_wait_fd says
+ * -EBUSY: another green thread waits there already), so two green threads may block on
+ * one fd as they could with libc. Switches. Returns > 0 or -errno. */
+static int wait_private(int fd, int events)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -errno;
+    struct epoll_event ev = {.events = (events & GROVE_READ ? EPOLLIN | EPOLLRDHUP : 0u) |
+                                       (events & GROVE_WRITE ? EPOLLOUT : 0u)};
+    int rc = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : grove_wait_fd(ep, GROVE_READ);
+    grove_fd_forget(ep);
+    REAL(close)(ep);
+    return rc;
+}
+
 /* Waits for fd under an optional SO_*TIMEO limit. 0, or -1 with errno: EAGAIN (the socket
  * timeout expired), ETIMEDOUT (the caller's scope), ECANCELED, EBADF... */
 static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to)
 {
     int rc = grove_wait_fd(fd, events);
-    if (rc == -EBUSY) {   /* another green thread waits in this direction: poll slowly */
-        rc = grove_sleep(GROVE_MS(1));
-    }
+    if (rc == -EBUSY)
+        rc = wait_private(fd, events);
     if (rc >= 0)
         return 0;
     if (rc == -ETIMEDOUT && has_to && grove_timeout_fired(to))
@@ -141,6 +168,58 @@ static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to)
         }                                                                                  \
         return r_;                                                                         \
     } while (0)
+
+/* The SO_RCVTIMEO / SO_SNDTIMEO the kernel holds for fd (a dup or an accepted socket
+ * shares or inherits them), remembered for the green path. */
+static void timeo_from_kernel(int fd)
+{
+    static const int opts[2] = {SO_RCVTIMEO, SO_SNDTIMEO};
+    for (int i = 0; i < 2; i++) {
+        struct timeval tv;
+        socklen_t l = sizeof tv;
+        if (getsockopt(fd, SOL_SOCKET, opts[i], &tv, &l) == 0 && l == sizeof tv)
+            grove__fd_set_timeo(fd, i, (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000);
+    }
+}
+
+/* A new fd number from the kernel (socket, accept, pipe...): whatever the hub remembered
+ * about an earlier fd with that number is stale (it may have been closed behind Grove's
+ * back, e.g. by fclose, whose close libc makes internally), and whether the user asked for
+ * O_NONBLOCK is known from the call's flags. Only for threads with a hub; keeps errno. */
+static void adopt_fd(int fd, int user_nb)
+{
+    if (fd < 0 || !grove__tls_hub)
+        return;
+    int e = errno;
+    grove_fd_forget(fd);
+    grove__fd_set_user_nb(fd, user_nb);
+    errno = e;
+}
+
+/* An accepted socket inherits the listener's socket timeouts (Linux copies them): taken
+ * from what was recorded for the listener, so the accept path makes no extra syscall. */
+static void adopt_accepted(int lfd, int fd, int user_nb)
+{
+    adopt_fd(fd, user_nb);
+    int64_t rt, st;
+    if (fd >= 0 && grove__fd_timeo(lfd, &rt, &st)) {
+        grove__fd_set_timeo(fd, 0, rt);
+        grove__fd_set_timeo(fd, 1, st);
+    }
+}
+
+/* A new fd that shares from's open file description (dup, F_DUPFD): a fresh slot with
+ * from's view of O_NONBLOCK and the socket's timeouts. */
+static void adopt_dup(int from, int fd)
+{
+    if (fd < 0 || !grove__tls_hub)
+        return;
+    int e = errno;
+    grove_fd_forget(fd);
+    grove__fd_copy_state(from, fd);
+    timeo_from_kernel(fd);
+    errno = e;
+}
 
 /* The interposers must be visible outside libgrove.so, which is built with hidden
  * visibility by default. */
@@ -186,11 +265,29 @@ ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
         return REAL(sendmsg)(fd, m, fl);
     GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(sendmsg)(fd, m, fl));
 }
-int accept(int fd, struct sockaddr *sa, socklen_t *len) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(accept)(fd, sa, len)); }
-int accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl)
+static int green_accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl)
 {
     GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(accept4)(fd, sa, len, fl));
 }
+int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    int r = green_accept4(fd, sa, len, 0);   /* accept4 with no flags is accept */
+    adopt_accepted(fd, r, 0);
+    return r;
+}
+int accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl)
+{
+    int r = green_accept4(fd, sa, len, fl);
+    adopt_accepted(fd, r, (fl & SOCK_NONBLOCK) != 0);
+    return r;
+}
+
+static ssize_t green_sendfile(int out, int in, off_t *off, size_t n)
+{
+    GREEN_FD(GROVE_PATCH_IO, out, GROVE_WRITE, 1, REAL(sendfile)(out, in, off, n));
+}
+ssize_t sendfile(int out, int in, off_t *off, size_t n) { return green_sendfile(out, in, off, n); }
+ssize_t sendfile64(int out, int in, off_t *off, size_t n) { return green_sendfile(out, in, off, n); }
 
 /* glibc's fortified entry points (-D_FORTIFY_SOURCE), which libraries call directly. */
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
@@ -245,10 +342,65 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 
 /* ---- poll and select ------------------------------------------------------------------ */
 
-/* Waits until one of fds is ready or timeout_ns passes (< 0: no limit). Then a zero-
- * timeout poll(2) fills revents. Grove's per-fd waiters allow one reader per fd, and the
- * caller's fds need not be green, so several fds are watched through a private epoll fd
- * that the hub waits on; a single registered fd is waited on directly. */
+/* The epoll events that make a pollfd entry ready (poll always reports errors). */
+static uint32_t epoll_events_of(short ev)
+{
+    uint32_t e = EPOLLERR | EPOLLHUP;
+    if (ev & POLLIN)
+        e |= EPOLLIN | EPOLLRDHUP;
+    if (ev & POLLPRI)
+        e |= EPOLLPRI;
+    if (ev & POLLOUT)
+        e |= EPOLLOUT;
+    if (ev & POLLRDHUP)
+        e |= EPOLLRDHUP;
+    return e;
+}
+
+/* Waits once until something in fds may be ready. A single fd that only asks for
+ * POLLIN/POLLOUT and whose hub slot is free is waited on directly (no syscall); anything
+ * else (several fds, POLLPRI, fds another green thread is already waiting on, fds Grove
+ * must not touch because the user made them non-blocking) goes through a private epoll
+ * fd, which watches the caller's fds without changing them. Regular files cannot be
+ * polled (EPERM) and are left to the final poll(2), which reports them ready.
+ * Switches. Returns >= 0 or -errno. */
+static int poll_wait_once(struct pollfd *fds, nfds_t n)
+{
+    if (n == 1 && fds[0].fd >= 0 && !(fds[0].events & ~(POLLIN | POLLOUT | POLLRDHUP)) &&
+        (fds[0].events & (POLLIN | POLLOUT)) && grove__fd_registered(fds[0].fd) &&
+        grove__fd_green(fds[0].fd, NULL, NULL)) {
+        int ev = (fds[0].events & POLLIN ? GROVE_READ : 0) | (fds[0].events & POLLOUT ? GROVE_WRITE : 0);
+        int rc = grove_wait_fd(fds[0].fd, ev);
+        if (rc != -EBUSY)
+            return rc;
+    }
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -errno;
+    for (nfds_t i = 0; i < n; i++) {
+        if (fds[i].fd < 0)
+            continue;
+        struct epoll_event ev = {.events = epoll_events_of(fds[i].events)};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &ev) == 0)
+            continue;
+        if (errno == EEXIST) {   /* the same fd twice in the array: watch the union */
+            for (nfds_t j = 0; j < i; j++)
+                if (fds[j].fd == fds[i].fd)
+                    ev.events |= epoll_events_of(fds[j].events);
+            (void)epoll_ctl(ep, EPOLL_CTL_MOD, fds[i].fd, &ev);
+        }
+        /* EPERM (regular file) or EBADF (closed meanwhile): poll(2) reports those. */
+    }
+    int rc = grove_wait_fd(ep, GROVE_READ);
+    grove_fd_forget(ep);
+    REAL(close)(ep);
+    return rc;
+}
+
+/* poll(2) for green threads: a non-blocking poll(2) fills revents; in between, the
+ * caller waits on the hub until something may be ready (a wake-up can be spurious, so it
+ * loops) or timeout_ns passes (< 0: no limit). Returns poll's result, or -1 with errno:
+ * ETIMEDOUT (the caller's timeout scope), ECANCELED (killed), ENOMEM/EMFILE. */
 static int green_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns)
 {
     int r = REAL(poll)(fds, n, 0);
@@ -257,43 +409,25 @@ static int green_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns)
     grove_timeout to;
     if (timeout_ns > 0)
         grove_timeout_start(&to, timeout_ns);
-    int rc;
-    if (n == 1 && grove__fd_registered(fds[0].fd)) {
-        int ev = (fds[0].events & (POLLIN | POLLPRI | POLLRDHUP) ? GROVE_READ : 0) |
-                 (fds[0].events & POLLOUT ? GROVE_WRITE : 0);
-        rc = ev ? grove_wait_fd(fds[0].fd, ev) : grove_sleep(timeout_ns < 0 ? GROVE_SEC(3600) : timeout_ns);
-    } else {
-        int ep = epoll_create1(EPOLL_CLOEXEC);
-        if (ep < 0) {
-            rc = -errno;
-        } else {
-            for (nfds_t i = 0; i < n; i++) {
-                if (fds[i].fd < 0)
-                    continue;
-                struct epoll_event ev = {.events = EPOLLERR | EPOLLHUP, .data.u32 = (uint32_t)i};
-                if (fds[i].events & (POLLIN | POLLPRI))
-                    ev.events |= EPOLLIN | EPOLLPRI | EPOLLRDHUP;
-                if (fds[i].events & POLLOUT)
-                    ev.events |= EPOLLOUT;
-                if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &ev) < 0 && errno == EPERM) {
-                    /* A regular file: always ready; the final poll reports it. */
-                    grove_fd_forget(ep);
-                    REAL(close)(ep);
-                    ep = -1;
-                    break;
-                }
-            }
-            rc = ep < 0 ? 0 : grove_wait_fd(ep, GROVE_READ);
-            if (ep >= 0) {
-                grove_fd_forget(ep);
-                REAL(close)(ep);
-            }
+    for (;;) {
+        int rc = poll_wait_once(fds, n);
+        if (rc < 0) {
+            if (rc == -ETIMEDOUT && timeout_ns > 0 && grove_timeout_fired(&to))
+                r = 0;   /* poll's own timeout */
+            else
+                r = fail(rc);
+            break;
         }
+        r = REAL(poll)(fds, n, 0);
+        if (r != 0)
+            break;
     }
-    int fired = timeout_ns > 0 && grove_timeout_end(&to);
-    if (rc < 0 && !(rc == -ETIMEDOUT && fired))
-        return fail(rc);
-    return REAL(poll)(fds, n, 0);
+    if (timeout_ns > 0) {
+        int e = errno;
+        grove_timeout_end(&to);
+        errno = e;
+    }
+    return r;
 }
 
 int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
@@ -326,8 +460,15 @@ static int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t timeo
 {
     if (nfds < 0 || nfds > FD_SETSIZE)
         return fail(-EINVAL);
-    struct pollfd pf[FD_SETSIZE];
+    /* The pollfd array lives on the green thread's stack when small (stacks may be small). */
     nfds_t n = 0;
+    for (int fd = 0; fd < nfds; fd++)
+        n += (r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e));
+    struct pollfd small[16];
+    struct pollfd *pf = n <= 16 ? small : malloc(n * sizeof *pf);
+    if (!pf)
+        return fail(-ENOMEM);
+    n = 0;
     for (int fd = 0; fd < nfds; fd++) {
         short ev = 0;
         if (r && FD_ISSET(fd, r))
@@ -340,11 +481,16 @@ static int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t timeo
             pf[n++] = (struct pollfd){.fd = fd, .events = ev};
     }
     int rc = green_poll(pf, n, timeout_ns);
-    if (rc < 0)
-        return -1;
-    for (nfds_t i = 0; i < n; i++)
+    for (nfds_t i = 0; rc > 0 && i < n; i++)
         if (pf[i].revents & POLLNVAL)
-            return fail(-EBADF);
+            rc = fail(-EBADF);
+    if (rc < 0) {
+        int err = errno;
+        if (pf != small)
+            free(pf);
+        errno = err;
+        return -1;
+    }
     if (r)
         FD_ZERO(r);
     if (w)
@@ -361,6 +507,8 @@ static int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t timeo
         if (e && (pf[i].events & POLLPRI) && (re & POLLPRI))
             FD_SET(pf[i].fd, e), count++;
     }
+    if (pf != small)
+        free(pf);
     return count;
 }
 
@@ -475,6 +623,10 @@ static int eai_of(int rc)
     }
 }
 
+/* RESOLVER HOOK: getaddrinfo and gethostbyname(_r) reach the resolver only through
+ * grove_getaddrinfo / grove_freeaddrinfo (src/io/dns.c). Whatever resolves there must
+ * hand back an addrinfo list that libc's own freeaddrinfo can free (one allocation per
+ * node holding its ai_addr, ai_canonname malloc'ed), since callers free it with libc. */
 int getaddrinfo(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res)
 {
     if (!on(GROVE_PATCH_DNS) || !green_thread())
@@ -559,28 +711,82 @@ int close(int fd)
 int dup(int fd)
 {
     int n = REAL(dup)(fd);
-    if (n >= 0)
-        grove__fd_copy_state(fd, n);
+    adopt_dup(fd, n);
     return n;
 }
 
 int dup2(int fd, int nfd)
 {
-    if (fd != nfd)
-        grove_fd_forget(nfd);
     int n = REAL(dup2)(fd, nfd);
     if (n >= 0 && fd != nfd)
-        grove__fd_copy_state(fd, n);
+        adopt_dup(fd, n);
     return n;
 }
 
 int dup3(int fd, int nfd, int fl)
 {
-    grove_fd_forget(nfd);
     int n = REAL(dup3)(fd, nfd, fl);
-    if (n >= 0)
-        grove__fd_copy_state(fd, n);
+    adopt_dup(fd, n);
     return n;
+}
+
+int socket(int domain, int type, int proto)
+{
+    int fd = REAL(socket)(domain, type, proto);
+    adopt_fd(fd, (type & SOCK_NONBLOCK) != 0);
+    return fd;
+}
+
+int socketpair(int domain, int type, int proto, int sv[2])
+{
+    int r = REAL(socketpair)(domain, type, proto, sv);
+    if (r == 0) {
+        adopt_fd(sv[0], (type & SOCK_NONBLOCK) != 0);
+        adopt_fd(sv[1], (type & SOCK_NONBLOCK) != 0);
+    }
+    return r;
+}
+
+int pipe(int p[2])
+{
+    int r = REAL(pipe)(p);
+    if (r == 0) {
+        adopt_fd(p[0], 0);
+        adopt_fd(p[1], 0);
+    }
+    return r;
+}
+
+int pipe2(int p[2], int fl)
+{
+    int r = REAL(pipe2)(p, fl);
+    if (r == 0) {
+        adopt_fd(p[0], (fl & O_NONBLOCK) != 0);
+        adopt_fd(p[1], (fl & O_NONBLOCK) != 0);
+    }
+    return r;
+}
+
+/* fcntl and fcntl64 (what -D_FILE_OFFSET_BITS=64 code calls): F_SETFL records the user's
+ * O_NONBLOCK and keeps Grove's; F_GETFL hides Grove's; F_DUPFD* copy the fd's state. */
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, long arg)
+{
+    if (cmd == F_SETFL) {
+        int want_nb = (arg & O_NONBLOCK) != 0;
+        long karg = arg;
+        if (!want_nb && grove__fd_registered(fd))
+            karg |= O_NONBLOCK;   /* Grove still needs it; F_GETFL hides it */
+        int r = real(fd, cmd, karg);
+        if (r == 0)
+            grove__fd_set_user_nb(fd, want_nb);
+        return r;
+    }
+    int r = real(fd, cmd, arg);
+    if (cmd == F_GETFL && r >= 0 && grove__fd_nb_owned(fd))
+        r &= ~O_NONBLOCK;
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        adopt_dup(fd, r);
+    return r;
 }
 
 int fcntl(int fd, int cmd, ...)
@@ -589,18 +795,32 @@ int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     long arg = va_arg(ap, long);   /* every fcntl argument fits a long (int or pointer) */
     va_end(ap);
-    if (cmd == F_SETFL) {
-        int want_nb = (arg & O_NONBLOCK) != 0;
+    return fcntl_common(REAL(fcntl), fd, cmd, arg);
+}
+
+int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    long arg = va_arg(ap, long);
+    va_end(ap);
+    return fcntl_common(REAL(fcntl64), fd, cmd, arg);
+}
+
+/* ioctl(FIONBIO) is the other way to set O_NONBLOCK: recorded like fcntl(F_SETFL). */
+int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);   /* every ioctl argument fits a pointer */
+    va_end(ap);
+    if (req != FIONBIO || !arg)
+        return REAL(ioctl)(fd, req, arg);
+    int want_nb = *(const int *)arg != 0;
+    int one = 1;
+    int r = REAL(ioctl)(fd, req, !want_nb && grove__fd_registered(fd) ? &one : arg);
+    if (r == 0)
         grove__fd_set_user_nb(fd, want_nb);
-        if (!want_nb && grove__fd_registered(fd))
-            arg |= O_NONBLOCK;   /* Grove still needs it; F_GETFL hides it */
-        return REAL(fcntl)(fd, cmd, arg);
-    }
-    int r = REAL(fcntl)(fd, cmd, arg);
-    if (cmd == F_GETFL && r >= 0 && grove__fd_nb_owned(fd))
-        r &= ~O_NONBLOCK;
-    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0)
-        grove__fd_copy_state(fd, r);
     return r;
 }
 
