@@ -64,7 +64,7 @@ static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *ne
 static __attribute__((noinline)) grove_thread *pick_slow(grove__hub *h)
 {
     if (h->ticks >= GROVE__POLL_EVERY && !grove__list_empty(&h->runq) && !h->zombie && !h->timers.n &&
-        !h->refs && !grove__poller_waiters(h)) {
+        !h->refs) {
         h->ticks = 0;
         /* A thread yielding to itself never switches: show the watchdog it is alive. */
         atomic_store_explicit(&h->switches, atomic_load_explicit(&h->switches, memory_order_relaxed) + 1,
@@ -201,6 +201,16 @@ static void free_zombie(grove__hub *h)
     }
 }
 
+/* Waits for I/O through the hub layer's hook, or just sleeps while nothing has attached
+ * one (a program that only uses timers). */
+static void io_wait(grove__hub *h, int64_t timeout_ns)
+{
+    if (h->io_poll)
+        h->io_poll(h, timeout_ns);
+    else
+        grove__sys_sleep_ns(timeout_ns);
+}
+
 static _Noreturn void hub_loop(grove_thread *self)
 {
     grove__hub *h = self->hub;
@@ -219,7 +229,7 @@ static _Noreturn void hub_loop(grove_thread *self)
                 wait = tm->deadline - grove_now();
                 if (wait < 0)
                     wait = 0;
-            } else if (!grove__poller_waiters(h) && h->refs == 0) {
+            } else if (h->refs == 0) {
                 /* Nothing runnable and nothing that could ever make anything runnable:
                  * main (always parked here) gets -EDEADLK instead of hanging forever. */
                 GROVE_ASSERT(h->main.state == GROVE__PARKED);
@@ -229,12 +239,12 @@ static _Noreturn void hub_loop(grove_thread *self)
                 continue;
             }
             atomic_store_explicit(&h->in_poll, 1, memory_order_relaxed);
-            grove__poller_poll(h, wait);
+            io_wait(h, wait);
             atomic_store_explicit(&h->in_poll, 0, memory_order_relaxed);
             continue;
         }
-        if (grove__poller_waiters(h) || h->refs)
-            grove__poller_poll(h, 0);
+        if (h->refs)
+            io_wait(h, 0);
         grove__list *n = grove__list_pop(&h->runq);
         switch_to(h, self, grove__container_of(n, grove_thread, runq));
     }
@@ -252,8 +262,8 @@ static void hub_destroy(void *p)
     if (h->loop)
         grove__stack_free(h, h->loop);
     grove__stack_cache_drain(h);
-    grove__wakeup_close(h);
-    grove__poller_close(h);
+    if (h->io_close)
+        h->io_close(h);
     grove__heap_free(&h->timers);
     if (grove__tls_hub == h)
         grove__tls_hub = NULL;

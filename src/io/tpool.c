@@ -3,6 +3,7 @@
  * thread. The job lives on the heap so a caller that stops waiting (kill, timeout) can
  * leave it behind: the completion on the hub then frees it. */
 #include "core/internal.h"
+#include "hub/wakeup.h"
 
 #include "grove/tpool.h"
 
@@ -97,7 +98,7 @@ static void *worker(void *unused)
         j->result = j->fn(j->arg);
         int rc;
         while ((rc = grove__inbox_post(j->in, complete, discard, j)) == -ENOMEM)
-            usleep(1000);   /* out of memory: the hub must still hear about it */
+            grove__sys_sleep_ns(GROVE_MS(1));   /* out of memory: the hub must still hear about it */
         if (rc < 0)
             discard(j);     /* -ESHUTDOWN: the hub has gone */
         pthread_mutex_lock(&g_mu);
@@ -216,13 +217,13 @@ static void *do_fileop(void *arg)
     ssize_t r;
     do {
         switch (op->kind) {
-        case 0: r = read(op->fd, op->buf, op->n); break;
-        case 1: r = write(op->fd, op->buf, op->n); break;
-        case 2: r = pread(op->fd, op->buf, op->n, op->off); break;
-        default: r = pwrite(op->fd, op->buf, op->n, op->off); break;
+        case 0: r = grove__sys_read(op->fd, op->buf, op->n); break;
+        case 1: r = grove__sys_write(op->fd, op->buf, op->n); break;
+        case 2: r = grove__sys_pread(op->fd, op->buf, op->n, op->off); break;
+        default: r = grove__sys_pwrite(op->fd, op->buf, op->n, op->off); break;
         }
-    } while (r < 0 && errno == EINTR);
-    op->rc = r < 0 ? -errno : r;
+    } while (r == -EINTR);
+    op->rc = r;
     return NULL;
 }
 
