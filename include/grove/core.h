@@ -189,6 +189,24 @@ GROVE_API int grove_stack_size_set(size_t bytes);
  * (0 = back to the process-wide default). Returns 0 or -EINVAL. */
 GROVE_API int grove_stack_size_set_local(size_t bytes);
 
+/* ---- fork ------------------------------------------------------------------------------ */
+
+/* fork(2) for programs that use Grove; returns the child's pid in the parent, 0 in the
+ * child, or -errno. A plain fork() behaves the same once the process has a hub (Grove
+ * registers pthread_atfork handlers then); grove_fork also works before.
+ * In the child, the calling OS thread's hub carries on with the calling green thread
+ * only, with a fresh poller and wake-up fd, an empty fd table (fds stay open; waiting on
+ * them registers them anew), a new tpool (started on demand) and, if the parent ran one,
+ * a new watchdog. Every other green thread of the hub is dropped where it stood: it
+ * never runs again, grove_join on it returns at once with a NULL result, and its memory
+ * is not reclaimed (it is the parent's, shared copy-on-write). Hubs of other OS threads
+ * do not exist in the child. Objects the dropped threads were using (a server, a pool,
+ * signal handlers installed with grove_signal_handle) must not be used in the child.
+ * If the caller is not main, main stays behind in the parent: the child exits with
+ * status 0 when its last green thread has finished. The parent is unaffected.
+ * Does not switch. */
+GROVE_API pid_t grove_fork(void);
+
 /* ---- File descriptors (eventlet's trampoline) ------------------------------------- */
 
 #define GROVE_READ  0x1

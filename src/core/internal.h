@@ -272,14 +272,26 @@ struct grove__hub {
     _Atomic int in_poll;             /* 1 while the hub sleeps in epoll_wait */
     int64_t clock;                   /* grove_now() at the loop's last pass: park times */
     unsigned long os_tid;            /* pthread_self() of the hub's OS thread */
-    struct grove__hub *next_hub;     /* registry of hubs (debug.c) */
+    struct grove__hub *next_hub;     /* registry of hubs (hub.c) */
+    unsigned char main_gone;         /* a fork child of a green thread other than main */
     unsigned long wd_last, wd_reported; /* watchdog's view (watchdog thread only) */
     int64_t wd_since;
 };
 
-/* Hub registry for the watchdog (debug.c). */
-GROVE_HIDDEN void grove__debug_hub_add(grove__hub *h);
-GROVE_HIDDEN void grove__debug_hub_remove(grove__hub *h);
+/* Every hub of the process, for inspectors above core (the watchdog in src/debug/): walk
+ * grove__hubs from h->next_hub while holding the registry lock (hubs stay alive). */
+GROVE_HIDDEN extern grove__hub *grove__hubs;
+GROVE_HIDDEN void grove__hubs_lock(void);
+GROVE_HIDDEN void grove__hubs_unlock(void);
+
+/* Hooks by which upper layers plug into core without core calling up: set once, from
+ * the layer's own initialisation, before or after hubs exist. */
+typedef struct grove__core_hooks {
+    void (*hub_created)(grove__hub *h);   /* on the new hub's OS thread */
+    void (*fork_child)(void);             /* in a fork child, after core's own reset */
+} grove__core_hooks;
+/* Adds hooks (up to 8 sets); never removed. Thread-safe. */
+GROVE_HIDDEN void grove__core_hooks_add(const grove__core_hooks *hooks);
 
 /* initial-exec: one %fs-relative load, also in libgrove.so (no __tls_get_addr call). */
 GROVE_HIDDEN extern __thread grove__hub *grove__tls_hub __attribute__((tls_model("initial-exec")));

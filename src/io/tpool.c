@@ -106,8 +106,25 @@ static void *worker(void *unused)
     return NULL;
 }
 
+/* fork: the child has none of the pool's threads, and the queued jobs belong to green
+ * threads it does not have either. The lock is held across fork so the queue is whole;
+ * the child starts an empty pool, whose threads start again on demand. */
+static void fork_prepare(void) { pthread_mutex_lock(&g_mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&g_mu); }
+static void fork_child(void)
+{
+    pthread_mutex_init(&g_mu, NULL);
+    pthread_cond_init(&g_cv, NULL);
+    g_head = NULL;
+    g_tail = &g_head;
+    g_threads = g_idle = 0;
+}
+static void register_fork(void) { (void)pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
 static int submit(job *j)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork);
     pthread_mutex_lock(&g_mu);
     size_t size = configured_size();
     size_t queued = 0;
