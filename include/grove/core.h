@@ -84,12 +84,17 @@ GROVE_API int grove_join(grove_thread *t, void **result);
  * finished). Returns 0, or -EINVAL if t was already joined or detached. Never switches. */
 GROVE_API int grove_detach(grove_thread *t);
 
-/* Cancels t: its current and later switch points fail with -ECANCELED until it returns;
- * a thread killed before it started never runs fn. Then waits until t has finished (the
- * handle stays valid and t must still be joined or detached). Killing a finished thread
- * does nothing. Killing the caller itself marks it and returns -ECANCELED at once.
- * Switches. Returns 0 once t has finished; -EINVAL for NULL; -ECANCELED / -ETIMEDOUT if
- * the caller was killed or timed out while waiting (t stays marked as killed). */
+/* Cancels t: its current and later switch points fail with -ECANCELED until it returns
+ * (while t is inside a shield scope, from the moment the shield ends); a thread killed
+ * before it started never runs fn. Then waits until t has finished (the handle stays
+ * valid and t must still be joined or detached). Killing a finished thread does nothing.
+ * Killing the caller itself marks it and returns -ECANCELED at once.
+ * The wait is a cleanup path and shields itself: a caller that is killed, or whose
+ * timeout scope fires, still waits until t has finished. To bound the wait, call it
+ * inside your own shield with a timeout scope opened inside that shield.
+ * Switches. Returns 0 once t has finished; -EINVAL for NULL; -ETIMEDOUT if a timeout
+ * scope opened inside the caller's shield fired (t stays marked as killed); -EDEADLK
+ * if nothing could ever make t finish. */
 GROVE_API int grove_kill(grove_thread *t);
 
 /* Marks t as killed without waiting for it to finish. Never switches.
@@ -162,6 +167,34 @@ GROVE_API bool grove_timeout_end(grove_timeout *to);
 
 /* Whether the scope has fired so far. */
 GROVE_API bool grove_timeout_fired(const grove_timeout *to);
+
+/* ---- Shield scopes ----------------------------------------------------------------- */
+
+/* A shield lets cleanup code wait after a kill or an outer timeout (Trio's
+ * CancelScope(shield=True), pthread_setcancelstate). Between grove_shield_begin and
+ * grove_shield_end, switch points of the calling green thread do not fail with
+ * -ECANCELED, nor with -ETIMEDOUT for timeout scopes opened before the shield began, and
+ * a park is not interrupted by them. A timeout scope opened inside the shield still
+ * fires, so the cleanup can be bounded. When the shield ends, a kill or a fired outer
+ * scope is seen again at the next switch point. Shields nest (a count per thread).
+ * Link callbacks and exit hooks of a finishing thread cannot block, shield or not.
+ * Every cleanup path of Grove (grove_kill's wait, grove_server_stop, grove_serve's stop,
+ * grove_imap_close, grove_pile_destroy, grove_respool_discard/_destroy, grove_stream_close)
+ * shields itself when the caller is not already shielded.
+ * Example (a killed handler says goodbye, bounded to 1 s): see docs/core.md.
+ *
+ *     grove_shield_begin();
+ *     grove_timeout to;
+ *     grove_timeout_start(&to, GROVE_SEC(1));
+ *     grove_sendall(fd, "bye\n", 4);
+ *     grove_timeout_end(&to);
+ *     grove_shield_end();
+ *
+ * grove_shield_begin: returns 0; -ENOMEM (no hub could be created); -EOVERFLOW (nesting
+ * too deep). grove_shield_end: returns 0, or -EINVAL if the caller has no open shield.
+ * A thread that returns with shields open simply ends. Never switch. */
+GROVE_API int grove_shield_begin(void);
+GROVE_API int grove_shield_end(void);
 
 /* ---- Stacks ------------------------------------------------------------------------ */
 

@@ -66,7 +66,10 @@ GROVE_API int grove_pile_next(grove_pile *pile, void **result);
 /* Spawned results not yet taken (running or finished). */
 GROVE_API size_t grove_pile_pending(const grove_pile *pile);
 /* Kills what is still running, waits for it, and frees the pile (and its private pool).
- * Switches if anything is running. Returns 0. */
+ * A cleanup path: it shields itself, so a killed or timed-out caller still waits for
+ * every thread before anything is freed. Switches if anything is running. Returns 0;
+ * -ETIMEDOUT if a timeout scope opened inside the caller's own shield fired (the pile is
+ * then still valid and may be destroyed again); -EINVAL (NULL). */
 GROVE_API int grove_pile_destroy(grove_pile *pile);
 
 /* ---- imap: ordered parallel map over a generator ------------------------------------ */
@@ -88,7 +91,11 @@ GROVE_API grove_imap *grove_pool_imap(grove_pool *pool, void *(*fn)(void *), gro
  * results before it were taken; -ECANCELED / -ETIMEDOUT (nothing lost: call again). */
 GROVE_API int grove_imap_next(grove_imap *it, void **result);
 /* Stops early or cleans up after the end: stops the feeder, kills and waits for the
- * calls still running, drops results not taken, frees it. Switches. Returns 0. */
+ * calls still running, drops results not taken, frees it. A cleanup path: it shields
+ * itself, so a killed or timed-out caller still waits for the feeder and the calls.
+ * Switches. Returns 0; -ETIMEDOUT if a timeout scope opened inside the caller's own
+ * shield fired (the iterator is then still valid: close it again); -EINVAL (NULL).
+ * The feeder is a service thread (not counted by grove_thread_count). */
 GROVE_API int grove_imap_close(grove_imap *it);
 
 /* ---- Resource pool (eventlet.pools.Pool) -------------------------------------------- */
@@ -108,14 +115,15 @@ GROVE_API int grove_respool_get(grove_respool *rp, void **item);
 /* Gives an item back: to the longest waiter, or to the idle list. Returns 0. Never switches. */
 GROVE_API int grove_respool_put(grove_respool *rp, void *item);
 /* Destroys a broken item instead of putting it back, freeing its slot: a waiter (if any)
- * goes on to create a new one. Returns 0. Switches only inside destroy. */
+ * goes on to create a new one. Returns 0. Switches only inside destroy, which runs
+ * shielded (a cleanup path: a killed caller's destroy can still wait). */
 GROVE_API int grove_respool_discard(grove_respool *rp, void *item);
 /* Items that could be had without waiting (idle + not yet created). */
 GROVE_API size_t grove_respool_free(const grove_respool *rp);
 /* Green threads waiting in grove_respool_get. */
 GROVE_API size_t grove_respool_waiting(const grove_respool *rp);
-/* Destroys idle items and frees the pool. Returns 0, or -EBUSY if items are still out or
- * threads wait (nothing done). */
+/* Destroys idle items (destroy runs shielded, as in discard) and frees the pool.
+ * Returns 0, or -EBUSY if items are still out or threads wait (nothing done). */
 GROVE_API int grove_respool_destroy(grove_respool *rp);
 
 #ifdef __cplusplus

@@ -141,6 +141,7 @@ struct grove_timeout_impl {
     struct grove_timeout_impl *parent;   /* the enclosing scope of the same thread */
     grove_thread *owner;                 /* NULL once ended or orphaned */
     unsigned char fired;
+    unsigned shield;                     /* the owner's shield depth when it started */
 };
 
 struct grove_thread {
@@ -160,6 +161,7 @@ struct grove_thread {
     grove__waiter *parked_on;      /* the waiter while PARKED */
     struct grove_timeout_impl *scopes; /* innermost timeout scope */
     unsigned fired;                /* number of active scopes that fired */
+    unsigned shield;               /* shield depth: kill and outer scopes are held off */
     grove__timer sleep_timer;      /* for sleep and spawn_after */
     grove__list exit_waiters;      /* join and kill wait here */
     grove__link_cb *links, **links_tail;
@@ -211,16 +213,32 @@ GROVE_HIDDEN int grove__wake_one(grove__list *waiters, int result, void *value);
 /* Wakes every waiter of a list; returns how many. */
 GROVE_HIDDEN size_t grove__wake_all(grove__list *waiters, int result, void *value);
 
-/* Kill/timeout check done at every switch point: 0, -ECANCELED or -ETIMEDOUT. */
+/* The slow half of grove__check, for a thread that is killed or has a fired scope:
+ * applies shield scopes (timeout.c). */
+GROVE_HIDDEN int grove__check_slow(const grove_thread *t);
+
+/* Kill/timeout check done at every switch point: 0, -ECANCELED or -ETIMEDOUT.
+ * killed: bit 0 = grove_kill, bit 1 = exiting (link callbacks must not block; no shield
+ * lifts that). One test of two bytes on the fast path. */
 static inline int grove__check(const grove_thread *t)
 {
-    /* killed: bit 0 = grove_kill, bit 1 = exiting (link callbacks must not block) */
-    if (grove__unlikely(t->killed))
-        return -ECANCELED;
-    if (grove__unlikely(t->fired))
-        return -ETIMEDOUT;
+    if (grove__unlikely(t->killed | t->fired))
+        return grove__check_slow(t);
     return 0;
 }
+
+/* Grove's own cleanup paths (server stop, pile destroy, kill's wait...) run inside this:
+ * a shield when the caller is not shielded yet, nothing when it already is (then the
+ * timeout scopes the caller opened inside its own shield still bound the cleanup).
+ * Returns the token for grove__shield_leave. Never switches. */
+static inline unsigned grove__shield_enter(grove_thread *t)
+{
+    if (t->shield)
+        return 0;
+    t->shield = 1;
+    return 1;
+}
+static inline void grove__shield_leave(grove_thread *t, unsigned token) { t->shield -= token; }
 
 /* Ends t's park early with err (kill, timeout, deadlock) if it is parked: its waiter is
  * unlinked and it becomes runnable. Does nothing otherwise. Never switches. */

@@ -234,8 +234,8 @@ int grove_kill_nowait(grove_thread *t)
     if (t->state == GROVE__NEW && grove__timer_active(&t->sleep_timer)) {
         grove__timer_del(t->hub, &t->sleep_timer);   /* spawn_after: cancel the start */
         grove__ready(t->hub, t);
-    } else if (t->state == GROVE__PARKED) {
-        grove__interrupt(t, -ECANCELED);
+    } else if (t->state == GROVE__PARKED && grove__check(t)) {
+        grove__interrupt(t, -ECANCELED);   /* a shielded t sees it when the shield ends */
     }
     return 0;
 }
@@ -250,9 +250,15 @@ int grove_kill(grove_thread *t)
         return -ECANCELED;
     }
     grove_kill_nowait(t);
-    if (t->state == GROVE__DONE)
-        return 0;
-    return grove__wait_on(&t->exit_waiters, "kill", NULL);
+    /* A cleanup path: the wait is shielded, so a killed or timed-out caller still waits
+     * for t to be gone (bound it with a timeout scope inside a shield of your own). */
+    grove_thread *self = h->current;
+    unsigned sh = grove__shield_enter(self);
+    int rc = 0;
+    while (t->state != GROVE__DONE && rc == 0)
+        rc = grove__wait_on(&t->exit_waiters, "kill", NULL);
+    grove__shield_leave(self, sh);
+    return rc < 0 ? rc : 0;
 }
 
 int grove_link(grove_thread *t, void (*cb)(grove_thread *, void *), void *arg)
