@@ -59,7 +59,8 @@ typedef struct grove_spawn_attr {
  * never switches. The thread must be joined (grove_join) or detached (grove_detach)
  * exactly once, as with pthreads, or its stack is kept.
  * Returns the thread, or NULL with errno set (ENOMEM: no memory or no stack could be
- * mapped; EINVAL: bad attr). On failure nothing was started. */
+ * mapped; EINVAL: fn is NULL, or attr->stack_size is below GROVE_STACK_MIN or above
+ * 1 GiB). On failure nothing was started. */
 GROVE_API grove_thread *grove_spawn(void *(*fn)(void *), void *arg);
 GROVE_API grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *), void *arg);
 
@@ -72,9 +73,12 @@ GROVE_API int grove_spawn_n(void (*fn)(void *), void *arg);
  * spawn_after). Killing the thread before then cancels it: fn never runs. */
 GROVE_API grove_thread *grove_spawn_after(int64_t delay_ns, void *(*fn)(void *), void *arg);
 
-/* Waits for t to finish and stores fn's return value in *result (if result is not NULL);
- * a thread that was killed before or while running yields NULL. Releases t: the handle is
- * invalid afterwards. Switches (unless t has finished).
+/* Waits for t to finish and stores fn's return value in *result (if result is not NULL):
+ * a thread killed before it started yields NULL; one killed while running yields what fn
+ * returned after seeing -ECANCELED (as gevent and eventlet do). Releases t: the handle is
+ * invalid afterwards; a second join or detach through it gets -EINVAL and frees nothing
+ * (detected while its stack has not been reused by a later spawn). Switches (unless t has
+ * finished).
  * Returns 0; -EINVAL if t is NULL, the caller itself, detached or already joined;
  * -ECANCELED / -ETIMEDOUT if the caller was killed or its timeout fired while waiting
  * (t is then still joinable). */
@@ -109,7 +113,7 @@ GROVE_API int grove_link(grove_thread *t, void (*cb)(grove_thread *t, void *arg)
 
 /* Whether t has finished (returned or was killed). Never switches. */
 GROVE_API bool grove_thread_done(const grove_thread *t);
-/* fn's return value once t has finished (NULL before, or if killed). */
+/* fn's return value once t has finished (NULL before, or if killed before it started). */
 GROVE_API void *grove_thread_result(const grove_thread *t);
 /* Whether t was killed (grove_kill) at some point. */
 GROVE_API bool grove_thread_killed(const grove_thread *t);
@@ -205,7 +209,8 @@ GROVE_API int grove_shield_end(void);
  * (the small-stack option, GROVE_STACK_SMALL) are carved from shared slabs without a
  * guard page, for very many shallow threads: an overflow there is detected by a canary
  * at the next switch and also ends the process with the thread's name.
- * Size is rounded up to 16 bytes (small) or a page. */
+ * Size is rounded up to a power of two (small stacks, at least GROVE_STACK_MIN) or a page.
+ * Any number of distinct sizes may be used at once. Above 1 GiB: EINVAL. */
 #define GROVE_STACK_SMALL ((size_t)2048)
 #define GROVE_STACK_MIN ((size_t)1024)
 GROVE_API size_t grove_stack_size_default(void);

@@ -90,9 +90,18 @@ GROVE_API grove_imap *grove_pool_imap(grove_pool *pool, void *(*fn)(void *), gro
  * Returns 1 with *result set; 0 at the end; the generator's negative error once the
  * results before it were taken; -ECANCELED / -ETIMEDOUT (nothing lost: call again). */
 GROVE_API int grove_imap_next(grove_imap *it, void **result);
+/* Sets how grove_imap_close releases what it drops: free_arg(arg) for each argument the
+ * generator produced whose call never ran (killed before it started, or never spawned),
+ * free_result(result) for each non-NULL result of a call that ran and was not taken with
+ * grove_imap_next (including the value a killed call returned). Either may be NULL
+ * (nothing is done, the default). Call it right after grove_pool_imap. They run in the
+ * caller of grove_imap_close (free_arg may also run in the feeder) and must not switch.
+ * Returns 0 or -EINVAL. Never switches. */
+GROVE_API int grove_imap_set_free(grove_imap *it, void (*free_arg)(void *arg), void (*free_result)(void *result));
 /* Stops early or cleans up after the end: stops the feeder, kills and waits for the
  * calls still running, drops results not taken, frees it. A cleanup path: it shields
  * itself, so a killed or timed-out caller still waits for the feeder and the calls.
+ * Dropped arguments and results go to the functions set with grove_imap_set_free.
  * Switches. Returns 0; -ETIMEDOUT if a timeout scope opened inside the caller's own
  * shield fired (the iterator is then still valid: close it again); -EINVAL (NULL).
  * The feeder is a service thread (not counted by grove_thread_count). */

@@ -23,6 +23,8 @@
 
 #include "grove.h"
 
+#include <sys/uio.h>
+
 #define GROVE_HIDDEN __attribute__((visibility("hidden")))
 #define grove__likely(x) __builtin_expect(!!(x), 1)
 #define grove__unlikely(x) __builtin_expect(!!(x), 0)
@@ -108,6 +110,27 @@ typedef struct grove__heap {
     size_t n, cap;
 } grove__heap;
 
+/* Saturating time arithmetic: a huge duration means "effectively forever", never a
+ * wrapped deadline in the past. */
+static inline int64_t grove__add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+/* now + ns, saturated. */
+static inline int64_t grove__deadline(int64_t ns) { return grove__add_sat(grove_now(), ns); }
+/* sec seconds + frac units of 1/unit_per_sec as nanoseconds, saturated (timespec/timeval). */
+static inline int64_t grove__sec_to_ns(int64_t sec, int64_t frac_ns)
+{
+    if (sec > INT64_MAX / 1000000000)
+        return INT64_MAX;
+    if (sec < INT64_MIN / 1000000000)
+        return INT64_MIN;
+    return grove__add_sat(sec * 1000000000, frac_ns);
+}
+
 /* ---- Green threads ----------------------------------------------------------------- */
 
 typedef struct grove__hub grove__hub;
@@ -151,6 +174,8 @@ struct grove_thread {
     enum grove__state state;
     unsigned char joinable, detached, joined, killed, started, is_main, is_hub, small_stack;
     unsigned char daemon;          /* a Grove service thread: not counted as live */
+    unsigned char released;        /* joined or detached and freed: the handle is stale */
+    unsigned char ran;             /* fn was called (not killed before it started) */
     int saved_errno;               /* errno is per green thread */
     int interrupt;                 /* why park ended without a wake (-EDEADLK...) */
     uint64_t id;
@@ -239,6 +264,17 @@ static inline unsigned grove__shield_enter(grove_thread *t)
     return 1;
 }
 static inline void grove__shield_leave(grove_thread *t, unsigned token) { t->shield -= token; }
+
+/* Drops the timeout scopes t left open when its function or a link callback returned:
+ * they lived in frames that are gone, so their timers are found in the heap by address
+ * (those inside t's stack are never dereferenced) and removed. Never switches. */
+GROVE_HIDDEN void grove__timeout_drop_thread(grove__hub *h, grove_thread *t);
+/* Removes from the heap every timer for which drop(tm, ctx) is true; drop is called with
+ * each timer pointer and must not assume it can dereference it. Rebuilds the heap. */
+GROVE_HIDDEN void grove__heap_filter(grove__heap *hp, int (*drop)(grove__timer *tm, void *ctx), void *ctx);
+
+/* Largest stack a green thread can ask for. */
+#define GROVE__STACK_MAX ((size_t)1 << 30)
 
 /* Ends t's park early with err (kill, timeout, deadlock) if it is parked: its waiter is
  * unlinked and it becomes runnable. Does nothing otherwise. Never switches. */
@@ -338,6 +374,13 @@ GROVE_HIDDEN void grove__fd_set_timeo(int fd, int send, int64_t ns);
 GROVE_HIDDEN int grove__fd_timeo(int fd, int64_t *rcvtimeo, int64_t *sndtimeo);
 GROVE_HIDDEN void grove__fd_copy_state(int from, int to);
 GROVE_HIDDEN int grove__fd_registered(int fd);
+/* 1 if fd is registered with the calling hub and is a socket (no syscall). */
+GROVE_HIDDEN int grove__fd_is_sock(int fd);
+/* write(2) / writev(2) that never raise SIGPIPE (sock.c): sockets use send/sendmsg with
+ * MSG_NOSIGNAL; other fds (pipes) block SIGPIPE around the call and consume the signal
+ * the call raised, so the caller gets -1 with errno EPIPE, as from a socket. */
+GROVE_HIDDEN ssize_t grove__write_nosigpipe(int fd, const void *buf, size_t n);
+GROVE_HIDDEN ssize_t grove__writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt);
 /* Registers the hub's wake-up eventfd (wakeup.c). Returns 0 or -errno. */
 GROVE_HIDDEN int grove__poller_add_wakeup(grove__hub *h, int efd);
 /* Number of green threads waiting in grove_wait_fd on this hub. */
@@ -345,7 +388,7 @@ GROVE_HIDDEN size_t grove__poller_waiters(grove__hub *h);
 
 /* ---- The hub ------------------------------------------------------------------------ */
 
-#define GROVE__STACK_CACHE_CLASSES 4
+#define GROVE__STACK_CACHE_CLASSES 8
 
 typedef struct grove__stack_cache {
     size_t size;         /* 0 = unused class */

@@ -86,7 +86,7 @@ int grove_timeout_start(grove_timeout *to, int64_t ns)
         s->fired = 1;   /* fires at the next switch point */
         t->fired++;
     } else if (ns > 0) {
-        if (grove__timer_add(h, &s->tm, grove_now() + ns, fire) != 0)
+        if (grove__timer_add(h, &s->tm, grove__deadline(ns), fire) != 0)
             return -ENOMEM;
     }
     s->parent = t->scopes;
@@ -121,4 +121,35 @@ bool grove_timeout_end(grove_timeout *to)
 bool grove_timeout_fired(const grove_timeout *to)
 {
     return to && ((const struct grove_timeout_impl *)to)->fired;
+}
+
+struct drop_ctx {
+    grove_thread *t;
+    const char *lo, *hi;
+};
+
+static int drop_dead(grove__timer *tm, void *arg)
+{
+    struct drop_ctx *c = arg;
+    const char *a = (const char *)tm;
+    if (a >= c->lo && a < c->hi)
+        return 1;   /* in a returned frame of t's stack: never read it */
+    if (tm->cb != fire)
+        return 0;
+    struct grove_timeout_impl *s = grove__container_of(tm, struct grove_timeout_impl, tm);
+    if (s->owner != c->t)
+        return 0;
+    s->owner = NULL;   /* a scope in memory that outlives t (heap, static): orphan it */
+    tm->idx = GROVE__TIMER_IDLE;
+    return 1;
+}
+
+void grove__timeout_drop_thread(grove__hub *h, grove_thread *t)
+{
+    if (!t->scopes && !t->fired)
+        return;
+    struct drop_ctx c = {t, t->stack_lo, t->stack_hi};
+    grove__heap_filter(&h->timers, drop_dead, &c);
+    t->scopes = NULL;
+    t->fired = 0;
 }

@@ -10,6 +10,7 @@
 #include "core/internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -27,6 +28,7 @@ typedef struct fd_slot {
     unsigned char nb_owned;    /* Grove set O_NONBLOCK: hide it from F_GETFL */
     unsigned char unpollable;  /* regular file or similar */
     unsigned char stream;      /* a SOCK_STREAM socket: a short read means drained */
+    unsigned char sock;        /* a socket: writes use send(MSG_NOSIGNAL) */
     unsigned char drained;     /* its last read was short: the next one should wait first */
     unsigned char hup;         /* an event reported hang-up or error: never skip a read */
     int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns, 0 = none */
@@ -73,24 +75,32 @@ void grove__poller_close(grove__hub *h)
 
 size_t grove__poller_waiters(grove__hub *h) { return h->poller ? h->poller->nwaiters : 0; }
 
+/* fcntl without the patch layer's interposer (Grove's own O_NONBLOCK is not the user's). */
+static int sys_fcntl(int fd, int cmd, long arg) { return (int)syscall(SYS_fcntl, fd, cmd, arg); }
+
+/* The slot for fd, growing the table if needed; NULL with errno EBADF (fd is not open:
+ * the table never grows for a bogus number) or ENOMEM. */
 static fd_slot *slot_get(grove__poller *p, int fd)
 {
-    if ((size_t)fd < p->nslots)
+    if (grove__likely((size_t)fd < p->nslots))
         return &p->slots[fd];
+    if (fd < 0 || sys_fcntl(fd, F_GETFD, 0) < 0) {   /* an open fd is below RLIMIT_NOFILE */
+        errno = EBADF;
+        return NULL;
+    }
     size_t n = p->nslots ? p->nslots : 64;
     while (n <= (size_t)fd)
         n *= 2;
     fd_slot *s = realloc(p->slots, n * sizeof *s);
-    if (!s)
+    if (!s) {
+        errno = ENOMEM;
         return NULL;
+    }
     memset(s + p->nslots, 0, (n - p->nslots) * sizeof *s);
     p->slots = s;
     p->nslots = n;
     return &s[fd];
 }
-
-/* fcntl without the patch layer's interposer (Grove's own O_NONBLOCK is not the user's). */
-static int sys_fcntl(int fd, int cmd, long arg) { return (int)syscall(SYS_fcntl, fd, cmd, arg); }
 
 static int fd_register(grove__poller *p, int fd, fd_slot *s)
 {
@@ -118,7 +128,8 @@ static int fd_register(grove__poller *p, int fd, fd_slot *s)
     s->ready = 0;
     int type = 0;
     socklen_t tl = sizeof type;
-    s->stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM;
+    s->sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
+    s->stream = s->sock && type == SOCK_STREAM;
     s->drained = 0;
     s->hup = 0;
     return 0;
@@ -131,7 +142,7 @@ static fd_slot *slot_registered(int fd, grove__poller **pp, int *err)
     grove__poller *p = h ? poller_get(h) : NULL;
     fd_slot *s = p ? slot_get(p, fd) : NULL;
     if (!s) {
-        *err = -ENOMEM;
+        *err = p && errno == EBADF ? -EBADF : -ENOMEM;
         return NULL;
     }
     if (grove__unlikely(!s->registered)) {
@@ -413,10 +424,18 @@ int grove__poller_poll(grove__hub *h, int64_t timeout_ns)
             return grove__poller_poll(h, timeout_ns);
         }
     } else {
-        int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+        int64_t ms64 = timeout_ns < 0 ? -1 : timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
+        int ms = ms64 > INT_MAX ? INT_MAX : (int)ms64;
         n = epoll_wait(p->epfd, p->events, 256, ms);
     }
     for (int i = 0; i < n; i++)
         dispatch(h, p, &p->events[i]);
     return n < 0 ? 0 : n;
+}
+
+int grove__fd_is_sock(int fd)
+{
+    grove__hub *h = grove__tls_hub;
+    grove__poller *p = h ? h->poller : NULL;
+    return p && fd >= 0 && (size_t)fd < p->nslots && p->slots[fd].registered && p->slots[fd].sock;
 }

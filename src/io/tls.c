@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <unistd.h>
 
 struct grove_tls_ctx {
@@ -206,6 +207,79 @@ void grove_tls_ctx_free(grove_tls_ctx *c)
     free(c);
 }
 
+/* ---- A socket BIO that never raises SIGPIPE ------------------------------------------
+ * OpenSSL's fd/socket BIOs write with write(2), so a peer that leaves during a handshake or
+ * a write would kill the process with SIGPIPE. This one writes with
+ * grove__write_nosigpipe (send with MSG_NOSIGNAL on sockets) and otherwise behaves as
+ * BIO_s_socket on a non-blocking fd. */
+static BIO_METHOD *g_bio_method;
+static pthread_once_t g_bio_once = PTHREAD_ONCE_INIT;
+
+static int bio_fd(BIO *b) { return (int)(intptr_t)BIO_get_data(b); }
+
+static int bio_write(BIO *b, const char *buf, int n)
+{
+    BIO_clear_retry_flags(b);
+    ssize_t r = grove__write_nosigpipe(bio_fd(b), buf, (size_t)(n > 0 ? n : 0));
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)r;
+}
+
+static int bio_read(BIO *b, char *buf, int n)
+{
+    BIO_clear_retry_flags(b);
+    ssize_t r = read(bio_fd(b), buf, (size_t)(n > 0 ? n : 0));
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_read(b);
+    return (int)r;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_C_GET_FD:
+        if (ptr)
+            *(int *)ptr = bio_fd(b);
+        return bio_fd(b);
+    default:
+        return 0;
+    }
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void bio_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "grove socket");
+    if (m && BIO_meth_set_write(m, bio_write) && BIO_meth_set_read(m, bio_read) && BIO_meth_set_ctrl(m, bio_ctrl) &&
+        BIO_meth_set_create(m, bio_create))
+        g_bio_method = m;
+    else if (m)
+        BIO_meth_free(m);
+}
+
+/* Attaches fd to ssl through the no-SIGPIPE BIO. Returns 1 on success, as SSL_set_fd. */
+static int set_fd_nosigpipe(SSL *ssl, int fd)
+{
+    pthread_once(&g_bio_once, bio_method_make);
+    if (!g_bio_method)
+        return 0;
+    BIO *b = BIO_new(g_bio_method);
+    if (!b)
+        return 0;
+    BIO_set_data(b, (void *)(intptr_t)fd);
+    SSL_set_bio(ssl, b, b);   /* one reference, used both ways */
+    return 1;
+}
+
 /* Waits for what OpenSSL asked for after a call returned r. 1 = retry, else -errno. */
 static int want(grove_tls *t, int r)
 {
@@ -245,7 +319,7 @@ static int handshake(grove_tls_ctx *c, int fd, const char *name, grove_tls **out
         return -ENOMEM;
     t->fd = fd;
     t->ssl = SSL_new(c->ssl);
-    if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
+    if (!t->ssl || set_fd_nosigpipe(t->ssl, fd) != 1) {
         set_err("SSL_new");
         rc = -ENOMEM;
         goto fail;

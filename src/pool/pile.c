@@ -7,6 +7,8 @@
 struct grove_pile {
     grove_pool *pool;
     int own_pool;
+    void (*free_arg)(void *);      /* imap: for calls dropped before they ran */
+    void (*free_result)(void *);   /* imap: for results dropped untaken */
     grove_thread **v;   /* ring of spawned threads, oldest first */
     size_t cap, head, n;
 };
@@ -94,9 +96,15 @@ static int drain(grove_pile *pile)
     for (size_t i = 0; i < pile->n; i++)
         grove_kill_nowait(pile->v[(pile->head + i) % pile->cap]);
     while (pile->n) {
-        int rc = grove_join(pile->v[pile->head], NULL);
+        grove_thread *t = pile->v[pile->head];
+        int rc = grove_kill(t);   /* waits until it is done; t stays joinable */
         if (rc < 0)
             return rc;
+        if (!t->ran && pile->free_arg)
+            pile->free_arg(t->arg);   /* killed before fn ever saw its argument */
+        else if (t->ran && t->result && pile->free_result)
+            pile->free_result(t->result);
+        grove_join(t, NULL);
         pile->head = (pile->head + 1) % pile->cap;
         pile->n--;
     }
@@ -158,6 +166,8 @@ static void *feeder(void *arg)
         }
         int rc = grove_pile_spawn(it->pile, it->fn, a);
         if (rc < 0) {
+            if (it->pile->free_arg)
+                it->pile->free_arg(a);   /* generated but never handed to fn */
             it->err = rc;
             break;
         }
@@ -218,6 +228,15 @@ int grove_imap_next(grove_imap *it, void **result)
         if (rc < 0)
             return rc;
     }
+}
+
+int grove_imap_set_free(grove_imap *it, void (*free_arg)(void *arg), void (*free_result)(void *result))
+{
+    if (!it)
+        return -EINVAL;
+    it->pile->free_arg = free_arg;
+    it->pile->free_result = free_result;
+    return 0;
 }
 
 int grove_imap_close(grove_imap *it)
