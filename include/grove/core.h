@@ -59,7 +59,8 @@ typedef struct grove_spawn_attr {
  * never switches. The thread must be joined (grove_join) or detached (grove_detach)
  * exactly once, as with pthreads, or its stack is kept.
  * Returns the thread, or NULL with errno set (ENOMEM: no memory or no stack could be
- * mapped; EINVAL: bad attr). On failure nothing was started. */
+ * mapped; EINVAL: fn is NULL, or attr->stack_size is below GROVE_STACK_MIN or above
+ * 1 GiB). On failure nothing was started. */
 GROVE_API grove_thread *grove_spawn(void *(*fn)(void *), void *arg);
 GROVE_API grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *), void *arg);
 
@@ -72,9 +73,12 @@ GROVE_API int grove_spawn_n(void (*fn)(void *), void *arg);
  * spawn_after). Killing the thread before then cancels it: fn never runs. */
 GROVE_API grove_thread *grove_spawn_after(int64_t delay_ns, void *(*fn)(void *), void *arg);
 
-/* Waits for t to finish and stores fn's return value in *result (if result is not NULL);
- * a thread that was killed before or while running yields NULL. Releases t: the handle is
- * invalid afterwards. Switches (unless t has finished).
+/* Waits for t to finish and stores fn's return value in *result (if result is not NULL):
+ * a thread killed before it started yields NULL; one killed while running yields what fn
+ * returned after seeing -ECANCELED (as gevent and eventlet do). Releases t: the handle is
+ * invalid afterwards; a second join or detach through it gets -EINVAL and frees nothing
+ * (detected while its stack has not been reused by a later spawn). Switches (unless t has
+ * finished).
  * Returns 0; -EINVAL if t is NULL, the caller itself, detached or already joined;
  * -ECANCELED / -ETIMEDOUT if the caller was killed or its timeout fired while waiting
  * (t is then still joinable). */
@@ -84,12 +88,17 @@ GROVE_API int grove_join(grove_thread *t, void **result);
  * finished). Returns 0, or -EINVAL if t was already joined or detached. Never switches. */
 GROVE_API int grove_detach(grove_thread *t);
 
-/* Cancels t: its current and later switch points fail with -ECANCELED until it returns;
- * a thread killed before it started never runs fn. Then waits until t has finished (the
- * handle stays valid and t must still be joined or detached). Killing a finished thread
- * does nothing. Killing the caller itself marks it and returns -ECANCELED at once.
- * Switches. Returns 0 once t has finished; -EINVAL for NULL; -ECANCELED / -ETIMEDOUT if
- * the caller was killed or timed out while waiting (t stays marked as killed). */
+/* Cancels t: its current and later switch points fail with -ECANCELED until it returns
+ * (while t is inside a shield scope, from the moment the shield ends); a thread killed
+ * before it started never runs fn. Then waits until t has finished (the handle stays
+ * valid and t must still be joined or detached). Killing a finished thread does nothing.
+ * Killing the caller itself marks it and returns -ECANCELED at once.
+ * The wait is a cleanup path and shields itself: a caller that is killed, or whose
+ * timeout scope fires, still waits until t has finished. To bound the wait, call it
+ * inside your own shield with a timeout scope opened inside that shield.
+ * Switches. Returns 0 once t has finished; -EINVAL for NULL; -ETIMEDOUT if a timeout
+ * scope opened inside the caller's shield fired (t stays marked as killed); -EDEADLK
+ * if nothing could ever make t finish. */
 GROVE_API int grove_kill(grove_thread *t);
 
 /* Marks t as killed without waiting for it to finish. Never switches.
@@ -104,7 +113,7 @@ GROVE_API int grove_link(grove_thread *t, void (*cb)(grove_thread *t, void *arg)
 
 /* Whether t has finished (returned or was killed). Never switches. */
 GROVE_API bool grove_thread_done(const grove_thread *t);
-/* fn's return value once t has finished (NULL before, or if killed). */
+/* fn's return value once t has finished (NULL before, or if killed before it started). */
 GROVE_API void *grove_thread_result(const grove_thread *t);
 /* Whether t was killed (grove_kill) at some point. */
 GROVE_API bool grove_thread_killed(const grove_thread *t);
@@ -169,6 +178,34 @@ GROVE_API bool grove_timeout_end(grove_timeout *to);
 /* Whether the scope has fired so far. */
 GROVE_API bool grove_timeout_fired(const grove_timeout *to);
 
+/* ---- Shield scopes ----------------------------------------------------------------- */
+
+/* A shield lets cleanup code wait after a kill or an outer timeout (Trio's
+ * CancelScope(shield=True), pthread_setcancelstate). Between grove_shield_begin and
+ * grove_shield_end, switch points of the calling green thread do not fail with
+ * -ECANCELED, nor with -ETIMEDOUT for timeout scopes opened before the shield began, and
+ * a park is not interrupted by them. A timeout scope opened inside the shield still
+ * fires, so the cleanup can be bounded. When the shield ends, a kill or a fired outer
+ * scope is seen again at the next switch point. Shields nest (a count per thread).
+ * Link callbacks and exit hooks of a finishing thread cannot block, shield or not.
+ * Every cleanup path of Grove (grove_kill's wait, grove_server_stop, grove_serve's stop,
+ * grove_imap_close, grove_pile_destroy, grove_respool_discard/_destroy, grove_stream_close)
+ * shields itself when the caller is not already shielded.
+ * Example (a killed handler says goodbye, bounded to 1 s): see docs/core.md.
+ *
+ *     grove_shield_begin();
+ *     grove_timeout to;
+ *     grove_timeout_start(&to, GROVE_SEC(1));
+ *     grove_sendall(fd, "bye\n", 4);
+ *     grove_timeout_end(&to);
+ *     grove_shield_end();
+ *
+ * grove_shield_begin: returns 0; -ENOMEM (no hub could be created); -EOVERFLOW (nesting
+ * too deep). grove_shield_end: returns 0, or -EINVAL if the caller has no open shield.
+ * A thread that returns with shields open simply ends. Never switch. */
+GROVE_API int grove_shield_begin(void);
+GROVE_API int grove_shield_end(void);
+
 /* ---- Stacks ------------------------------------------------------------------------ */
 
 /* Default stack size for new green threads: 64 KiB unless the environment variable
@@ -178,7 +215,8 @@ GROVE_API bool grove_timeout_fired(const grove_timeout *to);
  * (the small-stack option, GROVE_STACK_SMALL) are carved from shared slabs without a
  * guard page, for very many shallow threads: an overflow there is detected by a canary
  * at the next switch and also ends the process with the thread's name.
- * Size is rounded up to 16 bytes (small) or a page. */
+ * Size is rounded up to a power of two (small stacks, at least GROVE_STACK_MIN) or a page.
+ * Any number of distinct sizes may be used at once. Above 1 GiB: EINVAL. */
 #define GROVE_STACK_SMALL ((size_t)2048)
 #define GROVE_STACK_MIN ((size_t)1024)
 GROVE_API size_t grove_stack_size_default(void);

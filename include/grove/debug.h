@@ -60,8 +60,9 @@ GROVE_API unsigned long grove_debug_watchdog_reports(void);
 
 /* Writes every green thread of the calling OS thread's hub to fd: id, name, state
  * (running, ready, parked, new), what a parked thread waits on and for how long, and a
- * backtrace of each (frame-pointer walk for parked ones). Never switches. Returns 0 or
- * -errno. Call it from green code, not from a signal handler. */
+ * backtrace of each (frame-pointer walk for parked ones). Never switches. Returns 0;
+ * -EBADF if fd is not open for writing; -ENOMEM. Call it from green code, not from a
+ * signal handler. */
 GROVE_API int grove_debug_dump(int fd);
 /* Dumps (to stderr) whenever signo arrives, from a green thread of the calling OS thread's
  * hub (via grove_signal_handle). Returns 0 or -errno. */

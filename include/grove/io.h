@@ -138,7 +138,9 @@ GROVE_API size_t grove_stream_buffered(const grove_stream *s);
 /* The stream's fd (-1 for a stream over other ops). */
 GROVE_API int grove_stream_fd(const grove_stream *s);
 /* Flushes (errors ignored), closes the transport and frees the stream. Returns the close
- * result (0 or -errno). Switches while flushing. */
+ * result (0 or -errno). Switches while flushing. A cleanup path: when the caller was
+ * already killed or its timeout scope fired, the flush still runs, shielded, for at most
+ * 1 s (inside the caller's own shield, its inner timeout scopes bound it instead). */
 GROVE_API int grove_stream_close(grove_stream *s);
 
 /* ---- Servers ---------------------------------------------------------------------------- */
@@ -156,15 +158,21 @@ GROVE_API grove_server *grove_server_start(int listen_fd, void (*handle)(int fd,
                                            size_t concurrency);
 /* Graceful stop: stops accepting at once, waits up to grace_ns for running handlers to
  * return, then kills the rest (their switch points fail with -ECANCELED) and waits for
- * them. Frees the server. Switches. Returns the number of handlers that had to be
- * killed, or -errno. */
+ * them. Frees the server. A cleanup path: it shields itself, so it completes even when
+ * the caller is killed or its timeout scope fires (handlers that shield themselves are
+ * waited for). Switches. Returns the number of handlers that had to be killed; or
+ * -ETIMEDOUT when a timeout scope opened inside the caller's own shield fired, or
+ * -EDEADLK: the server is then still allocated, stopping, and stop may be called again. */
 GROVE_API int grove_server_stop(grove_server *srv, int64_t grace_ns);
 /* Connections accepted so far / handlers running now. */
 GROVE_API uint64_t grove_server_accepted(const grove_server *srv);
 GROVE_API size_t grove_server_active(const grove_server *srv);
 
 /* Serves listen_fd in the calling green thread until it is killed or a timeout scope
- * fires, then stops gracefully (handlers get 5 s to finish). Switches.
+ * fires, then stops gracefully with grove_server_stop (handlers get 5 s to finish),
+ * which completes even though the caller was killed; the caller's timeout scopes are
+ * left exactly as they were. The acceptor is a service thread: grove_thread_count and
+ * grove_wait_all do not count it. Switches.
  * Returns -ECANCELED / -ETIMEDOUT (the reason it stopped) or -errno from accept. */
 GROVE_API int grove_serve(int listen_fd, void (*handle)(int fd, void *arg), void *arg, size_t concurrency);
 

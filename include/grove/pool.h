@@ -66,7 +66,10 @@ GROVE_API int grove_pile_next(grove_pile *pile, void **result);
 /* Spawned results not yet taken (running or finished). */
 GROVE_API size_t grove_pile_pending(const grove_pile *pile);
 /* Kills what is still running, waits for it, and frees the pile (and its private pool).
- * Switches if anything is running. Returns 0. */
+ * A cleanup path: it shields itself, so a killed or timed-out caller still waits for
+ * every thread before anything is freed. Switches if anything is running. Returns 0;
+ * -ETIMEDOUT if a timeout scope opened inside the caller's own shield fired (the pile is
+ * then still valid and may be destroyed again); -EINVAL (NULL). */
 GROVE_API int grove_pile_destroy(grove_pile *pile);
 
 /* ---- imap: ordered parallel map over a generator ------------------------------------ */
@@ -87,8 +90,21 @@ GROVE_API grove_imap *grove_pool_imap(grove_pool *pool, void *(*fn)(void *), gro
  * Returns 1 with *result set; 0 at the end; the generator's negative error once the
  * results before it were taken; -ECANCELED / -ETIMEDOUT (nothing lost: call again). */
 GROVE_API int grove_imap_next(grove_imap *it, void **result);
+/* Sets how grove_imap_close releases what it drops: free_arg(arg) for each argument the
+ * generator produced whose call never ran (killed before it started, or never spawned),
+ * free_result(result) for each non-NULL result of a call that ran and was not taken with
+ * grove_imap_next (including the value a killed call returned). Either may be NULL
+ * (nothing is done, the default). Call it right after grove_pool_imap. They run in the
+ * caller of grove_imap_close (free_arg may also run in the feeder) and must not switch.
+ * Returns 0 or -EINVAL. Never switches. */
+GROVE_API int grove_imap_set_free(grove_imap *it, void (*free_arg)(void *arg), void (*free_result)(void *result));
 /* Stops early or cleans up after the end: stops the feeder, kills and waits for the
- * calls still running, drops results not taken, frees it. Switches. Returns 0. */
+ * calls still running, drops results not taken, frees it. A cleanup path: it shields
+ * itself, so a killed or timed-out caller still waits for the feeder and the calls.
+ * Dropped arguments and results go to the functions set with grove_imap_set_free.
+ * Switches. Returns 0; -ETIMEDOUT if a timeout scope opened inside the caller's own
+ * shield fired (the iterator is then still valid: close it again); -EINVAL (NULL).
+ * The feeder is a service thread (not counted by grove_thread_count). */
 GROVE_API int grove_imap_close(grove_imap *it);
 
 /* ---- Resource pool (eventlet.pools.Pool) -------------------------------------------- */
@@ -108,14 +124,15 @@ GROVE_API int grove_respool_get(grove_respool *rp, void **item);
 /* Gives an item back: to the longest waiter, or to the idle list. Returns 0. Never switches. */
 GROVE_API int grove_respool_put(grove_respool *rp, void *item);
 /* Destroys a broken item instead of putting it back, freeing its slot: a waiter (if any)
- * goes on to create a new one. Returns 0. Switches only inside destroy. */
+ * goes on to create a new one. Returns 0. Switches only inside destroy, which runs
+ * shielded (a cleanup path: a killed caller's destroy can still wait). */
 GROVE_API int grove_respool_discard(grove_respool *rp, void *item);
 /* Items that could be had without waiting (idle + not yet created). */
 GROVE_API size_t grove_respool_free(const grove_respool *rp);
 /* Green threads waiting in grove_respool_get. */
 GROVE_API size_t grove_respool_waiting(const grove_respool *rp);
-/* Destroys idle items and frees the pool. Returns 0, or -EBUSY if items are still out or
- * threads wait (nothing done). */
+/* Destroys idle items (destroy runs shielded, as in discard) and frees the pool.
+ * Returns 0, or -EBUSY if items are still out or threads wait (nothing done). */
 GROVE_API int grove_respool_destroy(grove_respool *rp);
 
 #ifdef __cplusplus

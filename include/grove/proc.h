@@ -68,7 +68,8 @@ GROVE_API int grove_proc_kill(grove_proc *p, int sig);
 GROVE_API int grove_proc_communicate(grove_proc *p, const void *in, size_t inlen, char **out, size_t *outlen,
                                      char **err, size_t *errlen);
 /* Frees p and closes its pipes. A child not yet waited for is killed (SIGKILL) and
- * reaped first (switches). Returns 0. */
+ * reaped first: the caller waits cooperatively for it to be gone (a switch point; other
+ * green threads run meanwhile), shielded, so a killed caller still reaps it. Returns 0. */
 GROVE_API int grove_proc_free(grove_proc *p);
 
 /* ---- Signals -------------------------------------------------------------------------------- */

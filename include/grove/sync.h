@@ -152,7 +152,8 @@ GROVE_API int grove_sem_acquire(grove_sem *s);
 /* Takes a unit without waiting. Returns 0 or -EAGAIN. Never switches. */
 GROVE_API int grove_sem_try_acquire(grove_sem *s);
 /* Gives a unit back (to the longest waiter if any). Never switches.
- * Returns 0, or -EOVERFLOW for a bounded semaphore already at its initial count. */
+ * Returns 0, or -EOVERFLOW for a bounded semaphore already at its initial count, or a
+ * count already at LONG_MAX (nothing changed). */
 GROVE_API int grove_sem_release(grove_sem *s);
 /* Units available now (0 while anyone waits). */
 GROVE_API long grove_sem_count(const grove_sem *s);
@@ -191,7 +192,9 @@ GROVE_API int grove_cond_destroy(grove_cond *c);
 /* Unlocks m (which the caller must hold), waits for a signal, and locks m again before
  * returning, also when the wait fails. Spurious wake-ups do not happen, but re-check
  * your predicate anyway: another thread may run first. Switches.
- * Returns 0; -EPERM (m not held; nothing done); -ECANCELED / -ETIMEDOUT (m is held again). */
+ * Returns 0; -EPERM (m not held; nothing done); -ECANCELED / -ETIMEDOUT (m is held again);
+ * -EDEADLK: m could never be locked again (nothing could ever release it), and it is NOT
+ * held. */
 GROVE_API int grove_cond_wait(grove_cond *c, grove_mutex *m);
 /* Wakes the longest waiter / every waiter. Never switch. Return the number woken. */
 GROVE_API int grove_cond_signal(grove_cond *c);
@@ -207,7 +210,8 @@ typedef struct grove_waitgroup {
 /* Returns 0. */
 GROVE_API int grove_waitgroup_init(grove_waitgroup *wg);
 /* Adds delta (may be negative) to the counter; at 0 every waiter is released.
- * Returns 0, or -EINVAL if the counter would go below 0 (nothing changed). Never switches. */
+ * Returns 0, -EINVAL if the counter would go below 0, or -EOVERFLOW if it would pass
+ * LONG_MAX (nothing changed either way). Never switches. */
 GROVE_API int grove_waitgroup_add(grove_waitgroup *wg, long delta);
 /* grove_waitgroup_add(wg, -1). */
 GROVE_API int grove_waitgroup_done(grove_waitgroup *wg);

@@ -13,11 +13,14 @@ const char *grove_strerror(int err)
     if (err > 0)
         err = -err;
     switch (-err) {
-    case ECANCELED: return "green thread was killed (ECANCELED)";
-    case ETIMEDOUT: return "timeout scope expired (ETIMEDOUT)";
-    case EDEADLK: return "deadlock: nothing can ever wake this green thread (EDEADLK)";
-    case EPIPE: return "closed (EPIPE)";
-    case EBUSY: return "another green thread already waits on this fd in this direction (EBUSY)";
+    /* Generic texts: one code means different things in different calls (-ETIMEDOUT from
+     * a scope or from TCP, -EBUSY from a pool or an fd), so say what the code means and
+     * let the header of the call say why it returns it. */
+    case ECANCELED: return "operation canceled: the green thread was killed (ECANCELED)";
+    case ETIMEDOUT: return "timed out: a timeout scope or the operation's own timeout (ETIMEDOUT)";
+    case EDEADLK: return "deadlock avoided: the wait could never end (EDEADLK)";
+    case EPIPE: return "broken pipe: closed or the peer went away (EPIPE)";
+    case EBUSY: return "busy: in use, or another green thread already waits (EBUSY)";
     default: break;
     }
     /* strerror's table is static and read-only in glibc for known codes. */

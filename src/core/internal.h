@@ -23,10 +23,13 @@
 
 #include "grove.h"
 
+#include <sys/uio.h>
+
 #include "base/compiler.h"
 #include "base/list.h"
 #include "base/sys.h"
 #include "base/alloc.h"
+#include "base/time.h"
 
 /* ---- Timers: a binary min-heap ordered by (deadline, insertion sequence) ----------- */
 
@@ -44,6 +47,8 @@ typedef struct grove__heap {
     size_t n, cap;
 } grove__heap;
 
+/* now + ns, saturated. */
+static inline int64_t grove__deadline(int64_t ns) { return grove__add_sat(grove_now(), ns); }
 /* ---- Green threads ----------------------------------------------------------------- */
 
 typedef struct grove__hub grove__hub;
@@ -77,6 +82,7 @@ struct grove_timeout_impl {
     struct grove_timeout_impl *parent;   /* the enclosing scope of the same thread */
     grove_thread *owner;                 /* NULL once ended or orphaned */
     unsigned char fired;
+    unsigned shield;                     /* the owner's shield depth when it started */
 };
 
 struct grove_thread {
@@ -86,6 +92,8 @@ struct grove_thread {
     enum grove__state state;
     unsigned char joinable, detached, joined, killed, started, is_main, is_hub, small_stack;
     unsigned char daemon;          /* a Grove service thread: not counted as live */
+    unsigned char released;        /* joined or detached and freed: the handle is stale */
+    unsigned char ran;             /* fn was called (not killed before it started) */
     int saved_errno;               /* errno is per green thread */
     int interrupt;                 /* why park ended without a wake (-EDEADLK...) */
     uint64_t id;
@@ -96,6 +104,7 @@ struct grove_thread {
     grove__waiter *parked_on;      /* the waiter while PARKED */
     struct grove_timeout_impl *scopes; /* innermost timeout scope */
     unsigned fired;                /* number of active scopes that fired */
+    unsigned shield;               /* shield depth: kill and outer scopes are held off */
     grove__timer sleep_timer;      /* for sleep and spawn_after */
     grove__list exit_waiters;      /* join and kill wait here */
     grove__link_cb *links, **links_tail;
@@ -147,16 +156,43 @@ GROVE_HIDDEN int grove__wake_one(grove__list *waiters, int result, void *value);
 /* Wakes every waiter of a list; returns how many. */
 GROVE_HIDDEN size_t grove__wake_all(grove__list *waiters, int result, void *value);
 
-/* Kill/timeout check done at every switch point: 0, -ECANCELED or -ETIMEDOUT. */
+/* The slow half of grove__check, for a thread that is killed or has a fired scope:
+ * applies shield scopes (timeout.c). */
+GROVE_HIDDEN int grove__check_slow(const grove_thread *t);
+
+/* Kill/timeout check done at every switch point: 0, -ECANCELED or -ETIMEDOUT.
+ * killed: bit 0 = grove_kill, bit 1 = exiting (link callbacks must not block; no shield
+ * lifts that). One test of two bytes on the fast path. */
 static inline int grove__check(const grove_thread *t)
 {
-    /* killed: bit 0 = grove_kill, bit 1 = exiting (link callbacks must not block) */
-    if (grove__unlikely(t->killed))
-        return -ECANCELED;
-    if (grove__unlikely(t->fired))
-        return -ETIMEDOUT;
+    if (grove__unlikely(t->killed | t->fired))
+        return grove__check_slow(t);
     return 0;
 }
+
+/* Grove's own cleanup paths (server stop, pile destroy, kill's wait...) run inside this:
+ * a shield when the caller is not shielded yet, nothing when it already is (then the
+ * timeout scopes the caller opened inside its own shield still bound the cleanup).
+ * Returns the token for grove__shield_leave. Never switches. */
+static inline unsigned grove__shield_enter(grove_thread *t)
+{
+    if (t->shield)
+        return 0;
+    t->shield = 1;
+    return 1;
+}
+static inline void grove__shield_leave(grove_thread *t, unsigned token) { t->shield -= token; }
+
+/* Drops the timeout scopes t left open when its function or a link callback returned:
+ * they lived in frames that are gone, so their timers are found in the heap by address
+ * (those inside t's stack are never dereferenced) and removed. Never switches. */
+GROVE_HIDDEN void grove__timeout_drop_thread(grove__hub *h, grove_thread *t);
+/* Removes from the heap every timer for which drop(tm, ctx) is true; drop is called with
+ * each timer pointer and must not assume it can dereference it. Rebuilds the heap. */
+GROVE_HIDDEN void grove__heap_filter(grove__heap *hp, int (*drop)(grove__timer *tm, void *ctx), void *ctx);
+
+/* Largest stack a green thread can ask for. */
+#define GROVE__STACK_MAX ((size_t)1 << 30)
 
 /* Ends t's park early with err (kill, timeout, deadlock) if it is parked: its waiter is
  * unlinked and it becomes runnable. Does nothing otherwise. Never switches. */
@@ -231,7 +267,7 @@ GROVE_HIDDEN void grove__ctx_switch(grove_thread *from, grove_thread *to);
 
 /* ---- The hub ------------------------------------------------------------------------ */
 
-#define GROVE__STACK_CACHE_CLASSES 4
+#define GROVE__STACK_CACHE_CLASSES 8
 
 typedef struct grove__stack_cache {
     size_t size;         /* 0 = unused class */

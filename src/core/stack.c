@@ -201,14 +201,37 @@ static inline grove__list *cache_pop(grove__stack_cache *c)
     return n;
 }
 
+/* Unmaps the cached stacks of a guarded class and frees its slot. */
+static void cache_evict(grove__stack_cache *c)
+{
+    grove__list *n;
+    while ((n = cache_pop(c))) {
+        grove_thread *t = grove__container_of(n, grove_thread, runq);
+        munmap(t->map_base, t->map_len);
+        atomic_fetch_add_explicit(&g_guarded_budget, 1, memory_order_relaxed);
+    }
+    c->size = 0;
+    c->n = 0;
+}
+
+/* The cache of a class. With create, a missing class takes a free slot; when none is free
+ * and the class is a slab one (whose stacks can only live on a free list), a guarded
+ * class (a mere cache) is evicted for it, so any number of distinct sizes can be
+ * spawned. NULL if there is no room (a guarded stack is then simply unmapped). */
 static grove__stack_cache *cache_for(grove__hub *h, size_t cls, int create)
 {
-    grove__stack_cache *empty = NULL;
+    grove__stack_cache *empty = NULL, *guarded = NULL;
     for (int i = 0; i < GROVE__STACK_CACHE_CLASSES; i++) {
         if (h->stacks[i].size == cls)
             return &h->stacks[i];
         if (!h->stacks[i].size && !empty)
             empty = &h->stacks[i];
+        if (h->stacks[i].size && !(h->stacks[i].size & 1) && (!guarded || h->stacks[i].n < guarded->n))
+            guarded = &h->stacks[i];
+    }
+    if (create && !empty && (cls & 1) && guarded) {
+        cache_evict(guarded);
+        empty = guarded;
     }
     if (create && empty) {
         empty->size = cls;
@@ -263,6 +286,14 @@ grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
         size = (size_t)32 * 1024;
 #endif
     int small = size < page;
+    if (small) {
+        /* Small sizes come in powers of two, so few slab classes serve every request. */
+        size_t q = GROVE_STACK_MIN;
+        while (q < size)
+            q *= 2;
+        if (q < page)
+            size = q;
+    }
     long budget = small ? 0 : guarded_budget();
     int guarded = !small && budget > 0;
     size_t usable = small ? round_up(size + hs, 64) : round_up(size + hs + (guarded ? COLOURS * 64 : 0), page);
@@ -336,13 +367,7 @@ void grove__stack_cache_drain(grove__hub *h)
         grove__stack_cache *c = &h->stacks[i];
         if (!c->size || (c->size & 1))
             continue;
-        grove__list *n;
-        while ((n = cache_pop(c))) {
-            grove_thread *t = grove__container_of(n, grove_thread, runq);
-            munmap(t->map_base, t->map_len);
-            atomic_fetch_add_explicit(&g_guarded_budget, 1, memory_order_relaxed);
-        }
-        c->n = 0;
+        cache_evict(c);
     }
     slab *s = h->slabs;
     while (s) {

@@ -37,7 +37,7 @@ static grove_thread *spawn(grove__hub *h, size_t stack_size, const char *name)
 
 grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *), void *arg)
 {
-    if (!fn || (attr && attr->stack_size && attr->stack_size < GROVE_STACK_MIN)) {
+    if (!fn || (attr && attr->stack_size && (attr->stack_size < GROVE_STACK_MIN || attr->stack_size > GROVE__STACK_MAX))) {
         errno = EINVAL;
         return NULL;
     }
@@ -113,7 +113,7 @@ grove_thread *grove_spawn_after(int64_t delay_ns, void *(*fn)(void *), void *arg
         grove__ready(h, t);
         return t;
     }
-    if (grove__timer_add(h, &t->sleep_timer, grove_now() + delay_ns, start_later) != 0) {
+    if (grove__timer_add(h, &t->sleep_timer, grove__deadline(delay_ns), start_later) != 0) {
         grove__list_remove(&t->all);
         h->nlive--;
         grove__stack_free(h, t);
@@ -125,17 +125,22 @@ grove_thread *grove_spawn_after(int64_t delay_ns, void *(*fn)(void *), void *arg
 
 /* ---- Exit ------------------------------------------------------------------------------ */
 
-static void release(grove__hub *h, grove_thread *t) { grove__stack_free(h, t); }
+/* Gives t's stack back. The record stays readable while the stack sits in the cache: it
+ * is marked released so a second join or detach through a stale handle gets -EINVAL
+ * instead of freeing the stack twice (two later spawns would share it). */
+static void release(grove__hub *h, grove_thread *t)
+{
+    t->joinable = 0;
+    t->detached = 0;
+    t->released = 1;
+    grove__stack_free(h, t);
+}
 
 static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
 {
-    /* Scopes the thread left open: their timers must not fire on a dead thread. */
-    for (struct grove_timeout_impl *s = t->scopes; s; s = s->parent) {
-        grove__timer_del(h, &s->tm);
-        s->owner = NULL;
-    }
-    t->scopes = NULL;
-    t->fired = 0;
+    /* Scopes fn left open live in frames that have returned: drop them without reading
+     * them (their timers must never fire on this record once it is reused). */
+    grove__timeout_drop_thread(h, t);
 
     /* Exit hook and link callbacks run on this stack; switch points inside them fail. */
     t->killed |= 2;
@@ -149,6 +154,8 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
         l = next;
     }
     t->links = NULL;
+    grove__timeout_drop_thread(h, t);   /* scopes a callback left open */
+    t->shield = 0;
 
     t->state = GROVE__DONE;
     grove__wake_all(&t->exit_waiters, 0, NULL);
@@ -183,6 +190,7 @@ static _Noreturn void thread_entry(grove_thread *t)
     *h->errno_ptr = 0;
     t->started = 1;
     if (!t->killed) {
+        t->ran = 1;
         if (t->fn)
             t->result = t->fn(t->arg);
         else
@@ -234,8 +242,8 @@ int grove_kill_nowait(grove_thread *t)
     if (t->state == GROVE__NEW && grove__timer_active(&t->sleep_timer)) {
         grove__timer_del(t->hub, &t->sleep_timer);   /* spawn_after: cancel the start */
         grove__ready(t->hub, t);
-    } else if (t->state == GROVE__PARKED) {
-        grove__interrupt(t, -ECANCELED);
+    } else if (t->state == GROVE__PARKED && grove__check(t)) {
+        grove__interrupt(t, -ECANCELED);   /* a shielded t sees it when the shield ends */
     }
     return 0;
 }
@@ -250,9 +258,15 @@ int grove_kill(grove_thread *t)
         return -ECANCELED;
     }
     grove_kill_nowait(t);
-    if (t->state == GROVE__DONE)
-        return 0;
-    return grove__wait_on(&t->exit_waiters, "kill", NULL);
+    /* A cleanup path: the wait is shielded, so a killed or timed-out caller still waits
+     * for t to be gone (bound it with a timeout scope inside a shield of your own). */
+    grove_thread *self = h->current;
+    unsigned sh = grove__shield_enter(self);
+    int rc = 0;
+    while (t->state != GROVE__DONE && rc == 0)
+        rc = grove__wait_on(&t->exit_waiters, "kill", NULL);
+    grove__shield_leave(self, sh);
+    return rc < 0 ? rc : 0;
 }
 
 int grove_link(grove_thread *t, void (*cb)(grove_thread *, void *), void *arg)
@@ -356,7 +370,7 @@ int grove_sleep(int64_t ns)
     int rc = grove__check(t);
     if (rc)
         return rc;
-    if (grove__timer_add(h, &t->sleep_timer, grove_now() + ns, wake_sleeper) != 0)
+    if (grove__timer_add(h, &t->sleep_timer, grove__deadline(ns), wake_sleeper) != 0)
         return -ENOMEM;
     grove__waiter w;
     grove__waiter_init(&w);

@@ -5,8 +5,15 @@
  * -ETIMEDOUT; every switch point checks that count (grove__check), so all of them fail
  * inside a fired scope. Ending the scope takes its share of the count back, so code
  * after an inner scope that fired runs normally unless an outer scope has fired too.
+ *
+ * Shield scopes are a depth per thread. Each timeout scope records the depth it was
+ * started at; inside a shield of depth d, only kill-free checks apply and only scopes
+ * started at depth >= d count (those opened inside the shield). The fast path of
+ * grove__check tests the two counters only; this file's slow path applies the shield.
  */
 #include "core/internal.h"
+
+#include <limits.h>
 
 _Static_assert(sizeof(struct grove_timeout_impl) <= sizeof(grove_timeout), "grove_timeout too small");
 _Static_assert(_Alignof(struct grove_timeout_impl) <= _Alignof(grove_timeout), "grove_timeout misaligned");
@@ -19,7 +26,47 @@ static void fire(grove__timer *tm)
         return;
     s->fired = 1;
     t->fired++;
-    grove__interrupt(t, -ETIMEDOUT);
+    if (grove__check(t))   /* not held off by a shield opened after this scope */
+        grove__interrupt(t, -ETIMEDOUT);
+}
+
+int grove__check_slow(const grove_thread *t)
+{
+    if (t->killed & 2)
+        return -ECANCELED;   /* exiting: link callbacks never block, shield or not */
+    unsigned d = t->shield;
+    if (t->killed && !d)
+        return -ECANCELED;
+    if (t->fired) {
+        if (!d)
+            return -ETIMEDOUT;
+        /* Scopes opened inside the innermost shield are at the head of the chain. */
+        for (const struct grove_timeout_impl *s = t->scopes; s && s->shield >= d; s = s->parent)
+            if (s->fired)
+                return -ETIMEDOUT;
+    }
+    return 0;
+}
+
+int grove_shield_begin(void)
+{
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -ENOMEM;
+    grove_thread *t = h->current;
+    if (t->shield == UINT_MAX)
+        return -EOVERFLOW;
+    t->shield++;
+    return 0;
+}
+
+int grove_shield_end(void)
+{
+    grove__hub *h = grove__hub_peek();
+    if (!h || !h->current->shield)
+        return -EINVAL;
+    h->current->shield--;
+    return 0;
 }
 
 int grove_timeout_start(grove_timeout *to, int64_t ns)
@@ -34,11 +81,12 @@ int grove_timeout_start(grove_timeout *to, int64_t ns)
     s->tm.idx = GROVE__TIMER_IDLE;
     s->fired = 0;
     s->owner = t;
+    s->shield = t->shield;
     if (ns == 0) {
         s->fired = 1;   /* fires at the next switch point */
         t->fired++;
     } else if (ns > 0) {
-        if (grove__timer_add(h, &s->tm, grove_now() + ns, fire) != 0)
+        if (grove__timer_add(h, &s->tm, grove__deadline(ns), fire) != 0)
             return -ENOMEM;
     }
     s->parent = t->scopes;
@@ -73,4 +121,35 @@ bool grove_timeout_end(grove_timeout *to)
 bool grove_timeout_fired(const grove_timeout *to)
 {
     return to && ((const struct grove_timeout_impl *)to)->fired;
+}
+
+struct drop_ctx {
+    grove_thread *t;
+    const char *lo, *hi;
+};
+
+static int drop_dead(grove__timer *tm, void *arg)
+{
+    struct drop_ctx *c = arg;
+    const char *a = (const char *)tm;
+    if (a >= c->lo && a < c->hi)
+        return 1;   /* in a returned frame of t's stack: never read it */
+    if (tm->cb != fire)
+        return 0;
+    struct grove_timeout_impl *s = grove__container_of(tm, struct grove_timeout_impl, tm);
+    if (s->owner != c->t)
+        return 0;
+    s->owner = NULL;   /* a scope in memory that outlives t (heap, static): orphan it */
+    tm->idx = GROVE__TIMER_IDLE;
+    return 1;
+}
+
+void grove__timeout_drop_thread(grove__hub *h, grove_thread *t)
+{
+    if (!t->scopes && !t->fired)
+        return;
+    struct drop_ctx c = {t, t->stack_lo, t->stack_hi};
+    grove__heap_filter(&h->timers, drop_dead, &c);
+    t->scopes = NULL;
+    t->fired = 0;
 }

@@ -99,3 +99,18 @@ void grove__timer_del(grove__hub *h, grove__timer *tm)
     if (tm->idx != GROVE__TIMER_IDLE)
         grove__heap_remove(&h->timers, tm);
 }
+
+void grove__heap_filter(grove__heap *hp, int (*drop)(grove__timer *tm, void *ctx), void *ctx)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < hp->n; i++)
+        if (!drop(hp->v[i], ctx))
+            hp->v[k++] = hp->v[i];   /* a dropped timer is never touched again */
+    if (k == hp->n)
+        return;
+    hp->n = k;
+    for (size_t i = 0; i < k; i++)
+        hp->v[i]->idx = i;
+    for (size_t i = k / 2; i-- > 0;)
+        sift_down(hp, i);
+}

@@ -14,6 +14,7 @@
 #include "grove/proc.h"
 
 #include <execinfo.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -359,6 +360,9 @@ static void dump_one(int fd, grove__hub *h, grove_thread *t, int64_t now)
 
 int grove_debug_dump(int fd)
 {
+    int fl = fd < 0 ? -1 : grove__sys_fcntl(fd, F_GETFL, 0);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+        return -EBADF;   /* not open, or not for writing */
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;

@@ -7,6 +7,7 @@
  */
 #include "hub/backend.h"
 
+#include <limits.h>
 #include <sys/epoll.h>
 
 struct grove__backend {
@@ -123,7 +124,8 @@ int grove__backend_poll(grove__hub *h, int64_t timeout_ns)
             return grove__backend_poll(h, timeout_ns);
         }
     } else {
-        int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+        int64_t ms64 = timeout_ns < 0 ? -1 : timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
+        int ms = ms64 > INT_MAX ? INT_MAX : (int)ms64;
         n = GROVE__SC(SYS_epoll_pwait, b->epfd, b->events, 256, ms, NULL, 8);
     }
     for (long i = 0; i < n; i++) {

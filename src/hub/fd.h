@@ -15,6 +15,8 @@ GROVE_HIDDEN int grove__fd_ensure(int fd);
  * a read of got bytes out of asked. Never switch, no syscall. */
 GROVE_HIDDEN int grove__fd_take_drained(int fd);
 GROVE_HIDDEN void grove__fd_note_read(int fd, size_t got, size_t asked);
+/* 1 if fd is registered with the calling hub and is a socket (no syscall). */
+GROVE_HIDDEN int grove__fd_is_sock(int fd);
 /* Registers the hub's wake-up eventfd (wakeup.c). Returns 0 or -errno. */
 GROVE_HIDDEN int grove__fd_add_wakeup(grove__hub *h, int efd);
 #define GROVE__TOKEN_WAKEUP UINT64_MAX

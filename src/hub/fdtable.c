@@ -26,6 +26,7 @@ typedef struct fd_slot {
     uint32_t gen;
     unsigned char registered;
     unsigned char ready;       /* GROVE_READ/WRITE seen with no waiter */
+    unsigned char sock;        /* a socket: writes use send(MSG_NOSIGNAL) */
     unsigned char stream;      /* a SOCK_STREAM socket: a short read means drained */
     unsigned char drained;     /* its last read was short: the next one should wait first */
     unsigned char hup;         /* an event reported hang-up or error: never skip a read */
@@ -130,7 +131,8 @@ static int fd_register(grove__hub *h, int fd, fd_slot *s)
     s->ready = 0;
     int type = 0;
     socklen_t tl = sizeof type;
-    s->stream = GROVE__SC(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &tl, 0) == 0 && type == SOCK_STREAM;
+    s->sock = GROVE__SC(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &tl, 0) == 0;
+    s->stream = s->sock && type == SOCK_STREAM;
     s->drained = 0;
     s->hup = 0;
     return 0;
@@ -290,6 +292,13 @@ void grove__fd_note_read(int fd, size_t got, size_t asked)
         return;
     fd_slot *s = &h->fdtab->slots[fd];
     s->drained = s->stream && got > 0 && got < asked;
+}
+
+int grove__fd_is_sock(int fd)
+{
+    grove__hub *h = grove__tls_hub;
+    struct grove__fdtab *t = h ? h->fdtab : NULL;
+    return t && fd >= 0 && (size_t)fd < t->nslots && t->slots[fd].registered && t->slots[fd].sock;
 }
 
 int grove__fd_add_wakeup(grove__hub *h, int efd)

@@ -119,7 +119,7 @@ static int pump(ares_channel ch)
     ares_socket_t socks[ARES_GETSOCK_MAXNUM];
     int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
     struct timeval tv, *tvp = ares_timeout(ch, NULL, &tv);
-    int64_t wait = tvp ? (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000 : GROVE_SEC(1);
+    int64_t wait = tvp ? grove__sec_to_ns((int64_t)tv.tv_sec, (int64_t)tv.tv_usec * 1000) : GROVE_SEC(1);
     int fd = -1, ev = 0;
     for (int i = 0; i < ARES_GETSOCK_MAXNUM && fd < 0; i++) {
         if (SOCK_READABLE(bits, i))

@@ -289,8 +289,19 @@ int grove_proc_free(grove_proc *p)
         return 0;
     if (!p->reaped) {
         grove_proc_kill(p, SIGKILL);
-        siginfo_t si;
-        waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED);   /* SIGKILL: it is gone at once */
+        /* A cleanup path: wait cooperatively (the pidfd becomes readable when the child
+         * is gone), shielded so that a killed or timed-out caller still reaps it. Only if
+         * that fails (another hub's thread waits on the pidfd...) block in waitid: after
+         * SIGKILL that is short. */
+        grove_thread *self = grove_self();
+        unsigned sh = self ? grove__shield_enter(self) : 0;
+        int rc = self ? grove_proc_wait(p) : -ENOMEM;
+        if (self)
+            grove__shield_leave(self, sh);
+        if (rc < 0 && !p->reaped) {
+            siginfo_t si;
+            waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED);
+        }
     }
     grove_proc_close_stdin(p);
     if (p->out >= 0)

@@ -24,6 +24,7 @@ struct grove_server {
     uint64_t accepted;
     grove_event idle;       /* sent when active drops to 0 while stopping */
     int stopping;
+    int killed;             /* handlers killed by stop so far */
     int accept_err;         /* a fatal accept error, if the acceptor stopped on one */
 };
 
@@ -130,8 +131,8 @@ grove_server *grove_server_start(int lfd, void (*handle)(int, void *), void *arg
     grove_sem_init(&srv->slots, (long)concurrency);
     grove_event_init(&srv->idle);
     grove__list_init(&srv->conns);
-    grove_spawn_attr at = {.name = "acceptor"};
-    srv->acceptor = grove_spawn_opts(&at, acceptor, srv);
+    /* A service thread: grove_thread_count and grove_wait_all do not count it. */
+    srv->acceptor = grove__spawn_daemon(acceptor, srv, "acceptor");
     if (!srv->acceptor) {
         free(srv);
         errno = ENOMEM;
@@ -143,35 +144,56 @@ grove_server *grove_server_start(int lfd, void (*handle)(int, void *), void *arg
 uint64_t grove_server_accepted(const grove_server *srv) { return srv ? srv->accepted : 0; }
 size_t grove_server_active(const grove_server *srv) { return srv ? srv->active : 0; }
 
+/* The stop itself, run inside a shield: a killed or timed-out caller must still wait
+ * for the acceptor and the handlers, which all use srv, before it is freed. Returns the
+ * number of handlers killed, or an error with srv still allocated (stop may be called
+ * again), which only a timeout opened inside the caller's own shield can cause. */
+static int stop_shielded(grove_server *srv, int64_t grace_ns)
+{
+    if (srv->acceptor) {
+        grove_kill_nowait(srv->acceptor);
+        int rc = grove_join(srv->acceptor, NULL);
+        if (rc < 0)
+            return rc;
+        srv->acceptor = NULL;
+    }
+    srv->stopping = 1;
+    if (srv->active && !srv->killed) {
+        grove_timeout to;
+        grove_timeout_start(&to, grace_ns > 0 ? grace_ns : 0);
+        int rc = grove_event_wait(&srv->idle, NULL);
+        bool grace_over = grove_timeout_end(&to);
+        if (rc < 0 && !(rc == -ETIMEDOUT && grace_over) && srv->active)
+            return rc;
+        for (grove__list *n = srv->conns.next; n != &srv->conns; n = n->next) {
+            conn *c = grove__container_of(n, conn, link);
+            grove_kill_nowait(c->t);
+            srv->killed++;
+        }
+    }
+    while (srv->active) {   /* killed handlers unwind and close their fds */
+        grove_event_reset(&srv->idle);
+        int rc = grove_event_wait(&srv->idle, NULL);
+        if (rc < 0 && srv->active)
+            return rc;
+    }
+    return srv->killed;
+}
+
 int grove_server_stop(grove_server *srv, int64_t grace_ns)
 {
     if (!srv)
         return -EINVAL;
-    grove_kill(srv->acceptor);
-    grove_join(srv->acceptor, NULL);
-    srv->stopping = 1;
-    int killed = 0;
-    if (srv->active) {
-        grove_timeout to;
-        grove_timeout_start(&to, grace_ns > 0 ? grace_ns : 0);
-        int rc = grove_event_wait(&srv->idle, NULL);
-        grove_timeout_end(&to);
-        if (rc < 0 && rc != -ETIMEDOUT)
-            return rc;   /* we were killed: the server stays allocated, still stopping */
-        for (grove__list *n = srv->conns.next; n != &srv->conns; n = n->next) {
-            conn *c = grove__container_of(n, conn, link);
-            grove_kill_nowait(c->t);
-            killed++;
-        }
-        while (srv->active) {   /* killed handlers unwind and close their fds */
-            grove_event_reset(&srv->idle);
-            rc = grove_event_wait(&srv->idle, NULL);
-            if (rc < 0 && srv->active)
-                return rc;
-        }
-    }
-    free(srv);
-    return killed;
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -ENOMEM;
+    grove_thread *self = h->current;
+    unsigned sh = grove__shield_enter(self);
+    int rc = stop_shielded(srv, grace_ns);
+    grove__shield_leave(self, sh);
+    if (rc >= 0)
+        free(srv);
+    return rc;
 }
 
 int grove_serve(int lfd, void (*handle)(int, void *), void *arg, size_t concurrency)
@@ -181,7 +203,6 @@ int grove_serve(int lfd, void (*handle)(int, void *), void *arg, size_t concurre
         return -errno;
     /* Wait for our own end (kill, timeout) or the acceptor's (fatal error). */
     grove_thread *a = srv->acceptor;
-    grove__hub *h = grove__hub_get();
     int rc = 0;
     while (!grove_thread_done(a)) {
         rc = grove__wait_on(&a->exit_waiters, "serve", NULL);
@@ -189,14 +210,9 @@ int grove_serve(int lfd, void (*handle)(int, void *), void *arg, size_t concurre
             break;
     }
     int err = srv->accept_err;
-    /* Stop even though we may be killed: clear our own marks long enough to wait. */
-    grove_thread *self = h->current;
-    unsigned char killed = self->killed;
-    unsigned fired = self->fired;
-    self->killed = 0;
-    self->fired = 0;
-    grove_server_stop(srv, GROVE_SEC(5));
-    self->killed = killed;
-    self->fired = fired;
-    return rc < 0 ? rc : err;
+    /* grove_server_stop shields itself, so it completes even though we were killed. */
+    int st = grove_server_stop(srv, GROVE_SEC(5));
+    if (rc < 0)
+        return rc;
+    return st < 0 ? st : err;
 }

@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/stat.h>
@@ -70,10 +72,59 @@ static inline int prep(int fd)
         }                                                                                  \
     } while (0)
 
+/* SIGPIPE for writes to a pipe whose reader is gone: blocked around the write, and the
+ * one the write raised (directed at this thread) is taken back with sigtimedwait, the way
+ * libcurl and OpenSSL users do. A SIGPIPE the user already blocked, or one that was
+ * already pending, is left alone. Three extra syscalls, on pipes only. */
+static ssize_t pipe_write(int fd, const void *buf, size_t n, const struct iovec *iov, int iovcnt)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    if (pthread_sigmask(SIG_BLOCK, &pipe_set, &old) != 0)
+        return iov ? grove__sys_writev(fd, iov, iovcnt) : grove__sys_write(fd, buf, n);
+    int was_pending = 0;
+    if (!sigismember(&old, SIGPIPE) && sigpending(&pending) == 0)
+        was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t r = iov ? grove__sys_writev(fd, iov, iovcnt) : grove__sys_write(fd, buf, n);
+    if (r == -EPIPE && !sigismember(&old, SIGPIPE) && !was_pending) {
+        const struct timespec zero = {0, 0};
+        int e = errno;
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+        errno = e;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
+/* write(2) / writev(2) that never raise SIGPIPE: sockets use sendto/sendmsg with
+ * MSG_NOSIGNAL, other fds (pipes) go through pipe_write. Return -errno. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
+{
+    if (grove__fd_is_sock(fd))
+        return grove__sys_sendto(fd, buf, n, MSG_NOSIGNAL, NULL, 0);
+    return pipe_write(fd, buf, n, NULL, 0);
+}
+
+static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (grove__fd_is_sock(fd)) {
+        if (iovcnt < 0)
+            return -EINVAL;
+        struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+        return grove__sys_sendmsg(fd, &m, MSG_NOSIGNAL);
+    }
+    return pipe_write(fd, NULL, 0, iov, iovcnt);
+}
+
 ssize_t grove_read(int fd, void *buf, size_t n) { GREEN_STREAM_READ(fd, n, grove__sys_read(fd, buf, n)); }
-ssize_t grove_write(int fd, const void *buf, size_t n) { GREEN_IO(fd, GROVE_WRITE, grove__sys_write(fd, buf, n)); }
+ssize_t grove_write(int fd, const void *buf, size_t n) { GREEN_IO(fd, GROVE_WRITE, write_nosigpipe(fd, buf, n)); }
 ssize_t grove_readv(int fd, const struct iovec *iov, int iovcnt) { GREEN_IO(fd, GROVE_READ, grove__sys_readv(fd, iov, iovcnt)); }
-ssize_t grove_writev(int fd, const struct iovec *iov, int iovcnt) { GREEN_IO(fd, GROVE_WRITE, grove__sys_writev(fd, iov, iovcnt)); }
+ssize_t grove_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    GREEN_IO(fd, GROVE_WRITE, writev_nosigpipe(fd, iov, iovcnt));
+}
 ssize_t grove_recv(int fd, void *buf, size_t n, int flags)
 {
     if (flags & (MSG_PEEK | MSG_DONTWAIT))
@@ -154,6 +205,18 @@ static int split(const char *addr, char *host, size_t hsize, char *port, size_t 
     if (pl == 0 || pl >= psize)
         return -EINVAL;
     memcpy(port, colon + 1, pl + 1);
+    /* A numeric port must fit in 16 bits (getaddrinfo would silently take it modulo
+     * 65536); anything else is a service name for the resolver. */
+    if (port[0] >= '0' && port[0] <= '9') {
+        unsigned long v = 0;
+        for (const char *c = port; *c; c++) {
+            if (*c < '0' || *c > '9')
+                return -EINVAL;
+            v = v * 10 + (unsigned long)(*c - '0');
+            if (v > 65535)
+                return -EINVAL;
+        }
+    }
     return 0;
 }
 

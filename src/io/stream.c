@@ -7,6 +7,9 @@
 
 #include <unistd.h>
 
+/* How long a killed or timed-out caller's grove_stream_close may spend flushing. */
+#define GROVE__CLOSE_FLUSH_NS GROVE_SEC(1)
+
 #define DEFAULT_BUF ((size_t)16 * 1024)
 
 struct grove_stream {
@@ -245,7 +248,20 @@ int grove_stream_close(grove_stream *s)
 {
     if (!s)
         return -EINVAL;
-    grove_stream_flush(s);
+    /* A cleanup path: a caller that was already killed or timed out still flushes what
+     * it wrote, shielded, but for a bounded time so a peer that never reads cannot hold
+     * it (and a server stop waiting for it) forever. */
+    grove_thread *self = grove_self();
+    if (self && grove__check(self) && !self->shield) {
+        unsigned sh = grove__shield_enter(self);
+        grove_timeout to;
+        grove_timeout_start(&to, GROVE__CLOSE_FLUSH_NS);
+        grove_stream_flush(s);
+        grove_timeout_end(&to);
+        grove__shield_leave(self, sh);
+    } else {
+        grove_stream_flush(s);
+    }
     int rc = s->ops->close ? s->ops->close(s->ctx) : 0;
     free(s->rbuf);
     free(s->wbuf);

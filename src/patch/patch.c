@@ -7,6 +7,7 @@
  * says EAGAIN, so the caller sees libc's results: -1 and errno, partial transfers.
  */
 #include "base/compiler.h"
+#include "base/time.h"
 
 #include "grove/io.h"
 #include "grove/patch.h"
@@ -311,7 +312,7 @@ static void timeo_from_kernel(int fd)
         struct timeval tv;
         socklen_t l = sizeof tv;
         if (getsockopt(fd, SOL_SOCKET, opts[i], &tv, &l) == 0 && l == sizeof tv)
-            fd_set_timeo(fd, i, (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000);
+            fd_set_timeo(fd, i, grove__sec_to_ns((int64_t)tv.tv_sec, (int64_t)tv.tv_usec * 1000));
     }
 }
 
@@ -366,17 +367,47 @@ ssize_t read(int fd, void *buf, size_t n) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_R
 ssize_t write(int fd, const void *buf, size_t n) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(write)(fd, buf, n)); }
 ssize_t readv(int fd, const struct iovec *iov, int cnt) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(readv)(fd, iov, cnt)); }
 ssize_t writev(int fd, const struct iovec *iov, int cnt) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(writev)(fd, iov, cnt)); }
+static ssize_t recvfrom_once(int fd, void *buf, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
+{
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(recvfrom)(fd, buf, n, fl, sa, len));
+}
+
+/* MSG_WAITALL on a stream socket: the kernel returns what a non-blocking socket has, so
+ * the green path keeps receiving until n bytes, end of file, or an error (then the bytes
+ * already received are returned, as libc does after a signal or an error). */
+static ssize_t recv_all(int fd, void *buf, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
+{
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if ((fl & MSG_PEEK) || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
+        return recvfrom_once(fd, buf, n, fl, sa, len);
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = recvfrom_once(fd, (char *)buf + got, n - got, fl, got ? NULL : sa, got ? NULL : len);
+        if (r < 0)
+            return got ? (ssize_t)got : -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
 ssize_t recv(int fd, void *buf, size_t n, int fl)
 {
     if (fl & MSG_DONTWAIT)
         return REAL(recv)(fd, buf, n, fl);
+    if (fl & MSG_WAITALL)
+        return recv_all(fd, buf, n, fl, NULL, NULL);
     GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(recv)(fd, buf, n, fl));
 }
 ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
 {
     if (fl & MSG_DONTWAIT)
         return REAL(recvfrom)(fd, buf, n, fl, sa, len);
-    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(recvfrom)(fd, buf, n, fl, sa, len));
+    if (fl & MSG_WAITALL)
+        return recv_all(fd, buf, n, fl, sa, len);
+    return recvfrom_once(fd, buf, n, fl, sa, len);
 }
 ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 {
@@ -583,7 +614,7 @@ int __poll_chk(struct pollfd *fds, nfds_t n, int timeout_ms, size_t fdslen)
 
 static int64_t ts_ns(const struct timespec *ts)
 {
-    return ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
+    return ts ? grove__sec_to_ns((int64_t)ts->tv_sec, ts->tv_nsec) : -1;
 }
 
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
@@ -653,7 +684,7 @@ int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 {
     if (!on(GROVE_PATCH_POLL) || !green_thread())
         return REAL(select)(nfds, r, w, e, tv);
-    int64_t t = tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
+    int64_t t = tv ? grove__sec_to_ns((int64_t)tv->tv_sec, (int64_t)tv->tv_usec * 1000) : -1;
     int64_t start = grove_now();
     int rc = green_select(nfds, r, w, e, t);
     if (tv && t > 0) {   /* Linux updates the timeval with the time not slept */
@@ -678,7 +709,7 @@ int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts
 /* Sleeps ns; on interruption stores the time left in *left and returns -1 with errno. */
 static int green_sleep(int64_t ns, int64_t *left)
 {
-    int64_t end = grove_now() + ns;
+    int64_t end = grove__add_sat(grove_now(), ns);
     int rc = grove_sleep(ns > 0 ? ns : 0);
     if (left) {
         int64_t l = end - grove_now();
@@ -968,7 +999,7 @@ int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
     if (r == 0 && level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO) && val &&
         len >= sizeof(struct timeval)) {
         const struct timeval *tv = val;
-        fd_set_timeo(fd, opt == SO_SNDTIMEO, (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000);
+        fd_set_timeo(fd, opt == SO_SNDTIMEO, grove__sec_to_ns((int64_t)tv->tv_sec, (int64_t)tv->tv_usec * 1000));
     }
     return r;
 }

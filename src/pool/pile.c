@@ -7,6 +7,8 @@
 struct grove_pile {
     grove_pool *pool;
     int own_pool;
+    void (*free_arg)(void *);      /* imap: for calls dropped before they ran */
+    void (*free_result)(void *);   /* imap: for results dropped untaken */
     grove_thread **v;   /* ring of spawned threads, oldest first */
     size_t cap, head, n;
 };
@@ -86,24 +88,45 @@ int grove_pile_next(grove_pile *pile, void **result)
 
 size_t grove_pile_pending(const grove_pile *pile) { return pile ? pile->n : 0; }
 
+/* Kills and joins what still runs, inside a shield (a cleanup path): the pile's threads
+ * use its pool, so nothing may be freed before they are gone. An error (a timeout opened
+ * inside the caller's own shield) leaves the pile valid, with what is left. */
+static int drain(grove_pile *pile)
+{
+    for (size_t i = 0; i < pile->n; i++)
+        grove_kill_nowait(pile->v[(pile->head + i) % pile->cap]);
+    while (pile->n) {
+        grove_thread *t = pile->v[pile->head];
+        int rc = grove_kill(t);   /* waits until it is done; t stays joinable */
+        if (rc < 0)
+            return rc;
+        if (!t->ran && pile->free_arg)
+            pile->free_arg(t->arg);   /* killed before fn ever saw its argument */
+        else if (t->ran && t->result && pile->free_result)
+            pile->free_result(t->result);
+        grove_join(t, NULL);
+        pile->head = (pile->head + 1) % pile->cap;
+        pile->n--;
+    }
+    if (pile->own_pool)
+        return grove_pool_waitall(pile->pool);
+    return 0;
+}
+
 int grove_pile_destroy(grove_pile *pile)
 {
     if (!pile)
         return -EINVAL;
-    while (pile->n) {
-        grove_thread *t = pile->v[pile->head];
-        grove_kill_nowait(t);
-        /* Joining may be interrupted if we are killed ourselves; the thread is already
-         * killed, so detaching it still frees everything once it exits. */
-        if (grove_join(t, NULL) < 0)
-            grove_detach(t);
-        pile->head = (pile->head + 1) % pile->cap;
-        pile->n--;
-    }
-    if (pile->own_pool) {
-        grove_pool_waitall(pile->pool);
+    grove_thread *self = grove_self();
+    if (!self)
+        return -ENOMEM;
+    unsigned sh = grove__shield_enter(self);
+    int rc = drain(pile);
+    grove__shield_leave(self, sh);
+    if (rc < 0)
+        return rc;
+    if (pile->own_pool)
         grove_pool_destroy(pile->pool);
-    }
     free(pile->v);
     free(pile);
     return 0;
@@ -143,6 +166,8 @@ static void *feeder(void *arg)
         }
         int rc = grove_pile_spawn(it->pile, it->fn, a);
         if (rc < 0) {
+            if (it->pile->free_arg)
+                it->pile->free_arg(a);   /* generated but never handed to fn */
             it->err = rc;
             break;
         }
@@ -172,8 +197,7 @@ grove_imap *grove_pool_imap(grove_pool *pool, void *(*fn)(void *), grove_imap_ge
     it->window = 2 * pool->size;
     grove__list_init(&it->avail);
     grove__list_init(&it->space);
-    grove_spawn_attr at = {.name = "imap-feeder"};
-    it->feeder = grove_spawn_opts(&at, feeder, it);
+    it->feeder = grove__spawn_daemon(feeder, it, "imap-feeder");   /* a service thread */
     if (!it->feeder)
         goto fail_pile;
     return it;
@@ -206,14 +230,36 @@ int grove_imap_next(grove_imap *it, void **result)
     }
 }
 
+int grove_imap_set_free(grove_imap *it, void (*free_arg)(void *arg), void (*free_result)(void *result))
+{
+    if (!it)
+        return -EINVAL;
+    it->pile->free_arg = free_arg;
+    it->pile->free_result = free_result;
+    return 0;
+}
+
 int grove_imap_close(grove_imap *it)
 {
     if (!it)
         return -EINVAL;
-    grove_kill(it->feeder);
-    if (grove_join(it->feeder, NULL) < 0)
-        grove_detach(it->feeder);   /* we were killed meanwhile; it is dead anyway */
-    grove_pile_destroy(it->pile);
+    grove_thread *self = grove_self();
+    if (!self)
+        return -ENOMEM;
+    /* A cleanup path: the feeder and the calls use it, so wait for them, shielded. */
+    unsigned sh = grove__shield_enter(self);
+    int rc = 0;
+    if (it->feeder) {
+        grove_kill_nowait(it->feeder);
+        rc = grove_join(it->feeder, NULL);
+        if (rc == 0)
+            it->feeder = NULL;
+    }
+    if (rc == 0)
+        rc = grove_pile_destroy(it->pile);
+    grove__shield_leave(self, sh);
+    if (rc < 0)
+        return rc;   /* still valid: close may be called again */
     free(it);
     return 0;
 }

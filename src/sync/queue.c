@@ -130,6 +130,7 @@ static void admit_putters(grove_queue *q)
     while (has_room(q) && (w = first_waiter(WL(&q->putters_)))) {
         if (store(q, w->value) < 0)
             return;   /* out of memory: they keep waiting */
+        q->unfinished_++;   /* counted when the item enters, not when its putter resumes */
         grove__wake(w, 0, NULL);
     }
 }
@@ -164,10 +165,7 @@ static int put(grove_queue *q, void *item, int wait)
     if (rc)
         return rc;
     grove__list_push(WL(&q->putters_), &w.link);
-    rc = grove__park(&w, "queue put");
-    if (rc == 0)
-        q->unfinished_++;
-    return rc;
+    return grove__park(&w, "queue put");   /* 0: taken, and counted by the taker */
 }
 
 int grove_queue_put(grove_queue *q, void *item) { return put(q, item, 1); }
@@ -185,6 +183,7 @@ static int get(grove_queue *q, void **item, int wait)
         grove__waiter *p = first_waiter(WL(&q->putters_));
         if (p) {   /* rendezvous (or shrunk to 0): take straight from the putter */
             it = p->value;
+            q->unfinished_++;   /* before a task_done for it can come */
             grove__wake(p, 0, NULL);
         } else if (q->closed_) {
             return -EPIPE;

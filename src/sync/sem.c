@@ -6,6 +6,8 @@
  */
 #include "sync/sync.h"
 
+#include <limits.h>
+
 /* ---- Semaphore ---------------------------------------------------------------------- */
 
 int grove_sem_init(grove_sem *s, long count)
@@ -61,7 +63,7 @@ int grove_sem_release(grove_sem *s)
         return -EINVAL;
     if (grove__wake_one(WL(&s->waiters_), 0, NULL))
         return 0;
-    if (s->bound_ >= 0 && s->count_ >= s->bound_)
+    if ((s->bound_ >= 0 && s->count_ >= s->bound_) || s->count_ == LONG_MAX)
         return -EOVERFLOW;
     s->count_++;
     return 0;
@@ -184,10 +186,8 @@ int grove_cond_wait(grove_cond *c, grove_mutex *m)
     /* Take the mutex back whatever happened; this wait ignores kill and timeouts (their
      * error is already in rc), except a deadlock, which leaves the mutex unheld. */
     int lrc = lock(m, 0);
-    if (lrc < 0 && lrc != -EDEADLK)
-        return lrc;
-    if (lrc == -EDEADLK && m->owner_ != self)
-        return lrc;
+    if (m->owner_ != self)   /* whatever lock said (-ETIMEDOUT...): never claim it is held */
+        return lrc == -ENOMEM ? lrc : -EDEADLK;
     return rc;
 }
 
@@ -218,9 +218,14 @@ int grove_waitgroup_init(grove_waitgroup *wg)
 
 int grove_waitgroup_add(grove_waitgroup *wg, long delta)
 {
-    if (!wg || wg->count_ + delta < 0)
+    long sum;
+    if (!wg)
         return -EINVAL;
-    wg->count_ += delta;
+    if (__builtin_add_overflow(wg->count_, delta, &sum))
+        return delta > 0 ? -EOVERFLOW : -EINVAL;
+    if (sum < 0)
+        return -EINVAL;
+    wg->count_ = sum;
     if (wg->count_ == 0)
         grove__wake_all(WL(&wg->waiters_), 0, NULL);
     return 0;

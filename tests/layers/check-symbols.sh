@@ -30,7 +30,7 @@ n=$(nm -D --defined-only "$build/libgrove.so" | grep -c ' T grove_' || true)
 undef=$(nm -u "$build/libgrove.a" 2>/dev/null | awk '{print $2}' | sed 's/@.*//' | sort -u)
 for s in $interposed; do
     if echo "$undef" | grep -qx "$s"; then
-        who=$(nm -A -u "$build/libgrove.a" 2>/dev/null | grep -w "U $s" | sed 's/:.*//;s/.*://' | tr '\n' ' ')
+        who=$(nm -A -u "$build/libgrove.a" 2>/dev/null | grep -w "U $s" | sed 's/^[^:]*:\([^:]*\):.*/\1/' | tr '\n' ' ')
         bad "libgrove calls interposed libc name $s (in $who); use src/base/sys.h"
     fi
 done

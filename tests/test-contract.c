@@ -1,0 +1,493 @@
+/* The contract under hostile input: one regression test per defect of issue 9 that is not
+ * tested with its area (TLS: test-tls.c; patch layer: test-patch.c; headers:
+ * test-headers.c). Each case names its defect number. */
+// ctest: labels=unit,core,net,portable timeout=60
+#include "test.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+static void *ret_arg(void *arg) { return arg; }
+
+/* 1. A second join, or a detach after join, is misuse: -EINVAL, and the stack is not
+ * freed twice (two later spawns would run on one stack). */
+static void test_01_double_join(void)
+{
+    grove_thread *t = grove_spawn(ret_arg, NULL);
+    T_OK(grove_join(t, NULL));
+    T_EQ(grove_join(t, NULL), -EINVAL);
+    T_EQ(grove_detach(t), -EINVAL);
+    grove_thread *a = grove_spawn(ret_arg, (void *)1);
+    grove_thread *b = grove_spawn(ret_arg, (void *)2);
+    T_ASSERT(a != b);
+    void *ra, *rb;
+    T_OK(grove_join(a, &ra));
+    T_OK(grove_join(b, &rb));
+    T_EQ((intptr_t)ra, 1);
+    T_EQ((intptr_t)rb, 2);
+
+    grove_thread *d = grove_spawn(ret_arg, NULL);
+    T_OK(grove_detach(d));
+    T_OK(grove_yield());   /* d finishes and is released */
+    T_EQ(grove_detach(d), -EINVAL);
+    T_EQ(grove_join(d, NULL), -EINVAL);
+    a = grove_spawn(ret_arg, (void *)3);
+    b = grove_spawn(ret_arg, (void *)4);
+    T_ASSERT(a != b);
+    T_OK(grove_join(a, &ra));
+    T_OK(grove_join(b, &rb));
+    T_EQ((intptr_t)ra + (intptr_t)rb, 7);
+}
+
+/* 3. communicate with a child that exits without reading its stdin: -EPIPE is absorbed,
+ * the caller is not killed by SIGPIPE. */
+static void test_03_communicate_sigpipe(void)
+{
+    signal(SIGPIPE, SIG_DFL);
+    char *argv[] = {"true", NULL};
+    grove_proc_opts o = {.flags = GROVE_PROC_STDIN | GROVE_PROC_STDOUT};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    T_ASSERT(p != NULL);
+    T_OK(grove_sleep(GROVE_MS(50)));   /* let it exit first */
+    size_t n = 1 << 20;
+    char *big = calloc(1, n);
+    char *out = NULL;
+    int st = grove_proc_communicate(p, big, n, &out, NULL, NULL, NULL);
+    T_OK(st);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(out);
+    free(big);
+    T_OK(grove_proc_free(p));
+}
+
+/* 4. grove_write on a socket (and a pipe) whose peer is gone: -EPIPE, no SIGPIPE. */
+static void test_04_write_sigpipe(void)
+{
+    signal(SIGPIPE, SIG_DFL);
+    int sv[2];
+    T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    grove_close(sv[1]);
+    T_EQ(grove_write(sv[0], "x", 1), -EPIPE);
+    struct iovec iov = {"y", 1};
+    T_EQ(grove_writev(sv[0], &iov, 1), -EPIPE);
+    T_EQ(grove_sendall(sv[0], "z", 1), -EPIPE);
+    grove_close(sv[0]);
+    int pp[2];
+    T_OK(pipe(pp));
+    grove_close(pp[0]);
+    T_EQ(grove_write(pp[1], "x", 1), -EPIPE);
+    T_EQ(grove_writev(pp[1], &iov, 1), -EPIPE);
+    sigset_t pend;
+    sigpending(&pend);
+    T_ASSERT(!sigismember(&pend, SIGPIPE));   /* the signal was consumed, not left pending */
+    grove_close(pp[1]);
+}
+
+/* 5. A thread that returns with a timeout scope open (on its stack, or on the heap): the
+ * timer heap stays sound and nothing fires on a reused record. */
+static void *leave_scope_open(void *arg)
+{
+    grove_timeout *heap_to = arg;
+    grove_timeout to[3];
+    grove_timeout_start(&to[0], GROVE_MS(5));
+    grove_timeout_start(&to[1], GROVE_MS(1));
+    grove_timeout_start(&to[2], -1);
+    if (heap_to)
+        grove_timeout_start(heap_to, GROVE_MS(2));
+    return NULL;   /* misuse: none ended */
+}
+
+static void *sleep_ok(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 5; i++)
+        if (grove_sleep(GROVE_MS(2)) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+static void test_05_scope_left_open(void)
+{
+    grove_timeout *heap_to = malloc(sizeof *heap_to);
+    for (int round = 0; round < 20; round++) {
+        grove_thread *t = grove_spawn(leave_scope_open, round == 0 ? heap_to : NULL);
+        T_OK(grove_join(t, NULL));
+    }
+    T_ASSERT(!grove_timeout_end(heap_to));   /* orphaned, never fired on anyone */
+    free(heap_to);
+    grove_thread *s[10];
+    for (int i = 0; i < 10; i++)   /* reuse the same stacks */
+        s[i] = grove_spawn(sleep_ok, NULL);
+    for (int i = 0; i < 10; i++) {
+        void *r;
+        T_OK(grove_join(s[i], &r));
+        T_EQ((intptr_t)r, 0);
+    }
+    T_OK(grove_sleep(GROVE_MS(10)));
+}
+
+/* 6. A timeout scope opened in a link callback must not hit a later, unrelated thread. */
+static void link_opens_scope(grove_thread *t, void *arg)
+{
+    (void)t;
+    grove_timeout_start(arg, GROVE_MS(1));   /* never ended: misuse */
+}
+
+static void test_06_scope_in_link_callback(void)
+{
+    static grove_timeout leaked;
+    for (int i = 0; i < 5; i++) {
+        grove_thread *t = grove_spawn(ret_arg, NULL);
+        T_OK(grove_link(t, link_opens_scope, i == 0 ? (void *)&leaked : NULL));
+        T_OK(grove_join(t, NULL));
+    }
+    grove_thread *u = grove_spawn(sleep_ok, NULL);
+    void *r;
+    T_OK(grove_join(u, &r));
+    T_EQ((intptr_t)r, 0);
+}
+
+/* 7. Huge durations saturate: effectively forever, never "fire at once". */
+static int g_started;
+static void *mark_started(void *arg)
+{
+    (void)arg;
+    g_started = 1;
+    return NULL;
+}
+static void *sleep_forever(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)grove_sleep(INT64_MAX);
+}
+
+static void test_07_saturating_durations(void)
+{
+    grove_thread *t = grove_spawn(sleep_forever, NULL);
+    T_OK(grove_sleep(GROVE_MS(10)));
+    T_ASSERT(!grove_thread_done(t));
+    T_OK(grove_kill(t));
+    void *r;
+    T_OK(grove_join(t, &r));
+    T_EQ((intptr_t)r, -ECANCELED);
+
+    grove_timeout to;
+    T_OK(grove_timeout_start(&to, INT64_MAX));
+    T_OK(grove_sleep(GROVE_MS(2)));
+    T_ASSERT(!grove_timeout_end(&to));
+
+    g_started = 0;
+    t = grove_spawn_after(INT64_MAX, mark_started, NULL);
+    T_ASSERT(t != NULL);
+    T_OK(grove_sleep(GROVE_MS(10)));
+    T_EQ(g_started, 0);
+    T_OK(grove_kill(t));
+    T_OK(grove_join(t, NULL));
+    T_EQ(g_started, 0);
+}
+
+/* 8. task_done right after a get that took its item from a blocked putter. */
+static void *put_two(void *arg)
+{
+    grove_queue *q = arg;
+    grove_queue_put(q, (void *)1);
+    grove_queue_put(q, (void *)2);   /* blocks: the queue holds one */
+    return NULL;
+}
+
+static void test_08_task_done_blocked_putter(void)
+{
+    grove_queue q;
+    T_OK(grove_queue_init(&q, GROVE_QUEUE_FIFO, 1, NULL));
+    grove_thread *p = grove_spawn(put_two, &q);
+    T_OK(grove_yield());   /* p put 1 and blocks putting 2 */
+    T_EQ(grove_queue_putting(&q), 1);
+    void *it;
+    T_OK(grove_queue_get(&q, &it));   /* takes 1; admits p's 2 */
+    T_OK(grove_queue_task_done(&q));
+    T_OK(grove_queue_get(&q, &it));
+    T_EQ((intptr_t)it, 2);
+    T_OK(grove_queue_task_done(&q));   /* before the fix: -EINVAL */
+    T_OK(grove_queue_join(&q));        /* before the fix: never returned */
+    T_OK(grove_join(p, NULL));
+
+    /* Rendezvous: the getter takes straight from the blocked putter. */
+    T_OK(grove_queue_resize(&q, GROVE_QUEUE_RENDEZVOUS));
+    p = grove_spawn(put_two, &q);
+    T_OK(grove_yield());
+    T_OK(grove_queue_get(&q, &it));
+    T_OK(grove_queue_task_done(&q));
+    T_OK(grove_queue_get(&q, &it));
+    T_OK(grove_queue_task_done(&q));
+    T_OK(grove_queue_join(&q));
+    T_OK(grove_join(p, NULL));
+    T_OK(grove_queue_destroy(&q));
+}
+
+/* 9. A bogus fd is -EBADF at once, with no table growth. */
+static void test_09_bogus_fd(void)
+{
+    char b[4];
+    T_EQ(grove_read(9000000, b, 1), -EBADF);
+    T_EQ(grove_wait_fd(9000000, GROVE_READ), -EBADF);
+    T_EQ(grove_wait_fd(INT_MAX, GROVE_READ), -EBADF);
+    T_EQ(grove_write(INT_MAX, b, 1), -EBADF);
+    T_EQ(grove_read(-5, b, 1), -EBADF);
+    T_OK(grove_fd_forget(INT_MAX));
+}
+
+/* 10 and 12. Any number of distinct stack sizes; a size near SIZE_MAX is -EINVAL. */
+static void *touch_stack(void *arg)
+{
+    volatile char buf[512];
+    buf[0] = 1;
+    buf[511] = (char)(intptr_t)arg;
+    return (void *)(intptr_t)buf[511];
+}
+
+static void test_10_12_stack_sizes(void)
+{
+    size_t sizes[] = {1024, 1500, 2100, 3000, 3900, 8192, 12288, 20480, 36864, 69632, 135168, 266240};
+    size_t n = sizeof sizes / sizeof sizes[0];
+    for (int round = 0; round < 3; round++) {
+        grove_thread *t[16];
+        for (size_t i = 0; i < n; i++) {
+            grove_spawn_attr at = {.stack_size = sizes[i]};
+            t[i] = grove_spawn_opts(&at, touch_stack, (void *)(intptr_t)(i + 1));
+            if (!t[i])
+                T_FAIL("stack size %zu: %s", sizes[i], strerror(errno));
+        }
+        for (size_t i = 0; i < n; i++) {
+            void *r;
+            T_OK(grove_join(t[i], &r));
+            T_EQ((intptr_t)r, (intptr_t)(i + 1));
+        }
+    }
+    size_t bad[] = {SIZE_MAX, SIZE_MAX - 4096, (size_t)1 << 40, 100};
+    for (size_t i = 0; i < 4; i++) {
+        grove_spawn_attr at = {.stack_size = bad[i]};
+        errno = 0;
+        T_ASSERT(grove_spawn_opts(&at, touch_stack, NULL) == NULL);
+        T_EQ(errno, EINVAL);
+    }
+}
+
+/* 13. cond_wait whose re-lock can never succeed: -EDEADLK, and the mutex is not held. */
+static grove_mutex g_m;
+static grove_event g_never;
+static void *hold_forever(void *arg)
+{
+    (void)arg;
+    grove_mutex_lock(&g_m);   /* handed over by main's cond_wait */
+    grove_event_wait(&g_never, NULL);   /* parks forever, holding the mutex */
+    grove_mutex_unlock(&g_m);
+    return NULL;
+}
+
+static void test_13_cond_relock_deadlock(void)
+{
+    grove_cond c;
+    T_OK(grove_mutex_init(&g_m));
+    T_OK(grove_cond_init(&c));
+    T_OK(grove_event_init(&g_never));
+    T_OK(grove_mutex_lock(&g_m));
+    grove_thread *h = grove_spawn(hold_forever, NULL);
+    T_OK(grove_yield());   /* h waits for the mutex */
+    grove_timeout to;
+    T_OK(grove_timeout_start(&to, GROVE_MS(5)));
+    int rc = grove_cond_wait(&c, &g_m);
+    T_ASSERT(grove_timeout_end(&to));
+    T_EQ(rc, -EDEADLK);   /* before the fix: -ETIMEDOUT, claiming the mutex was held */
+    T_EQ(grove_mutex_unlock(&g_m), -EPERM);   /* not ours */
+    T_OK(grove_kill(h));
+    T_OK(grove_join(h, NULL));
+}
+
+/* 14. Counters never overflow. */
+static void test_14_counter_overflow(void)
+{
+    grove_sem s;
+    T_OK(grove_sem_init(&s, LONG_MAX - 1));
+    T_OK(grove_sem_release(&s));
+    T_EQ(grove_sem_release(&s), -EOVERFLOW);
+    T_EQ(grove_sem_count(&s), LONG_MAX);
+    grove_waitgroup wg;
+    T_OK(grove_waitgroup_init(&wg));
+    T_OK(grove_waitgroup_add(&wg, LONG_MAX));
+    T_EQ(grove_waitgroup_add(&wg, 1), -EOVERFLOW);
+    T_EQ(grove_waitgroup_add(&wg, LONG_MIN), -EINVAL);
+    T_OK(grove_waitgroup_add(&wg, -LONG_MAX));
+    T_OK(grove_waitgroup_wait(&wg));
+}
+
+/* 15 and 16. Out-of-range ports; a dump to a bad fd. */
+static void test_15_16_bad_args(void)
+{
+    T_EQ(grove_listen("127.0.0.1:99999", 1), -EINVAL);
+    T_EQ(grove_listen("127.0.0.1:65536", 1), -EINVAL);
+    T_EQ(grove_listen("127.0.0.1:12x", 1), -EINVAL);
+    T_EQ(grove_connect("127.0.0.1:70000"), -EINVAL);
+    int l = grove_listen("127.0.0.1:0", 1);
+    T_OK(l);
+    grove_close(l);
+    T_EQ(grove_debug_dump(-1), -EBADF);
+    T_EQ(grove_debug_dump(1000000), -EBADF);
+    int pp[2];
+    T_OK(pipe(pp));
+    T_EQ(grove_debug_dump(pp[0]), -EBADF);   /* read end */
+    close(pp[0]);
+    close(pp[1]);
+}
+
+/* 18. Killed while running: join yields what fn returned after seeing -ECANCELED. */
+static void *returns_after_cancel(void *arg)
+{
+    (void)arg;
+    while (grove_sleep(GROVE_MS(1)) == 0) {
+    }
+    return (void *)0x77;
+}
+
+static void test_18_killed_result(void)
+{
+    grove_thread *t = grove_spawn(returns_after_cancel, NULL);
+    T_OK(grove_sleep(GROVE_MS(3)));
+    T_OK(grove_kill(t));
+    T_EQ((intptr_t)grove_thread_result(t), 0x77);
+    void *r;
+    T_OK(grove_join(t, &r));
+    T_EQ((intptr_t)r, 0x77);
+    t = grove_spawn(returns_after_cancel, NULL);
+    T_OK(grove_kill(t));   /* before it started: NULL */
+    T_OK(grove_join(t, &r));
+    T_ASSERT(r == NULL);
+}
+
+/* 19. grove_proc_free of a live child is a switch point: other green threads run. */
+static int g_ran;
+static void *set_ran(void *arg)
+{
+    (void)arg;
+    g_ran = 1;
+    return NULL;
+}
+
+static void test_19_proc_free_switches(void)
+{
+    char *argv[] = {"sleep", "10", NULL};
+    grove_proc *p = grove_proc_spawn(argv, NULL);
+    T_ASSERT(p != NULL);
+    g_ran = 0;
+    grove_thread *t = grove_spawn(set_ran, NULL);   /* runs only if proc_free switches */
+    int64_t t0 = grove_now();
+    T_OK(grove_proc_free(p));
+    T_LT(grove_now() - t0, GROVE_SEC(5));
+    T_EQ(g_ran, 1);
+    T_OK(grove_join(t, NULL));
+}
+
+/* 21. Generic codes get generic text. */
+static void test_21_strerror(void)
+{
+    T_ASSERT(!strstr(grove_strerror(-EBUSY), "fd"));
+    T_ASSERT(!strstr(grove_strerror(-EDEADLK), "wake this"));
+    T_ASSERT(strstr(grove_strerror(-ETIMEDOUT), "timed out") != NULL);
+    T_ASSERT(strstr(grove_strerror(-ECANCELED), "killed") != NULL);
+}
+
+/* 22. imap: arguments and results dropped at close are handed to free functions. */
+static int g_live;
+static void *compute(void *arg)
+{
+    int *in = arg;
+    int v = *in;
+    free(in);
+    g_live--;
+    grove_sleep(GROVE_MS(1 + v % 3));   /* some are killed here */
+    int *out = malloc(sizeof *out);
+    g_live++;
+    *out = v * 2;
+    return out;
+}
+static int gen_ints(void *ctx, void **arg)
+{
+    int *n = ctx;
+    if (*n >= 200)
+        return 0;
+    int *a = malloc(sizeof *a);
+    g_live++;
+    *a = (*n)++;
+    *arg = a;
+    return 1;
+}
+static void free_counted(void *p)
+{
+    free(p);
+    g_live--;
+}
+
+static void test_22_imap_free(void)
+{
+    g_live = 0;
+    grove_pool *pool = grove_pool_new(8);
+    int n = 0;
+    grove_imap *it = grove_pool_imap(pool, compute, gen_ints, &n);
+    T_OK(grove_imap_set_free(it, free_counted, free_counted));
+    for (int i = 0; i < 5; i++) {
+        void *r;
+        T_EQ(grove_imap_next(it, &r), 1);
+        T_EQ(*(int *)r, 2 * i);
+        free_counted(r);
+    }
+    T_OK(grove_imap_close(it));
+    T_EQ(g_live, 0);   /* nothing dropped leaked */
+    T_OK(grove_pool_destroy(pool));
+    T_EQ(grove_imap_set_free(NULL, NULL, NULL), -EINVAL);
+}
+
+/* 24. Grove's service threads are not "my threads". */
+static void quiet(int fd, void *arg)
+{
+    (void)fd;
+    (void)arg;
+}
+
+static void test_24_service_threads_not_counted(void)
+{
+    int l = grove_listen("127.0.0.1:0", 8);
+    T_OK(l);
+    grove_server *srv = grove_server_start(l, quiet, NULL, 0);
+    T_EQ(grove_thread_count(), 0);
+    grove_thread *w = grove_spawn(sleep_ok, NULL);
+    T_EQ(grove_thread_count(), 1);
+    T_OK(grove_wait_all());   /* returns when w is done, although the acceptor runs */
+    T_ASSERT(grove_thread_done(w));
+    T_OK(grove_join(w, NULL));
+    T_OK(grove_server_stop(srv, GROVE_SEC(1)));
+    grove_close(l);
+}
+
+static const t_case cases[] = {
+    T_CASE(test_01_double_join),
+    T_CASE(test_03_communicate_sigpipe),
+    T_CASE(test_04_write_sigpipe),
+    T_CASE(test_05_scope_left_open),
+    T_CASE(test_06_scope_in_link_callback),
+    T_CASE(test_07_saturating_durations),
+    T_CASE(test_08_task_done_blocked_putter),
+    T_CASE(test_09_bogus_fd),
+    T_CASE(test_10_12_stack_sizes),
+    T_CASE(test_13_cond_relock_deadlock),
+    T_CASE(test_14_counter_overflow),
+    T_CASE(test_15_16_bad_args),
+    T_CASE(test_18_killed_result),
+    T_CASE(test_19_proc_free_switches),
+    T_CASE(test_21_strerror),
+    T_CASE(test_22_imap_free),
+    T_CASE(test_24_service_threads_not_counted),
+    {0},
+};
+
+int main(int argc, char **argv) { return t_run(cases, argc, argv); }
