@@ -417,7 +417,7 @@ grove__hub *grove__hub_create(void)
 {
     pthread_once(&g_hub_key_once, make_key);
     size_t hs = (sizeof(grove__hub) + 63) & ~(size_t)63;
-    grove__hub *h = calloc(1, hs + GROVE__CTX_EXTRA);
+    grove__hub *h = grove__calloc(1, hs + GROVE__CTX_EXTRA);
     if (!h) {
         errno = ENOMEM;
         return NULL;

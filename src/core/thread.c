@@ -277,7 +277,7 @@ int grove_link(grove_thread *t, void (*cb)(grove_thread *, void *), void *arg)
         cb(t, arg);
         return 0;
     }
-    grove__link_cb *l = malloc(sizeof *l);
+    grove__link_cb *l = grove__malloc(sizeof *l);
     if (!l)
         return -ENOMEM;
     l->next = NULL;

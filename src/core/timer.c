@@ -51,7 +51,7 @@ int grove__heap_push(grove__heap *hp, grove__timer *tm)
 {
     if (hp->n == hp->cap) {
         size_t cap = hp->cap ? hp->cap * 2 : 64;
-        grove__timer **v = realloc(hp->v, cap * sizeof *v);
+        grove__timer **v = grove__realloc(hp->v, cap * sizeof *v);
         if (!v)
             return -ENOMEM;
         hp->v = v;

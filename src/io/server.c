@@ -97,7 +97,7 @@ static void *acceptor(void *arg)
         backoff = 0;
         srv->accepted++;
         srv->active++;
-        conn *c = malloc(sizeof *c);
+        conn *c = grove__malloc(sizeof *c);
         if (!c || !(c->t = grove__spawn_n_thread(conn_main, c))) {
             free(c);
             srv->active--;
@@ -119,7 +119,7 @@ grove_server *grove_server_start(int lfd, void (*handle)(int, void *), void *arg
         errno = EINVAL;
         return NULL;
     }
-    grove_server *srv = calloc(1, sizeof *srv);
+    grove_server *srv = grove__calloc(1, sizeof *srv);
     if (!srv) {
         errno = ENOMEM;
         return NULL;

@@ -49,7 +49,7 @@ static void *reader(void *unused)
             int signo = (int)si[i].ssi_signo;
             if (signo <= 0 || signo >= _NSIG || !t_sig.e[signo].handler)
                 continue;
-            delivery *d = malloc(sizeof *d);
+            delivery *d = grove__malloc(sizeof *d);
             if (!d)
                 continue;
             d->signo = signo;

@@ -167,7 +167,7 @@ static int call(void *(*fn)(void *), void *arg, void **result, void (*drop)(void
     int rc = interruptible ? grove__check(h->current) : 0;
     if (rc)
         return rc;
-    job *j = calloc(1, sizeof *j);
+    job *j = grove__calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
     j->in = grove__inbox_hold(h);

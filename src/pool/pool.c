@@ -13,7 +13,7 @@ grove_pool *grove_pool_new(size_t size)
         errno = EINVAL;
         return NULL;
     }
-    grove_pool *p = calloc(1, sizeof *p);
+    grove_pool *p = grove__calloc(1, sizeof *p);
     if (!p) {
         errno = ENOMEM;
         return NULL;

@@ -23,8 +23,8 @@ grove_respool *grove_respool_new(int (*create)(void *, void **), void (*destroy)
         errno = EINVAL;
         return NULL;
     }
-    grove_respool *rp = calloc(1, sizeof *rp);
-    if (!rp || !(rp->idle = calloc(max, sizeof *rp->idle))) {
+    grove_respool *rp = grove__calloc(1, sizeof *rp);
+    if (!rp || !(rp->idle = grove__calloc(max, sizeof *rp->idle))) {
         free(rp);
         errno = ENOMEM;
         return NULL;

@@ -55,7 +55,7 @@ static int before(const grove_queue *q, const entry *a, const entry *b)
 static int grow(grove_queue *q)
 {
     size_t cap = q->cap_ ? q->cap_ * 2 : 16;
-    entry *v = malloc(cap * sizeof *v);
+    entry *v = grove__malloc(cap * sizeof *v);
     if (!v)
         return -ENOMEM;
     for (size_t i = 0; i < q->n_; i++)   /* unroll the ring */
