@@ -6,7 +6,7 @@
  * through the loop; every GROVE__POLL_EVERY switches, and whenever nothing is runnable,
  * control goes to the loop, which fires timers, polls fds and detects deadlock.
  */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #include <pthread.h>
 #include <time.h>

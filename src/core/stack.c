@@ -13,7 +13,7 @@
  * Either way an overflow ends the process with a message naming the green thread, from a
  * SIGSEGV handler that runs on an alternate signal stack.
  */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #ifdef GROVE_ASAN
 #include <sanitizer/asan_interface.h>

@@ -4,7 +4,7 @@
  * spawn is one cache pop plus a few stores, and a joinable thread's record stays valid
  * until it is joined or detached, exactly like its stack.
  */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #include <stdio.h>
 

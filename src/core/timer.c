@@ -2,7 +2,7 @@
  * sequence, so timers with equal deadlines fire in the order they were added. Each timer
  * records its index, which makes removal O(log n). The array grows by doubling and never
  * shrinks, so a steady state allocates nothing. */
-#include "core/internal.h"
+#include "core/hub.h"
 
 static inline int before(const grove__timer *a, const grove__timer *b)
 {

@@ -7,6 +7,7 @@
  * once the hub is gone, posts are refused (-ESHUTDOWN) and what was still queued is
  * handed to each post's discard callback, so the poster can clean up instead of touching
  * a freed hub. */
+#include "core/hub.h"
 #include "hub/fd.h"
 #include "hub/wakeup.h"
 

@@ -111,7 +111,7 @@ int grove_getaddrinfo(const char *host, const char *service, const struct addrin
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    rc = grove__check(h->current);
+    rc = grove__check(grove__running(h));
     if (rc)
         return rc;
     return grove__dns_resolve(host, service, hints, res);

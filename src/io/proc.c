@@ -1,6 +1,6 @@
 /* Green subprocesses: posix_spawn with pipes, and a pidfd per child so the hub's epoll
  * says when it exits (no SIGCHLD handler, no reaper thread). */
-#include "core/internal.h"
+#include "core/thread.h"
 #include "hub/fd.h"
 
 #include "grove/io.h"

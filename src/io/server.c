@@ -7,7 +7,7 @@
  * Each connection's record lives on its handler's stack; the server keeps them in a list
  * so a graceful stop can kill the stragglers.
  */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/io.h"
 #include "grove/sync.h"
@@ -187,7 +187,7 @@ int grove_server_stop(grove_server *srv, int64_t grace_ns)
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    grove_thread *self = h->current;
+    grove_thread *self = grove__running(h);
     unsigned sh = grove__shield_enter(self);
     int rc = stop_shielded(srv, grace_ns);
     grove__shield_leave(self, sh);

@@ -1,6 +1,6 @@
 /* Signals as green threads: the hub reads handled signals from a signalfd in a service
  * thread and spawns a green thread running the handler for each delivery. */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/io.h"
 #include "grove/proc.h"

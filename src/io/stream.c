@@ -1,7 +1,7 @@
 /* Buffered streams over a transport (a plain fd, or TLS through grove_stream_ops).
  * The read buffer is linear (start..end), compacted when it runs out of room at its end;
  * readline/read_until/read_exact leave data buffered when they fail, so nothing is lost. */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/io.h"
 

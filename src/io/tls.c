@@ -1,6 +1,6 @@
 /* TLS over OpenSSL on non-blocking fds: every SSL call that wants I/O waits on the hub
  * for the direction OpenSSL asks for, then retries. */
-#include "core/internal.h"
+#include "core/thread.h"
 #include "hub/fd.h"
 
 #include "grove/tls.h"

@@ -1,6 +1,6 @@
 /* Pile (results in spawn order) and imap (an ordered parallel map over a generator,
  * built on a pile plus a feeder green thread with back-pressure). */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "pool/pool.h"
 

@@ -3,7 +3,7 @@
  * A finished pool thread's exit hook hands its slot straight to the longest waiting
  * spawner (so a late spawner never takes it first) or frees it; no per-spawn allocation.
  */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "pool/pool.h"
 

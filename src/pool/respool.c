@@ -1,7 +1,7 @@
 /* Resource pool (eventlet.pools.Pool): a bounded set of reusable items such as database
  * connections, created on demand. A put hands the item straight to the longest waiter;
  * a discard frees a slot, and the woken waiter creates a fresh item. */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/pool.h"
 

@@ -161,7 +161,7 @@ static int put(grove_queue *q, void *item, int wait)
     grove__waiter w;
     grove__waiter_init(&w);
     w.value = item;   /* taken from here by whoever makes room */
-    int rc = grove__check(h->current);
+    int rc = grove__check(grove__running(h));
     if (rc)
         return rc;
     grove__list_push(WL(&q->putters_), &w.link);
