@@ -43,7 +43,9 @@ struct grove_zmq {
     size_t users;           /* green threads inside a call on this socket */
     size_t waiting[2];      /* green threads waiting to receive / to send */
     grove_sem ready[2];     /* FIFO: one permit hands a direction's readiness to its first waiter */
-    grove_thread *watcher;  /* sleeps on ZMQ_FD while anybody waits */
+    grove_thread *watcher;  /* sleeps on ZMQ_FD while anybody waits, on idle otherwise */
+    grove_sem idle;         /* a permit wakes an idle watcher */
+    int watcher_idle;
     grove_mutex send_mu, recv_mu;   /* whole multipart messages */
     poke *pokes;            /* green pollers to tell about a change */
 };
@@ -80,13 +82,24 @@ static int events(grove_zmq *s)
     return ev;
 }
 
+/* The watcher lives as long as the socket: it sleeps on ZMQ_FD while anybody waits and
+ * on its idle semaphore otherwise (so a socket used in a request/reply loop does not
+ * spawn one per wait). */
 static void *watch(void *arg)
 {
     grove_zmq *s = arg;
-    while (!s->closed && (s->waiting[IN] || s->waiting[OUT])) {
+    while (!s->closed) {
+        if (!s->waiting[IN] && !s->waiting[OUT]) {
+            s->watcher_idle = 1;
+            int rc = grove_sem_acquire(&s->idle);
+            s->watcher_idle = 0;
+            if (rc < 0)
+                break;   /* killed by close */
+            continue;
+        }
         events(s);
         if (grove_poll_fd(s->fd, GROVE_READ) < 0)
-            break;   /* killed by close */
+            break;
     }
     s->watcher = NULL;
     return NULL;
@@ -103,6 +116,8 @@ static int wait_dir(grove_zmq *s, int dir)
             return -errno;
         }
         grove_detach(s->watcher);
+    } else if (s->watcher_idle && grove_sem_count(&s->idle) == 0) {
+        grove_sem_release(&s->idle);
     }
     int rc = grove_sem_acquire(&s->ready[dir]);
     s->waiting[dir]--;
@@ -143,6 +158,7 @@ grove_zmq *grove_zmq_socket(void *ctx, int type)
     }
     grove_sem_init(&s->ready[IN], 0);
     grove_sem_init(&s->ready[OUT], 0);
+    grove_sem_init(&s->idle, 0);
     grove_mutex_init(&s->send_mu);
     grove_mutex_init(&s->recv_mu);
     return s;
@@ -169,6 +185,7 @@ int grove_zmq_close(grove_zmq *s)
     int rc = zmq_close(s->z) == 0 ? 0 : -errno;
     grove_sem_destroy(&s->ready[IN]);
     grove_sem_destroy(&s->ready[OUT]);
+    grove_sem_destroy(&s->idle);
     grove_mutex_destroy(&s->send_mu);
     grove_mutex_destroy(&s->recv_mu);
     free(s);
@@ -226,8 +243,10 @@ int grove_zmq_getsockopt(grove_zmq *s, int option, void *value, size_t *len)
                 break;                                                                     \
             }                                                                              \
         }                                                                                  \
-        if (!(s)->closed)                                                                  \
-            events(s);   /* pass on what this operation changed */                         \
+        /* Pass on what this operation changed - to whoever waits: with nobody waiting \
+         * there is nobody to tell, and a newcomer reads ZMQ_EVENTS itself. */          \
+        if (!(s)->closed && ((s)->waiting[IN] || (s)->waiting[OUT] || (s)->pokes))       \
+            events(s);                                                                     \
         (s)->users--;                                                                      \
         return r_;                                                                         \
     } while (0)
