@@ -287,6 +287,8 @@ int grove_pq_pool_destroy(grove_pq_pool *p)
     return 0;
 }
 
+#define FRESH_NS GROVE_MS(2)
+
 /* Whether an idle connection can be handed out: alive as far as libpq can tell without
  * waiting, and - if it was idle longer than check_after - answering a round trip. */
 static int usable(grove_pq_pool *p, pconn *e, int64_t now)
@@ -295,9 +297,15 @@ static int usable(grove_pq_pool *p, pconn *e, int64_t now)
     if (PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE)
         return 0;
     /* An idle connection has nothing to say: anything readable (the server's goodbye
-     * when it terminated the session, a hang-up) calls for a round trip to be sure. */
-    struct pollfd pf = {.fd = PQsocket(c), .events = POLLIN};
-    int said = poll(&pf, 1, 0) != 0;
+     * when it terminated the session, a hang-up) calls for a round trip to be sure. A
+     * connection that came back a moment ago is handed out without looking (a busy pool
+     * saves the system call; a session ended in that moment fails its query with
+     * -ECONNRESET and is replaced). */
+    int said = 0;
+    if (now - e->last_used > FRESH_NS) {
+        struct pollfd pf = {.fd = PQsocket(c), .events = POLLIN};
+        said = poll(&pf, 1, 0) != 0;
+    }
     if (said && (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK))
         return 0;
     if (!said && (p->o.check_after_ns < 0 || now - e->last_used <= p->o.check_after_ns))
