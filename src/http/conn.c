@@ -1,0 +1,135 @@
+/* Connection transport and read buffer for the server and the client (see conn.h). */
+#include "http/conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int grove__hio_init(grove__hio *io, int fd, grove_tls *tls, const grove_http_limits *lim)
+{
+    memset(io, 0, sizeof *io);
+    io->fd = fd;
+    io->tls = tls;
+    io->cap = 4096;
+    /* The whole head fits, plus room to read body bytes behind it. */
+    io->maxcap = lim->max_header_bytes * 2 + 65536;
+    io->send_timeout = lim->send_timeout;
+    io->buf = malloc(io->cap);
+    return io->buf ? 0 : -ENOMEM;
+}
+
+void grove__hio_free(grove__hio *io)
+{
+    free(io->buf);
+    io->buf = NULL;
+}
+
+void grove__hp_shift(grove__hp *hp, size_t from, size_t delta)
+{
+    if (hp->in_trailers < 2)
+        return;
+    size_t *offs[] = {&hp->head_start, &hp->scan, &hp->line_start, &hp->head_end};
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++)
+        if (*offs[i] >= from)
+            *offs[i] -= delta;
+}
+
+ssize_t grove__hio_read_raw(grove__hio *io, void *buf, size_t n)
+{
+    return io->tls ? grove_tls_read(io->tls, buf, n) : grove_recv(io->fd, buf, n, 0);
+}
+
+ssize_t grove__hio_fill(grove__hio *io, grove__hp *hp, int64_t timeout_ns)
+{
+    if (io->end == io->cap && io->pos > io->keep) {
+        size_t delta = io->pos - io->keep;
+        memmove(io->buf + io->keep, io->buf + io->pos, io->end - io->pos);
+        if (hp)
+            grove__hp_shift(hp, io->pos, delta);
+        io->end -= delta;
+        io->pos = io->keep;
+    }
+    if (io->end == io->cap) {
+        if (io->cap >= io->maxcap)
+            return -EMSGSIZE;
+        size_t cap = io->cap * 2 > io->maxcap ? io->maxcap : io->cap * 2;
+        char *b = realloc(io->buf, cap);
+        if (!b)
+            return -ENOMEM;
+        io->buf = b;
+        io->cap = cap;
+    }
+    grove_timeout to;
+    if (timeout_ns > 0)
+        grove_timeout_start(&to, timeout_ns);
+    ssize_t r = grove__hio_read_raw(io, io->buf + io->end, io->cap - io->end);
+    if (timeout_ns > 0)
+        grove_timeout_end(&to);
+    if (r > 0)
+        io->end += (size_t)r;
+    return r;
+}
+
+void grove__hio_next(grove__hio *io)
+{
+    io->keep = 0;
+    if (io->pos == io->end) {
+        io->pos = io->end = 0;
+        return;
+    }
+    memmove(io->buf, io->buf + io->pos, io->end - io->pos);
+    io->end -= io->pos;
+    io->pos = 0;
+}
+
+int grove__hio_writev(grove__hio *io, struct iovec *iov, int n)
+{
+    while (n > 0 && iov->iov_len == 0) {
+        iov++;
+        n--;
+    }
+    while (n > 0) {
+        grove_timeout to;
+        grove_timeout_start(&to, io->send_timeout);
+        ssize_t r;
+        if (io->tls)
+            r = grove_tls_write(io->tls, iov->iov_base, iov->iov_len);
+        else
+            r = grove_writev(io->fd, iov, n > 64 ? 64 : n);
+        grove_timeout_end(&to);
+        if (r < 0)
+            return (int)r;
+        size_t done = (size_t)r;
+        while (n > 0 && done >= iov->iov_len) {
+            done -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0 && done) {
+            iov->iov_base = (char *)iov->iov_base + done;
+            iov->iov_len -= done;
+        }
+    }
+    return 0;
+}
+
+const char *grove__http_date(void)
+{
+    static _Thread_local char date[32];
+    static _Thread_local time_t last = -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (ts.tv_sec != last) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        static const char mons[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        snprintf(date, sizeof date, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+                 mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        last = ts.tv_sec;
+    }
+    return date;
+}
