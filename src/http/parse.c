@@ -146,6 +146,7 @@ static int on_header_field_complete(llhttp_t *ll)
 {
     grove__hp *hp = HP(ll);
     hp->field_open = 0;
+    hp->value_open = 2; /* a value (possibly empty) belongs to this field now */
     if (hp->in_trailers)
         return tbuf_add(hp, "", 1);
     return 0;
@@ -157,7 +158,9 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len)
     if (!hp->nhdr && !hp->ntrail)
         return fail(hp, 400, "header value without a name");
     grove__hp_hdr *h = &hp->hdr[hp->nhdr + hp->ntrail - 1];
-    if (!hp->value_open) {
+    if (!hp->value_open)
+        return fail(hp, 400, "header value without a name");
+    if (hp->value_open == 2) {
         hp->value_open = 1;
         h->value = hp->in_trailers ? (uint32_t)hp->tlen : (uint32_t)(at - hp->base);
     }
@@ -387,8 +390,12 @@ static int scan_head(grove__hp *hp, const char *b, size_t end)
     while (i < end) {
         unsigned char c = (unsigned char)b[i];
         if (c >= 0x20 && c != 0x7f) {
-            if ((c == ' ') && i == hp->line_start && hp->line_no > 0)
-                return fail(hp, 400, "obs-fold line"), -1;
+            if (i == hp->line_start && hp->line_no > 0) {
+                if (c == ' ')
+                    return fail(hp, 400, "obs-fold line"), -1;
+                if (c == ':')
+                    return fail(hp, 400, "empty header name"), -1;
+            }
             i++;
             continue;
         }
@@ -530,6 +537,18 @@ static void finish_head(grove__hp *hp, char *b)
         b[hp->reason + hp->reason_len] = 0;
 }
 
+/* Whether the request line ends in a well-formed "HTTP/d.d" (then a version llhttp
+ * refuses is an unsupported one, 505, rather than a malformed line, 400). */
+static int well_formed_version(const grove__hp *hp, const char *b, size_t end)
+{
+    const char *s = b + hp->head_start, *e = memchr(s, '\r', end - hp->head_start);
+    if (!e || e - s < 9)
+        return 0;
+    const char *v = e - 8;
+    return v[-1] == ' ' && !memcmp(v, "HTTP/", 5) && v[5] >= '0' && v[5] <= '9' && v[6] == '.' && v[7] >= '0' &&
+           v[7] <= '9';
+}
+
 int grove__hp_feed(grove__hp *hp, char *base, size_t *pos, size_t end)
 {
     if (hp->status)
@@ -578,8 +597,10 @@ again:;
     } else {
         if (!hp->status)
             fail(hp, 400, errno_reason(e));
-        if (hp->status == 400 && e == HPE_INVALID_VERSION)
+        if (hp->status == 400 && e == HPE_INVALID_VERSION && well_formed_version(hp, base, limit)) {
             hp->status = 505;
+            hp->reason_text = "HTTP version not supported";
+        }
         return GROVE__HP_ERROR;
     }
     if (hp->head_done && !hp->head_reported)
