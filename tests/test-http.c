@@ -129,6 +129,26 @@ static void test_basic(void)
     T_ASSERT(!closed); /* keep-alive */
 }
 
+/* A head bigger than the connection's first buffer (4 KiB), arriving in pieces, then a
+ * pipelined request: the buffer grows without moving the head under the parser. */
+static void test_big_head(void)
+{
+    static char req[16384];
+    size_t n = (size_t)snprintf(req, sizeof req, "GET /info HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(req + n, sizeof req - n, "X-Pad-%d: %0400d\r\n", i, i);
+    n += (size_t)snprintf(req + n, sizeof req - n, "X-A: last\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    int fd = grove_connect(g_s.addr);
+    for (size_t off = 0; off < n; off += 1000) {
+        T_OK(grove_sendall(fd, req + off, n - off < 1000 ? n - off : 1000));
+        grove_sleep(GROVE_MS(2));
+    }
+    t_read_all(fd, g_out, sizeof g_out, GROVE_MS(300), NULL);
+    grove_close(fd);
+    T_ASSERT(strstr(g_out, "\r\n\r\nGET|/info|/info||last|1|"));
+    T_ASSERT(strstr(g_out, "Hello, World!"));
+}
+
 static void test_request_accessors(void)
 {
     const char req[] = "PUT /a/b%20c?x=1&y=2 HTTP/1.1\r\nHost: x\r\nX-A:  first \r\nx-a: second\r\n"
@@ -628,6 +648,7 @@ int main(int argc, char **argv)
 {
     static const t_case cases[] = {
         T_CASE(test_basic),
+        T_CASE(test_big_head),
         T_CASE(test_request_accessors),
         T_CASE(test_pipelining),
         T_CASE(test_chunked_request),

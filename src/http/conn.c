@@ -23,7 +23,8 @@ int grove__hio_init(grove__hio *io, int fd, grove_tls *tls, const grove_http_lim
 void grove__hio_free(grove__hio *io)
 {
     free(io->buf);
-    io->buf = NULL;
+    free(io->wbuf);
+    io->buf = io->wbuf = NULL;
 }
 
 void grove__hp_shift(grove__hp *hp, size_t from, size_t delta)
@@ -43,7 +44,9 @@ ssize_t grove__hio_read_raw(grove__hio *io, void *buf, size_t n)
 
 ssize_t grove__hio_fill(grove__hio *io, grove__hp *hp, int64_t timeout_ns)
 {
-    if (io->end == io->cap && io->pos > io->keep) {
+    /* While a head is read, its bytes stay where they are (the parser holds offsets
+     * into them): the buffer grows instead. */
+    if (io->end == io->cap && io->pos > io->keep && (!hp || hp->head_done)) {
         size_t delta = io->pos - io->keep;
         memmove(io->buf + io->keep, io->buf + io->pos, io->end - io->pos);
         if (hp)
@@ -89,6 +92,26 @@ int grove__hio_writev(grove__hio *io, struct iovec *iov, int n)
     while (n > 0 && iov->iov_len == 0) {
         iov++;
         n--;
+    }
+    if (io->tls && n > 1) {
+        /* One TLS record for a head and a small body, not one per piece. */
+        size_t total = 0;
+        for (int i = 0; i < n; i++)
+            total += iov[i].iov_len;
+        if (total <= 16384) {
+            if (!io->wbuf && !(io->wbuf = malloc(16384)))
+                return -ENOMEM;
+            size_t off = 0;
+            for (int i = 0; i < n; i++) {
+                memcpy(io->wbuf + off, iov[i].iov_base, iov[i].iov_len);
+                off += iov[i].iov_len;
+            }
+            grove_timeout to;
+            grove_timeout_start(&to, io->send_timeout);
+            ssize_t r = grove_tls_write(io->tls, io->wbuf, total);
+            grove_timeout_end(&to);
+            return r < 0 ? (int)r : 0;
+        }
     }
     while (n > 0) {
         grove_timeout to;

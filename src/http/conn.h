@@ -13,6 +13,7 @@ typedef struct grove__hio {
     int fd;
     grove_tls *tls;
     char *buf;
+    char *wbuf; /* TLS only: gathers a response into one record */
     size_t cap, maxcap, keep, pos, end;
     int64_t send_timeout;
 } grove__hio;
