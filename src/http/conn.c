@@ -140,7 +140,7 @@ int grove__hio_writev(grove__hio *io, struct iovec *iov, int n)
 
 const char *grove__http_date(void)
 {
-    static _Thread_local char date[32];
+    static _Thread_local char date[80];
     static _Thread_local time_t last = -1;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);

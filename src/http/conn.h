@@ -33,7 +33,7 @@ GROVE__HIDDEN int grove__hio_writev(grove__hio *io, struct iovec *iov, int n);
 GROVE__HIDDEN ssize_t grove__hio_read_raw(grove__hio *io, void *buf, size_t n);
 /* Shifts the parser's scanner offsets past from by -delta (after the buffer moved). */
 GROVE__HIDDEN void grove__hp_shift(grove__hp *hp, size_t from, size_t delta);
-/* "Date: ..." value for now (cached per second per OS thread), 29 chars + NUL. */
+/* "Date: ..." value for now (cached per second per OS thread), NUL-terminated, 29 chars. */
 GROVE__HIDDEN const char *grove__http_date(void);
 
 #endif

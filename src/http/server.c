@@ -635,7 +635,7 @@ grove_stream *grove_http_take_stream(grove_http_req *req)
 
 static void log_time(char *out, size_t n)
 {
-    static _Thread_local char cached[40];
+    static _Thread_local char cached[96];
     static _Thread_local time_t last = -1;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
@@ -675,7 +675,7 @@ static void log_request(grove_http_req *c)
     grove_http_server *srv = c->srv;
     if (srv->log_fd < 0 || srv->loglen > (1u << 22))
         return;
-    char t[40], line[256];
+    char t[96], line[256];
     log_time(t, sizeof t);
     snprintf(line, sizeof line, "%s - - [%s] \"", c->peer_str, t);
     append(&srv->log, &srv->loglen, &srv->logcap, line, strlen(line));
