@@ -41,6 +41,8 @@ struct grove_http_server {
     char *log, *log_spare;
     size_t loglen, logcap, sparecap;
     grove_thread *log_thread;
+    grove_thread *sweeper;
+    int64_t sweep_every;
 };
 
 struct grove_http_req {
@@ -48,6 +50,8 @@ struct grove_http_req {
     grove_http_req *prev, *next; /* the server's connections */
     grove_thread *self;
     int idle;                     /* waiting for a request's first byte */
+    int64_t rdeadline;            /* a read in progress must finish by then (0: none) */
+    int timed_out;                /* the sweeper cut the read side at rdeadline */
     grove__hio io;
     grove__hp hp;
     struct sockaddr_storage peer;
@@ -491,6 +495,41 @@ int grove_http_sendfile(grove_http_req *req, int status, const char *content_typ
     return 0;
 }
 
+/* ---- read deadlines ------------------------------------------------------------------------- */
+
+/* Reads more request bytes, to be cut off at deadline. Reads carry no timer of their own:
+ * a timer per read (added, then removed once the bytes came) was the largest cost of a
+ * keep-alive request with 1000 connections. Instead one sweeper per server walks the
+ * connections a few times per smallest timeout and shuts the read side of a late one,
+ * which wakes its read with end-of-file; timed_out tells the two apart. Deadlines are
+ * therefore kept within a quarter of the timeout. */
+static ssize_t timed_fill(grove_http_req *c, int64_t deadline)
+{
+    if (c->timed_out || deadline <= grove_now())
+        return -ETIMEDOUT;
+    c->rdeadline = deadline;
+    ssize_t r = grove__hio_fill(&c->io, &c->hp, 0);
+    c->rdeadline = 0;
+    if (c->timed_out)
+        return -ETIMEDOUT;
+    return r;
+}
+
+static void *sweep_main(void *arg)
+{
+    grove_http_server *srv = arg;
+    while (grove_sleep(srv->sweep_every) == 0) {
+        int64_t now = grove_now();
+        for (grove_http_req *c = srv->conns; c; c = c->next) {
+            if (c->rdeadline && c->rdeadline <= now && !c->timed_out) {
+                c->timed_out = 1;
+                grove_shutdown(c->io.fd, SHUT_RD);
+            }
+        }
+    }
+    return NULL;
+}
+
 /* ---- reading the body ---------------------------------------------------------------------- */
 
 static int send_continue(grove_http_req *c)
@@ -531,7 +570,7 @@ ssize_t grove_http_req_read(grove_http_req *req, void *buf, size_t n)
             c->must_close = 1;
             return c->body_err = c->hp.status == 413 ? -EMSGSIZE : -EPROTO;
         }
-        ssize_t r = grove__hio_fill(&c->io, &c->hp, c->srv->lim.body_timeout);
+        ssize_t r = timed_fill(c, grove_now() + c->srv->lim.body_timeout);
         if (r == 0)
             r = -ECONNRESET;
         if (r < 0) {
@@ -784,8 +823,7 @@ static int read_head(grove_http_req *c)
         if (srv->stopping && !seen)
             return -1;
         c->idle = !seen;
-        int64_t wait = seen ? deadline - grove_now() : srv->lim.idle_timeout;
-        ssize_t r = wait > 0 ? grove__hio_fill(&c->io, &c->hp, wait) : -ETIMEDOUT;
+        ssize_t r = timed_fill(c, seen ? deadline : grove_now() + srv->lim.idle_timeout);
         c->idle = 0;
         if (r == -ETIMEDOUT && seen) {
             send_error(c, 408, "the request head took too long", 1);
@@ -1010,12 +1048,26 @@ grove_http_server *grove_http_server_start(int listen_fd, const grove_http_serve
         if (!srv->log_thread)
             goto fail;
     }
+    int64_t t = srv->lim.idle_timeout;
+    if (srv->lim.header_timeout < t)
+        t = srv->lim.header_timeout;
+    if (srv->lim.body_timeout < t)
+        t = srv->lim.body_timeout;
+    t /= 4;
+    srv->sweep_every = t < GROVE_MS(5) ? GROVE_MS(5) : t > GROVE_SEC(1) ? GROVE_SEC(1) : t;
+    srv->sweeper = grove_spawn(sweep_main, srv);
+    if (!srv->sweeper)
+        goto fail;
     srv->srv = grove_server_start(listen_fd, conn_main, srv, opts->concurrency);
     if (!srv->srv)
         goto fail;
     return srv;
 fail:;
     int e = errno;
+    if (srv->sweeper) {
+        grove_kill(srv->sweeper);
+        grove_join(srv->sweeper, NULL);
+    }
     if (srv->log_thread) {
         grove_kill(srv->log_thread);
         grove_join(srv->log_thread, NULL);
@@ -1038,6 +1090,8 @@ int grove_http_server_stop(grove_http_server *srv, int64_t grace_ns)
         if (c->idle)
             grove_kill_nowait(c->self);
     int killed = grove_server_stop(srv->srv, grace_ns);
+    grove_kill(srv->sweeper);
+    grove_join(srv->sweeper, NULL);
     if (srv->log_thread) {
         grove_kill(srv->log_thread);
         grove_join(srv->log_thread, NULL);

@@ -10,6 +10,7 @@ cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 cmake -S "$src" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/consumer" >/dev/null
 "$tmp/consumer/consumer"
+"$tmp/consumer/consumer-http"
 libdir=$(ls -d "$tmp"/prefix/lib*/pkgconfig | head -1)
 export PKG_CONFIG_PATH="$libdir"
 cc -o "$tmp/pc-shared" "$src/consumer.c" $(pkg-config --cflags --libs grove) -Wl,-rpath,"$(dirname "$libdir")"
@@ -17,4 +18,6 @@ cc -o "$tmp/pc-shared" "$src/consumer.c" $(pkg-config --cflags --libs grove) -Wl
 cc -o "$tmp/pc-static" "$src/consumer.c" $(pkg-config --cflags --static grove) \
    "$(dirname "$libdir")/libgrove.a" $(pkg-config --libs --static grove | sed 's/-lgrove//')
 "$tmp/pc-static"
+cc -o "$tmp/pc-http" "$src/consumer-http.c" $(pkg-config --cflags --libs grove-http) -Wl,-rpath,"$(dirname "$libdir")"
+"$tmp/pc-http"
 echo "install check ok"
