@@ -129,6 +129,30 @@ static void test_basic(void)
     T_ASSERT(!closed); /* keep-alive */
 }
 
+/* Keep-alive with pauses between requests: the connection waits idle (without its read
+ * buffer) and wakes for each next request. */
+static void test_keepalive_pauses(void)
+{
+    int fd = grove_connect(g_s.addr);
+    const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 4; i++) {
+        T_OK(grove_sendall(fd, req, sizeof req - 1));
+        char buf[512];
+        size_t n = 0;
+        buf[0] = 0;
+        int64_t t0 = grove_now();
+        while (!strstr(buf, "Hello, World!")) {
+            ssize_t r = grove_recv(fd, buf + n, sizeof buf - 1 - n, 0);
+            T_GT(r, 0);
+            n += (size_t)r;
+            buf[n] = 0;
+        }
+        T_LT(grove_now() - t0, GROVE_MS(100));
+        grove_sleep(GROVE_MS(30 * i));
+    }
+    grove_close(fd);
+}
+
 /* A head bigger than the connection's first buffer (4 KiB), arriving in pieces, then a
  * pipelined request: the buffer grows without moving the head under the parser. */
 static void test_big_head(void)
@@ -648,6 +672,7 @@ int main(int argc, char **argv)
 {
     static const t_case cases[] = {
         T_CASE(test_basic),
+        T_CASE(test_keepalive_pauses),
         T_CASE(test_big_head),
         T_CASE(test_request_accessors),
         T_CASE(test_pipelining),

@@ -25,6 +25,9 @@ GROVE__HIDDEN void grove__hio_free(grove__hio *io);
  * offsets past keep are shifted along with the bytes (hp may be NULL).
  * Returns the count, 0 at EOF, -EMSGSIZE if the buffer cannot grow, or -errno. Switches. */
 GROVE__HIDDEN ssize_t grove__hio_fill(grove__hio *io, grove__hp *hp, int64_t timeout_ns);
+/* Gives an empty buffer back to the thread's cache / takes one (0 or -ENOMEM). */
+GROVE__HIDDEN void grove__hio_release(grove__hio *io);
+GROVE__HIDDEN int grove__hio_acquire(grove__hio *io);
 /* Moves the unparsed bytes to the start of the buffer for the next message. */
 GROVE__HIDDEN void grove__hio_next(grove__hio *io);
 /* Writes everything (each write bounded by send_timeout). Returns 0 or -errno. Switches. */

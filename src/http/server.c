@@ -472,13 +472,15 @@ int grove_http_sendfile(grove_http_req *req, int status, const char *content_typ
             if (r < 0)
                 r = -errno;
         } else {
-            char chunk[16384];
-            r = pread(fd, chunk, want > sizeof chunk ? sizeof chunk : want, off + (off_t)req->body_sent);
+            if (!req->io.wbuf && !(req->io.wbuf = malloc(16384)))
+                return -ENOMEM;
+            char *chunk = req->io.wbuf;
+            r = pread(fd, chunk, want > 16384 ? 16384 : want, off + (off_t)req->body_sent);
             if (r < 0)
                 r = -errno;
             else if (r > 0) {
                 struct iovec io = {chunk, (size_t)r};
-                int w = send_iov(req, &io, 1);
+                int w = send_iov(req, &io, 1); /* one iovec: wbuf is not reused here */
                 if (w < 0)
                     return w;
                 req->bytes_out -= (uint64_t)r; /* counted below */
@@ -515,6 +517,38 @@ static ssize_t timed_fill(grove_http_req *c, int64_t deadline)
     return r;
 }
 
+/* Waits for a keep-alive connection's next request without holding a read buffer.
+ * Reads here are plain non-blocking recv calls after grove_wait_fd: grove_recv keeps a
+ * "just drained" hint that would make it wait for yet another edge after grove_wait_fd
+ * has already consumed the one that announced this data. */
+static ssize_t idle_wait(grove_http_req *c, int64_t deadline)
+{
+    if (c->io.tls || c->io.pos != c->io.end)
+        return timed_fill(c, deadline);
+    for (;;) {
+        if (c->timed_out)
+            return -ETIMEDOUT;
+        if (!c->io.buf && grove__hio_acquire(&c->io) < 0)
+            return -ENOMEM;
+        ssize_t r = syscall(SYS_recvfrom, c->io.fd, c->io.buf + c->io.end, c->io.cap - c->io.end, MSG_DONTWAIT,
+                            NULL, NULL);
+        if (r >= 0) {
+            c->io.end += (size_t)r;
+            return r;
+        }
+        if (errno != EAGAIN && errno != EINTR)
+            return -errno;
+        grove__hio_release(&c->io);
+        if (deadline <= grove_now())
+            return -ETIMEDOUT;
+        c->rdeadline = deadline;
+        int w = grove_wait_fd(c->io.fd, GROVE_READ);
+        c->rdeadline = 0;
+        if (w < 0)
+            return w;
+    }
+}
+
 static void *sweep_main(void *arg)
 {
     grove_http_server *srv = arg;
@@ -539,11 +573,9 @@ static int send_continue(grove_http_req *c)
     return send_iov(c, &iov, 1);
 }
 
-ssize_t grove_http_req_read(grove_http_req *req, void *buf, size_t n)
+/* Reads body bytes into buf, or passes them over when buf is NULL. */
+static ssize_t read_body(grove_http_req *c, void *buf, size_t n)
 {
-    if (!req || (n && !buf) || req->taken)
-        return -EINVAL;
-    grove_http_req *c = req;
     if (c->body_err)
         return c->body_err;
     if (body_done(c) && !c->hp.body_len)
@@ -556,7 +588,8 @@ ssize_t grove_http_req_read(grove_http_req *req, void *buf, size_t n)
     for (;;) {
         if (c->hp.body_len) {
             size_t k = n < c->hp.body_len ? n : c->hp.body_len;
-            memcpy(buf, c->io.buf + c->hp.body_off, k);
+            if (buf)
+                memcpy(buf, c->io.buf + c->hp.body_off, k);
             c->hp.body_off += k;
             c->hp.body_len -= k;
             return (ssize_t)k;
@@ -580,6 +613,13 @@ ssize_t grove_http_req_read(grove_http_req *req, void *buf, size_t n)
             return c->body_err = (int)r;
         }
     }
+}
+
+ssize_t grove_http_req_read(grove_http_req *req, void *buf, size_t n)
+{
+    if (!req || (n && !buf) || req->taken)
+        return -EINVAL;
+    return read_body(req, buf, n);
 }
 
 ssize_t grove_http_req_body(grove_http_req *req, const void **data)
@@ -774,7 +814,7 @@ static void linger_close(grove_http_req *c)
     grove_shutdown(c->io.fd, SHUT_WR);
     grove_timeout to;
     grove_timeout_start(&to, GROVE_MS(500));
-    char junk[4096];
+    char junk[512];
     size_t total = 0;
     for (;;) {
         ssize_t r = grove_recv(c->io.fd, junk, sizeof junk, 0);
@@ -823,7 +863,7 @@ static int read_head(grove_http_req *c)
         if (srv->stopping && !seen)
             return -1;
         c->idle = !seen;
-        ssize_t r = timed_fill(c, seen ? deadline : grove_now() + srv->lim.idle_timeout);
+        ssize_t r = seen ? timed_fill(c, deadline) : idle_wait(c, grove_now() + srv->lim.idle_timeout);
         c->idle = 0;
         if (r == -ETIMEDOUT && seen) {
             send_error(c, 408, "the request head took too long", 1);
@@ -883,10 +923,9 @@ static int drain_body(grove_http_req *c)
         return 0;
     if (c->hp.expect_continue && !c->continue_sent)
         return -1;
-    char junk[4096];
     uint64_t total = 0;
     for (;;) {
-        ssize_t r = grove_http_req_read(c, junk, sizeof junk);
+        ssize_t r = read_body(c, NULL, SIZE_MAX);
         if (r == 0)
             return 0;
         if (r < 0 || (total += (uint64_t)r) > (1u << 20))
