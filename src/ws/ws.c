@@ -308,7 +308,8 @@ static int send_close(grove_ws *ws, int code, const char *reason, size_t rlen)
         n = 2;
         if (rlen > 123)
             rlen = 123;
-        memcpy(p + 2, reason, rlen);
+        if (rlen)
+            memcpy(p + 2, reason, rlen);
         n += rlen;
     }
     ws->close_sent = code ? code : GROVE_WS_CLOSE_NO_STATUS;
@@ -627,7 +628,7 @@ int grove_ws_close(grove_ws *ws, int code, const char *reason)
     if (rlen > 123 || (rlen && !code))
         return -EINVAL;
     grove__ws_utf8 u = {0};
-    if (!grove__ws_utf8_feed(&u, (const unsigned char *)reason, rlen) || !grove__ws_utf8_done(&u))
+    if (rlen && (!grove__ws_utf8_feed(&u, (const unsigned char *)reason, rlen) || !grove__ws_utf8_done(&u)))
         return -EINVAL;
     if (!ws->close_sent) {
         int rc = send_close(ws, code, reason, rlen);
