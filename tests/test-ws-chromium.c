@@ -3,8 +3,9 @@
  * Chromium offers permessage-deflate, which the server accepts), exchanges text, binary,
  * large and pipelined messages, answers the server's ping, and sends back a final
  * "RESULT ..." message that the test checks, then closes with 1000. Chromium runs on
- * 127.0.0.1 only, is bounded in time and is killed by PID. */
-// ctest: labels=net,ws,interop,browser timeout=120 libs=grove_ws
+ * 127.0.0.1 only, is bounded in time and is killed by PID. It runs alone (serial): a
+ * browser's start-up would disturb the timing of tests running beside it. */
+// ctest: labels=net,ws,interop,browser timeout=120 libs=grove_ws serial
 #include "servers.h"
 #include "ws-harness.h"
 

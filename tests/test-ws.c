@@ -5,7 +5,7 @@
  * subprotocols, the client's strict check of the 101 response), Grove's client against a
  * raw server (masking, close timeout), the pure frame parser and UTF-8 validator alone,
  * Grove client to Grove server over wss with a test CA, and concurrent send/receive. */
-// ctest: labels=unit,net,ws timeout=120 libs=grove_ws
+// ctest: labels=unit,net,ws,portable timeout=120 libs=grove_ws
 #include "ws-harness.h"
 
 #include "ws/ws-internal.h"
@@ -555,6 +555,14 @@ static void test_close(void)
     }
     before = open_raw(&c, ECHO_WHOLE, NULL, NULL);
     t_send(&c, 0x88, "\x03", 1);
+    expect_failure(&c, before, 1002, -EPROTO);
+    /* a close frame over 125 bytes */
+    unsigned char long_close[126];
+    memset(long_close, 'x', sizeof long_close);
+    long_close[0] = 0x03;
+    long_close[1] = 0xe8;
+    before = open_raw(&c, ECHO_WHOLE, NULL, NULL);
+    t_send(&c, 0x88, long_close, sizeof long_close);
     expect_failure(&c, before, 1002, -EPROTO);
     /* a reason that is not UTF-8: 1007 */
     before = open_raw(&c, ECHO_WHOLE, NULL, NULL);
