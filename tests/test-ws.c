@@ -704,8 +704,10 @@ static size_t tz_deflate(t_z *z, const void *in, size_t n, unsigned char *out, s
     z->d.avail_out = (uInt)cap;
     int zr = deflate(&z->d, Z_SYNC_FLUSH);
     size_t len = cap - z->d.avail_out;
-    if (zr == Z_BUF_ERROR && len == 0)
-        return 0;   /* nothing new to flush: an empty message */
+    if (zr == Z_BUF_ERROR && len == 0) {
+        out[0] = 0;   /* nothing new to flush: an empty stored block's header byte */
+        return 1;
+    }
     T_EQ(zr, Z_OK);
     T_ASSERT(len >= 4 && memcmp(out + len - 4, "\x00\x00\xff\xff", 4) == 0);
     return len - 4;
@@ -732,6 +734,8 @@ static void expect_compressed(t_raw *c, t_z *z, int op, const void *want, size_t
 {
     t_fr f;
     T_OK(t_recv(c, &f));
+    if (f.op == GROVE_WS_CLOSE && f.len >= 2)
+        T_FAIL("closed with %d: %s", f.data[0] << 8 | f.data[1], (const char *)f.data + 2);
     T_EQ(f.op, op);
     T_ASSERT(f.rsv1);
     T_ASSERT(f.fin);
@@ -858,6 +862,28 @@ static void test_deflate_messages(void)
             n = tz_deflate(&tz, "", 0, z, 300000);
             t_send(&c, 0xc1, z, n);
             expect_compressed(&c, &tz, GROVE_WS_TEXT, "", 0);
+            /* a message ending in a BFINAL block (RFC 7692 section 7.2.3.3), then a
+             * fresh stream for the next one */
+            for (int k = 0; k < 2; k++) {
+                z_stream f;
+                memset(&f, 0, sizeof f);
+                T_EQ(deflateInit2(&f, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+                f.next_in = (Bytef *)"final block message";
+                f.avail_in = 19;
+                f.next_out = z;
+                f.avail_out = 1000;
+                T_EQ(deflate(&f, Z_FINISH), Z_STREAM_END);
+                n = 1000 - f.avail_out;
+                deflateEnd(&f);
+                t_send(&c, 0xc1, z, n);
+                expect_compressed(&c, &tz, GROVE_WS_TEXT, "final block message", 19);
+            }
+            t_z fresh;
+            tz_init(&fresh, 15);
+            n = tz_deflate(&fresh, "after the final block", 21, z, 300000);
+            tz_end(&fresh);
+            t_send(&c, 0xc1, z, n);
+            expect_compressed(&c, &tz, GROVE_WS_TEXT, "after the final block", 21);
         }
         clean_close(&c, before);
         tz_end(&tz);

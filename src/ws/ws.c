@@ -370,10 +370,12 @@ static ssize_t inflate_some(grove_ws *ws)
         /* one call runs until the input is used up or zout is full */
         int zr = inflate(&ws->inf, Z_SYNC_FLUSH);
         if (zr == Z_STREAM_END) {
-            /* a final deflate block: whatever follows starts afresh */
+            /* A block with BFINAL set (RFC 7692 section 7.2.3.3): the message's data ends
+             * here, whatever follows it (the appended tail) is dropped, and the next
+             * message starts a fresh stream. */
             inflateReset(&ws->inf);
-            if (ws->inf.avail_in && ws->inf.avail_out)
-                continue;
+            ws->inf.avail_in = 0;
+            ws->z_ended = true;
             break;
         }
         if (zr == Z_OK || zr == Z_BUF_ERROR)
@@ -486,6 +488,7 @@ static int next_piece(grove_ws *ws, grove_ws_msg *m)
             } else if (ev.opcode) {
                 ws->rx_type = ev.opcode;
                 ws->rx_compressed = ev.rsv1;
+                ws->z_ended = false;
                 memset(&ws->utf8, 0, sizeof ws->utf8);
             }
             continue;
@@ -496,6 +499,8 @@ static int next_piece(grove_ws *ws, grove_ws_msg *m)
                 continue;
             }
             if (ws->rx_compressed) {
+                if (ws->z_ended)
+                    continue;   /* after a final block */
                 ws->inf.next_in = ev.data;
                 ws->inf.avail_in = (uInt)ev.n;
                 ws->z_pending = true;
@@ -532,7 +537,7 @@ static int next_piece(grove_ws *ws, grove_ws_msg *m)
                 continue;
             if (ws->rx_compressed) {
                 ws->inf.next_in = (Bytef *)(uintptr_t)deflate_tail;
-                ws->inf.avail_in = 4;
+                ws->inf.avail_in = ws->z_ended ? 0 : 4;
                 ws->z_pending = true;
                 ws->z_final = true;
                 continue;
