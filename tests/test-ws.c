@@ -15,7 +15,7 @@
 
 /* ---- The Grove server under test ----------------------------------------------------------- */
 
-enum { ECHO_WHOLE, ECHO_PARTS, SERVER_CLOSES, SERVER_SILENT };
+enum { ECHO_WHOLE, ECHO_PARTS, SERVER_CLOSES, SERVER_SILENT, SERVER_SLOW_FRAGMENTS };
 
 static grove_ws_opts g_opts;
 static int g_mode;
@@ -32,6 +32,15 @@ static void echo(grove_ws *ws)
         if (rc > 0 && !(rc & 8))
             rc = grove_ws_close(ws, 4001, "bye");
         g_last_rc = rc;
+        return;
+    }
+    if (g_mode == SERVER_SLOW_FRAGMENTS) {
+        /* a message in two fragments 150 ms apart, then the echo of whatever comes */
+        T_OK(grove_ws_send_part(ws, GROVE_WS_TEXT, "slow ", 5, false));
+        grove_sleep(GROVE_MS(150));
+        T_OK(grove_ws_send_part(ws, GROVE_WS_TEXT, "message", 7, true));
+        g_mode = ECHO_WHOLE;
+        echo(ws);
         return;
     }
     if (g_mode == SERVER_SILENT) {
@@ -1351,6 +1360,108 @@ static void test_api_rules(void)
     wait_served(before);
 }
 
+/* A timeout or kill while a message is half received does not fail the connection: the
+ * next call carries on with the same message. */
+static void test_recv_timeout_resumes(void)
+{
+    server_mode(SERVER_SLOW_FRAGMENTS, NULL);
+    int before = g_served;
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", g_port);
+    grove_ws *ws;
+    T_OK(grove_ws_connect(url, NULL, &ws));
+    grove_ws_msg m;
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(40));
+    T_EQ(grove_ws_recv(ws, &m), -ETIMEDOUT);   /* the first fragment came, not the second */
+    T_ASSERT(grove_timeout_end(&to));
+    T_EQ(grove_ws_recv_part(ws, &m), -EBUSY);   /* a whole message is half read */
+    T_EQ(grove_ws_recv(ws, &m), GROVE_WS_TEXT);
+    T_STREQ((const char *)m.data, "slow message");
+    /* the connection still works both ways */
+    T_OK(grove_ws_send(ws, GROVE_WS_TEXT, "still open", 10));
+    T_EQ(grove_ws_recv(ws, &m), GROVE_WS_TEXT);
+    T_STREQ((const char *)m.data, "still open");
+    T_OK(grove_ws_close(ws, 1000, NULL));
+    grove_ws_free(ws);
+    wait_served(before);
+}
+
+/* Mutated streams: valid frames with random bytes flipped, cut or inserted. Whatever
+ * arrives, the server either echoes or fails with 1002/1007/1009 and closes; it never
+ * crashes, hangs or answers with anything else. */
+static void test_mutated_streams(void)
+{
+    unsigned char base[2048], buf[2100];
+    size_t n = 0;
+    n += t_frame(base + n, 0x01, "fra", 3, false);
+    n += t_frame(base + n, 0x89, "ping", 4, false);
+    n += t_frame(base + n, 0x80, "gment \xce\xba\xe1\xbd\xb9", 11, false);
+    unsigned char bin[300];
+    t_fill(bin, sizeof bin, 11);
+    n += t_frame(base + n, 0x82, bin, sizeof bin, false);
+    n += t_frame(base + n, 0x81, "text", 4, false);
+    uint32_t x = 2463534242u;
+    int fails = 0, clean = 0;
+    for (int round = 0; round < 300; round++) {
+        memcpy(buf, base, n);
+        size_t len = n;
+        int edits = 1 + round % 4;
+        for (int e = 0; e < edits; e++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            size_t at = x % len;
+            switch ((x >> 20) % 3) {
+            case 0:
+                buf[at] ^= (unsigned char)(1u << ((x >> 8) & 7));
+                break;
+            case 1:
+                buf[at] = (unsigned char)(x >> 12);
+                break;
+            default:
+                len = at + 1;   /* cut */
+                break;
+            }
+        }
+        t_raw c;
+        grove_ws_opts o = {.max_frame = 4096, .max_message = 8192, .close_timeout = GROVE_MS(300)};
+        int before = open_raw(&c, round % 2 ? ECHO_PARTS : ECHO_WHOLE, &o, NULL);
+        t_send_raw(&c, buf, len);
+        /* a clean close after the mutated bytes (it may land inside a frame) */
+        t_send(&c, 0x88, "\x03\xe8", 2);
+        grove_shutdown(c.fd, SHUT_WR);
+        int code = -1;
+        for (;;) {
+            t_fr f;
+            if (t_recv(&c, &f) < 0)
+                break;
+            T_ASSERT(f.op == 0 || f.op == 1 || f.op == 2 || f.op == 8 || f.op == 10);
+            if (f.op == 8) {
+                code = f.len >= 2 ? f.data[0] << 8 | f.data[1] : 0;
+                free(f.data);
+                break;
+            }
+            free(f.data);
+        }
+        t_expect_eof(&c);
+        t_raw_close(&c);
+        wait_served(before);
+        if (code == 1002 || code == 1007 || code == 1009) {
+            fails++;
+            T_EQ(g_sent_code, code);
+        } else if (code == 1000) {
+            clean++;
+        } else {
+            /* the stream ended inside a frame: no close came, the server saw the end */
+            T_EQ(code, -1);
+            T_EQ(g_last_rc, -ECONNRESET);
+        }
+    }
+    T_GT(fails, 50);
+    T_GT(clean, 0);
+}
+
 typedef struct sender_arg {
     grove_ws *ws;
     int n;
@@ -1555,6 +1666,8 @@ int main(int argc, char **argv)
         T_CASE(test_client_handshake),
         T_CASE(test_client_frames),
         T_CASE(test_api_rules),
+        T_CASE(test_recv_timeout_resumes),
+        T_CASE(test_mutated_streams),
         T_CASE(test_concurrent_send_recv),
         T_CASE(test_deflate_grove_to_grove),
         T_CASE(test_wss),
