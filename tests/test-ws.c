@@ -1046,9 +1046,19 @@ static void test_server_handshake(void)
     before = open_raw(&c, ECHO_WHOLE, &o, "Sec-WebSocket-Protocol: other\r\n");
     T_ASSERT(!strcasestr(c.resp, "Sec-WebSocket-Protocol"));
     clean_close(&c, before);
-    /* NULL arguments */
+    /* NULL arguments, options out of range */
     grove_ws *ws;
     T_EQ(grove_ws_accept(NULL, NULL, NULL, &ws), -EINVAL);
+    grove_ws_opts badl = {.deflate_level = 10}, badw = {.deflate_window_bits = 7};
+    int sv[2];
+    T_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    grove_stream *ds = grove_stream_new(sv[0], 0);
+    T_EQ(grove_ws_accept(ds, &(grove_ws_request){0}, &badl, &ws), -EINVAL);
+    char byte;
+    T_EQ(recv(sv[1], &byte, 1, MSG_DONTWAIT), -1);   /* nothing was written */
+    grove_stream_close(ds);
+    close(sv[1]);
+    T_EQ(grove_ws_connect("ws://127.0.0.1:1/", &badw, &ws), -EINVAL);
 }
 
 /* ---- Grove's client against a raw server ---------------------------------------------------- */

@@ -65,11 +65,13 @@ typedef struct grove_ws_opts {
                                 (0 = 5 s; < 0 = do not wait) */
     int deflate;             /* permessage-deflate: 1 = offer it (client) / accept an offer
                                 (server); 0 = off */
-    int deflate_level;       /* zlib level 1..9 for outgoing messages (0 = 6) */
+    int deflate_level;       /* zlib level 1..9 for outgoing messages (0 = 6)
+                                Out-of-range levels or window bits: -EINVAL */
     int deflate_no_context_takeover;   /* 1 = our compressor forgets its window after each
                                           message (less memory, worse ratio) */
-    int deflate_window_bits; /* our compressor's window, 9..15 (0 = 15); a server also
-                                announces it as server_max_window_bits */
+    int deflate_window_bits; /* our compressor's window, 8..15 (0 = 15; 8 means Huffman
+                                coding only); a server announces it as
+                                server_max_window_bits */
     int deliver_control;     /* 1 = grove_ws_recv also returns pings and pongs (pings are
                                 still answered automatically) */
     const char *protocols;   /* subprotocols, comma-separated. Client: offered in this order.
@@ -122,7 +124,8 @@ typedef struct grove_ws_msg {
  * permessage-deflate configuration, the extension's answer.
  * The connection does not own s: grove_ws_free leaves it open (the caller or the HTTP
  * server closes it). opts may be NULL (defaults). Switches (writes).
- * Returns 0 and *out; -EINVAL (bad request: 400 sent); -EPROTONOSUPPORT (bad version:
+ * Returns 0 and *out; -EINVAL (bad request: 400 sent; or NULL s/req/out or options out
+ * of range: nothing sent); -EPROTONOSUPPORT (bad version:
  * 426 sent); -ENOMEM; -errno from writing (-EPIPE, -ETIMEDOUT, -ECANCELED...). */
 GROVE_API int grove_ws_accept(grove_stream *s, const grove_ws_request *req, const grove_ws_opts *opts,
                               grove_ws **out);
@@ -144,9 +147,11 @@ GROVE_API int grove_ws_upgrade(struct grove_http_req *req, const grove_ws_opts *
  * Connection: Upgrade, the right Sec-WebSocket-Accept, no extension or subprotocol the
  * client did not offer, permessage-deflate parameters well formed. On success the
  * connection owns s (grove_ws_free closes it); on failure s is left to the caller.
- * Switches. Returns 0 and *out; -EPROTO (bad or refused handshake: the status line is
- * available through grove_ws_handshake_status); -EINVAL (bad arguments: host or path
- * empty or holding CR/LF); -ENOMEM; -errno from the stream. */
+ * Switches. Returns 0 and *out; -EPROTO (bad or refused handshake: the status code is
+ * available through grove_ws_handshake_status); -ECONNRESET (the stream ended before the
+ * response head did); -EINVAL (bad arguments: host or path empty, path not starting with
+ * '/', CR/LF or control characters in them or in the options, options out of range);
+ * -ENOMEM; -EIO (no random bytes); -errno from the stream. */
 GROVE_API int grove_ws_client(grove_stream *s, const char *host, const char *path, const grove_ws_opts *opts,
                               grove_ws **out);
 
@@ -154,8 +159,10 @@ GROVE_API int grove_ws_client(grove_stream *s, const char *host, const char *pat
  * default; an IPv6 host in brackets), with TLS for wss (server certificate and host name
  * verified through grove_tls_*, with opts->tls), then runs grove_ws_client. The
  * connection owns the socket. Bound it with a timeout scope. Switches.
- * Returns 0 and *out; -EINVAL (bad URL); -EKEYREJECTED (certificate rejected);
- * grove_connect's and grove_ws_client's errors. Nothing stays open on failure. */
+ * Returns 0 and *out; -EINVAL (bad URL: another scheme, user info, a fragment, a bad
+ * port, spaces or control characters); -EKEYREJECTED (certificate rejected); -EPROTO
+ * (TLS handshake failed, or grove_ws_client's); grove_connect's and grove_ws_client's
+ * errors. Nothing stays open on failure. */
 GROVE_API int grove_ws_connect(const char *url, const grove_ws_opts *opts, grove_ws **out);
 
 /* The HTTP status code of the last failed client handshake on this OS thread (0 if the

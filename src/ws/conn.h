@@ -60,6 +60,13 @@ struct grove_ws {
     int err;
 };
 
+/* Whether the options are in range (deflate level 0..9, window bits 0 or 8..15). */
+static inline bool grove__ws_opts_ok(const grove_ws_opts *o)
+{
+    return !o || (o->deflate_level >= 0 && o->deflate_level <= 9 &&
+                  (o->deflate_window_bits == 0 || (o->deflate_window_bits >= 8 && o->deflate_window_bits <= 15)));
+}
+
 GROVE_WS_HIDDEN grove_ws *grove__ws_new(grove_stream *s, bool server, bool own, const grove_ws_opts *o,
                                         const grove__ws_pmd *pmd, const char *protocol);
 

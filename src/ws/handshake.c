@@ -93,7 +93,7 @@ static int refuse(grove_stream *s, int status, const char *why, int err)
 
 int grove_ws_accept(grove_stream *s, const grove_ws_request *req, const grove_ws_opts *opts, grove_ws **out)
 {
-    if (!s || !req || !out)
+    if (!s || !req || !out || !grove__ws_opts_ok(opts))
         return -EINVAL;
     *out = NULL;
     if (req->method && strcmp(req->method, "GET") != 0)
@@ -148,8 +148,6 @@ int grove_ws_accept(grove_stream *s, const grove_ws_request *req, const grove_ws
     char ext[160] = "";
     if (pmd.on) {
         int want = opts->deflate_window_bits ? opts->deflate_window_bits : 15;
-        if (want < 8 || want > 15)
-            want = 15;
         if (opts->deflate_no_context_takeover)
             pmd.server_no_ctx = true;
         /* our window: at most what the client asked for and what we want */
@@ -277,7 +275,8 @@ static int check_response(char *head, const char *accept, const grove_ws_opts *o
 int grove_ws_client(grove_stream *s, const char *host, const char *path, const grove_ws_opts *opts,
                     grove_ws **out)
 {
-    if (!s || !host || !*host || !path || path[0] != '/' || !out || !header_safe(host) || !header_safe(path) ||
+    if (!s || !host || !*host || !path || path[0] != '/' || !out || !grove__ws_opts_ok(opts) || !header_safe(host) ||
+        !header_safe(path) ||
         strchr(path, ' ') || (opts && opts->origin && !header_safe(opts->origin)) ||
         (opts && opts->protocols && !header_safe(opts->protocols)))
         return -EINVAL;
@@ -352,7 +351,7 @@ out:
 
 int grove_ws_connect(const char *url, const grove_ws_opts *opts, grove_ws **out)
 {
-    if (!url || !out)
+    if (!url || !out || !grove__ws_opts_ok(opts))
         return -EINVAL;
     *out = NULL;
     bool tls;
