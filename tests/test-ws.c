@@ -1519,10 +1519,42 @@ static void concurrent(bool deflate)
     wait_served(before);
 }
 
+static void *reader(void *arg)
+{
+    grove_ws *ws = arg;
+    grove_ws_msg m;
+    int rc, n = 0;
+    while ((rc = grove_ws_recv(ws, &m)) == GROVE_WS_TEXT)
+        n++;
+    T_EQ(rc, GROVE_WS_CLOSE);
+    T_EQ(m.code, 4321);   /* the server's echo of our close */
+    return (void *)(intptr_t)n;
+}
+
 static void test_concurrent_send_recv(void)
 {
     concurrent(false);
     concurrent(true);
+    /* closing while another green thread receives: that thread sees the close */
+    server_mode(ECHO_WHOLE, NULL);
+    int before = g_served;
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", g_port);
+    grove_ws *ws;
+    T_OK(grove_ws_connect(url, NULL, &ws));
+    grove_thread *th = grove_spawn(reader, ws);
+    grove_yield();
+    grove_ws_msg m;
+    T_EQ(grove_ws_recv(ws, &m), -EBUSY);
+    for (int i = 0; i < 10; i++)
+        T_OK(grove_ws_send(ws, GROVE_WS_TEXT, "x", 1));
+    T_OK(grove_ws_close(ws, 4321, "from the sender"));
+    void *n;
+    T_OK(grove_join(th, &n));
+    T_EQ((intptr_t)n, 10);
+    T_EQ(grove_ws_close_received(ws), 4321);
+    grove_ws_free(ws);
+    wait_served(before);
 }
 
 /* Deflate between two Grove ends, with every parameter combination either side may pick. */

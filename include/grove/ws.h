@@ -189,7 +189,8 @@ GROVE_API int grove_ws_accept_key(const char *key, char out[29]);
  *   -EMSGSIZE a frame over max_frame or a message over max_message: close 1009 was sent
  *   -ECONNRESET the stream ended without a close frame (status 1006)
  *   -EPIPE    the connection is closed (a close was received or the connection failed)
- *   -EBUSY    another piece-wise message is half read (see grove_ws_recv_part)
+ *   -EBUSY    another piece-wise message is half read (see grove_ws_recv_part), or
+ *             another green thread is receiving on this connection
  *   other -errno from the stream (-ETIMEDOUT, -ECANCELED: the connection stays usable).
  * After a failure the connection can only be closed and freed. */
 GROVE_API int grove_ws_recv(grove_ws *ws, grove_ws_msg *m);
@@ -225,9 +226,12 @@ GROVE_API int grove_ws_pong(grove_ws *ws, const void *data, size_t len);
  * 1015; 0 = a close frame without a code) and a reason (NULL or at most 123 bytes of
  * UTF-8), unless one was sent already, then reads and discards incoming messages until
  * the peer's close frame arrives, the stream ends, or opts.close_timeout passes. Does not
- * wait if the peer's close was already received or the connection failed. The stream
- * stays open until grove_ws_free. Switches.
- * Returns 0 (the peer's close was received, or close_timeout < 0 says not to wait);
+ * wait if the peer's close was already received or the connection failed, nor while
+ * another green thread is inside a receive call: that thread then gets the peer's close
+ * (GROVE_WS_CLOSE), and should bound its wait with a timeout scope. The stream stays open
+ * until grove_ws_free. Switches.
+ * Returns 0 (the peer's close was received, or close_timeout < 0 says not to wait, or
+ * another green thread receives);
  * -ETIMEDOUT (it was not, within the timeout);
  * -ECONNRESET (the stream ended first); -EINVAL (bad code or reason: nothing sent);
  * -errno from the stream. */

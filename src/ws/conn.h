@@ -34,6 +34,7 @@ struct grove_ws {
     unsigned char *mbuf;         /* grove_ws_recv's message */
     size_t mlen, mcap;
     bool whole_busy, part_busy;
+    bool reading;                /* a green thread is inside a receive call */
 
     /* permessage-deflate */
     bool pmd;

@@ -568,20 +568,32 @@ int grove_ws_recv_part(grove_ws *ws, grove_ws_msg *m)
 {
     if (!ws || !m)
         return -EINVAL;
-    if (ws->whole_busy)
+    if (ws->whole_busy || ws->reading)
         return -EBUSY;
+    ws->reading = true;
     int rc = next_piece(ws, m);
+    ws->reading = false;
     if (rc > 0 && !(rc & 0x8))
         ws->part_busy = !m->fin;
     return rc;
 }
 
+static int recv_whole(grove_ws *ws, grove_ws_msg *m);
+
 int grove_ws_recv(grove_ws *ws, grove_ws_msg *m)
 {
     if (!ws || !m)
         return -EINVAL;
-    if (ws->part_busy)
+    if (ws->part_busy || ws->reading)
         return -EBUSY;
+    ws->reading = true;
+    int rc = recv_whole(ws, m);
+    ws->reading = false;
+    return rc;
+}
+
+static int recv_whole(grove_ws *ws, grove_ws_msg *m)
+{
     for (;;) {
         grove_ws_msg piece;
         int rc = next_piece(ws, &piece);
@@ -642,9 +654,8 @@ int grove_ws_close(grove_ws *ws, int code, const char *reason)
     }
     if (ws->close_recv)
         return ws->close_recv == GROVE_WS_CLOSE_ABNORMAL ? -ECONNRESET : 0;
-    if (ws->failed)
-        return 0;
-    if (ws->close_timeout < 0)
+    /* with another green thread receiving, that thread sees the peer's close */
+    if (ws->failed || ws->reading || ws->close_timeout < 0)
         return 0;
     grove_timeout to;
     grove_timeout_start(&to, ws->close_timeout);
