@@ -1061,6 +1061,36 @@ static void test_server_handshake(void)
     T_EQ(grove_ws_connect("ws://127.0.0.1:1/", &badw, &ws), -EINVAL);
 }
 
+/* A client that sends its first frames in the same write as its request: they are
+ * buffered in the stream when grove_ws_accept runs (as with a stream handed over by an
+ * HTTP server) and must be read from there. */
+static void test_frames_with_request(void)
+{
+    server_mode(ECHO_WHOLE, NULL);
+    int before = g_served;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", g_port);
+    t_raw c;
+    c.fd = grove_connect(addr);
+    T_OK(c.fd);
+    c.s = grove_stream_new(c.fd, 0);
+    unsigned char out[1024];
+    int n = snprintf((char *)out, sizeof out,
+                     "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    size_t len = (size_t)n;
+    len += t_frame(out + len, 0x81, "early one", 9, false);
+    len += t_frame(out + len, 0x89, "early ping", 10, false);
+    len += t_frame(out + len, 0x82, "early two", 9, false);
+    t_send_raw(&c, out, len);
+    T_OK(grove_stream_read_until(c.s, "\r\n\r\n", 4, c.resp, sizeof c.resp));
+    T_ASSERT(strncmp(c.resp, "HTTP/1.1 101 ", 13) == 0);
+    t_expect(&c, GROVE_WS_TEXT, "early one", 9);
+    t_expect(&c, GROVE_WS_PONG, "early ping", 10);
+    t_expect(&c, GROVE_WS_BINARY, "early two", 9);
+    clean_close(&c, before);
+}
+
 /* ---- Grove's client against a raw server ---------------------------------------------------- */
 
 typedef struct raw_srv {
@@ -1705,6 +1735,7 @@ int main(int argc, char **argv)
         T_CASE(test_deflate_messages),
         T_CASE(test_deflate_context),
         T_CASE(test_server_handshake),
+        T_CASE(test_frames_with_request),
         T_CASE(test_client_handshake),
         T_CASE(test_client_frames),
         T_CASE(test_api_rules),
