@@ -41,6 +41,7 @@ struct grove_ws {
     z_stream inf, def;
     bool inf_init, def_init;
     bool inf_reset, def_reset;   /* no context takeover, each way */
+    int z_level, z_bits, z_strategy;   /* our compressor's settings */
     bool z_pending, z_final;
     bool z_ended;                /* the message's deflate stream had a final block */
     unsigned char *zout;         /* inflated piece (ZCHUNK + NUL) */

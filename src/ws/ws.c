@@ -63,16 +63,11 @@ grove_ws *grove__ws_new(grove_stream *s, bool server, bool own, const grove_ws_o
             bits = 9;
             strategy = Z_HUFFMAN_ONLY;
         }
-        if (deflateInit2(&ws->def, level, Z_DEFLATED, -bits, 8, strategy) != Z_OK)
-            goto fail;
-        ws->def_init = true;
-        /* A 32 KiB window inflates anything a smaller one produced. */
-        if (inflateInit2(&ws->inf, -15) != Z_OK)
-            goto fail;
-        ws->inf_init = true;
-        ws->zout = malloc(ZCHUNK + 1);
-        if (!ws->zout)
-            goto fail;
+        /* zlib's state is made on first use (def_ready, inf_ready): a connection that
+         * never sends or never receives a compressed message does not pay for it */
+        ws->z_level = level;
+        ws->z_bits = bits;
+        ws->z_strategy = strategy;
     }
     grove__ws_parser_init(&ws->parser, server, ws->pmd, ws->max_frame);
     return ws;
@@ -109,6 +104,31 @@ const char *grove_ws_protocol(const grove_ws *ws) { return ws->protocol; }
 bool grove_ws_deflate(const grove_ws *ws) { return ws->pmd; }
 int grove_ws_close_sent(const grove_ws *ws) { return ws->close_sent; }
 int grove_ws_close_received(const grove_ws *ws) { return ws->close_recv; }
+
+/* ---- zlib state, made on first use ------------------------------------------------------ */
+
+static int def_ready(grove_ws *ws)
+{
+    if (ws->def_init)
+        return 0;
+    if (deflateInit2(&ws->def, ws->z_level, Z_DEFLATED, -ws->z_bits, 8, ws->z_strategy) != Z_OK)
+        return -ENOMEM;
+    ws->def_init = true;
+    return 0;
+}
+
+static int inf_ready(grove_ws *ws)
+{
+    if (ws->inf_init)
+        return 0;
+    if (!ws->zout && !(ws->zout = malloc(ZCHUNK + 1)))
+        return -ENOMEM;
+    /* A 32 KiB window inflates anything a smaller one produced. */
+    if (inflateInit2(&ws->inf, -15) != Z_OK)
+        return -ENOMEM;
+    ws->inf_init = true;
+    return 0;
+}
 
 /* ---- Sending --------------------------------------------------------------------------- */
 
@@ -257,6 +277,9 @@ static int send_data(grove_ws *ws, int type, const void *data, size_t len, bool 
     bool rsv1 = ws->pmd && !ws->send_type;
     if (ws->pmd) {
         size_t zl;
+        rc = def_ready(ws);
+        if (rc < 0)
+            goto out;
         rc = compress_piece(ws, data, len, fin, &zl);
         if (rc < 0) {
             ws->wbroken = true;   /* the compressor's state no longer matches the peer's */
@@ -489,6 +512,8 @@ static int next_piece(grove_ws *ws, grove_ws_msg *m)
                 ws->rx_type = ev.opcode;
                 ws->rx_compressed = ev.rsv1;
                 ws->z_ended = false;
+                if (ev.rsv1 && inf_ready(ws) < 0)
+                    return fail(ws, GROVE_WS_CLOSE_INTERNAL, -ENOMEM, "out of memory");
                 memset(&ws->utf8, 0, sizeof ws->utf8);
             }
             continue;
