@@ -567,9 +567,7 @@ static int next_piece(grove_ws *ws, grove_ws_msg *m)
                 ws->z_final = true;
                 continue;
             }
-            /* an empty final frame: the message ends with an empty piece. Data pieces
-             * point into rbuf, which has a byte to spare for the NUL only if the piece
-             * did not end at its end, so point at a static empty string. */
+            /* an empty final frame: the message ends with an empty piece */
             rc = check_text(ws, NULL, 0, true);
             if (rc < 0)
                 return rc;
@@ -685,6 +683,7 @@ int grove_ws_close(grove_ws *ws, int code, const char *reason)
     grove_timeout to;
     grove_timeout_start(&to, ws->close_timeout);
     int rc;
+    ws->reading = true;   /* a receive call meanwhile gets -EBUSY */
     for (;;) {
         grove_ws_msg m;
         rc = next_piece(ws, &m);
@@ -695,6 +694,7 @@ int grove_ws_close(grove_ws *ws, int code, const char *reason)
         if (rc < 0)
             break;
     }
+    ws->reading = false;
     bool fired = grove_timeout_end(&to);
     if (rc == -ETIMEDOUT && fired)
         return -ETIMEDOUT;
