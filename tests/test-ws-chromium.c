@@ -1,5 +1,7 @@
 /* WebSocket with a real browser: headless Chromium (Debian chromium) loads a page served
- * here over HTTP; its script opens a WebSocket to this Grove server (subprotocol "chat";
+ * here over HTTP, then over HTTPS (Grove's TLS server with a certificate made here;
+ * Chromium is told to accept it); its script opens a WebSocket (ws:// or wss://) to this
+ * Grove server (subprotocol "chat";
  * Chromium offers permessage-deflate, which the server accepts), exchanges text, binary,
  * large and pipelined messages, answers the server's ping, and sends back a final
  * "RESULT ..." message that the test checks, then closes with 1000. Chromium runs on
@@ -15,7 +17,8 @@ static const char page[] =
     "<script>\n"
     "const out = document.getElementById('out');\n"
     "const q = [], waiters = [];\n"
-    "const ws = new WebSocket('ws://' + location.host + '/ws', ['superchat', 'chat']);\n"
+    "const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';\n"
+    "const ws = new WebSocket(scheme + location.host + '/ws', ['superchat', 'chat']);\n"
     "ws.binaryType = 'arraybuffer';\n"
     "ws.onmessage = e => { if (waiters.length) waiters.shift()(e.data); else q.push(e.data); };\n"
     "ws.onclose = e => { out.textContent = 'closed ' + e.code; };\n"
@@ -36,7 +39,7 @@ static const char page[] =
     "    ws.send(big); if (await recv() !== big) throw 'large text echo';\n"
     "    for (let i = 0; i < 50; i++) ws.send('pipelined ' + i);\n"
     "    for (let i = 0; i < 50; i++) { const g = await recv(); if (g !== 'pipelined ' + i) throw 'pipelined ' + g; }\n"
-    "    ws.send('RESULT ok ' + ws.extensions);\n"
+    "    ws.send('RESULT ok ' + ws.url.split(':')[0] + ' ' + ws.extensions);\n"
     "  } catch (e) { ws.send('RESULT fail ' + e); }\n"
     "  ws.close(1000, 'done');\n"
     "};\n"
@@ -72,9 +75,24 @@ static void serve_ws(grove_stream *s, t_head *h)
     grove_event_send(&g_done, NULL);
 }
 
+static grove_tls_ctx *g_tls;   /* set for the HTTPS run */
+
 static void handler(int fd, void *arg)
 {
-    grove_stream *s = grove_stream_wrap(fd, 0);
+    grove_stream *s;
+    if (g_tls) {
+        int dfd = dup(fd);   /* the grove_tls owns its fd; the server closes the original */
+        grove_tls *t;
+        if (dfd < 0 || grove_tls_accept(g_tls, dfd, &t) < 0) {
+            if (dfd >= 0)
+                grove_close(dfd);
+            return;
+        }
+        s = grove_tls_stream(t, 0);
+        T_ASSERT(s);
+    } else {
+        s = grove_stream_wrap(fd, 0);
+    }
     t_head h;
     if (t_read_head(s, &h) == 0) {
         if (!strcmp(h.path, "/ws")) {
@@ -94,8 +112,25 @@ static void handler(int fd, void *arg)
     grove_stream_close(s);
 }
 
-static void test_chromium(void)
+static void run_chromium(bool tls)
 {
+    g_result[0] = 0;
+    g_close_code = g_pongs = g_deflate = g_ws_conns = 0;
+    char dir[64], cert[128], key[128];
+    snprintf(dir, sizeof dir, "/tmp/grove-ws-chromium-cert-%d", (int)getpid());
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    if (tls) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+                 "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null",
+                 dir, key, cert);
+        T_EQ(t_sh(cmd), 0);
+        grove_tls_opts so = {.cert_file = cert, .key_file = key};
+        g_tls = grove_tls_server_ctx(&so);
+        T_ASSERT(g_tls);
+    }
     int l = grove_listen("127.0.0.1:0", 64);
     T_OK(l);
     int port = grove_sock_port(l);
@@ -106,9 +141,11 @@ static void test_chromium(void)
     char profile[64], url[64], profarg[100];
     snprintf(profile, sizeof profile, "/tmp/grove-ws-chromium-%d", (int)getpid());
     snprintf(profarg, sizeof profarg, "--user-data-dir=%s", profile);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d/", tls ? "https" : "http", port);
     /* as root Chromium needs --no-sandbox */
+    /* the HTTPS run's certificate is made here: Chromium is told to accept it */
     char *argv[] = {"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    tls ? "--ignore-certificate-errors" : "--disable-sync",
                     "--no-first-run", "--no-default-browser-check", "--disable-extensions",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--metrics-recording-only", "--mute-audio", profarg, url, NULL};
@@ -141,9 +178,16 @@ static void test_chromium(void)
     snprintf(rm, sizeof rm, "rm -rf %s", profile);
     t_sh(rm);
 
+    if (tls) {
+        grove_tls_ctx_free(g_tls);
+        g_tls = NULL;
+        snprintf(rm, sizeof rm, "rm -rf %s", dir);
+        t_sh(rm);
+    }
     fprintf(stderr, "chromium: %s\n", g_result);
     if (strncmp(g_result, "ok ", 3) != 0)
         T_FAIL("chromium reported: %s", g_result);
+    T_ASSERT(strncmp(g_result + 3, tls ? "wss " : "ws ", tls ? 4 : 3) == 0);
     T_ASSERT(strstr(g_result, "permessage-deflate"));
     T_EQ(g_ws_conns, 1);
     T_ASSERT(g_deflate);
@@ -151,10 +195,14 @@ static void test_chromium(void)
     T_EQ(g_close_code, 1000);
 }
 
+static void test_chromium_ws(void) { run_chromium(false); }
+static void test_chromium_wss(void) { run_chromium(true); }
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
-        T_CASE(test_chromium),
+        T_CASE(test_chromium_ws),
+        T_CASE(test_chromium_wss),
         {NULL, NULL},
     };
     return t_run(cases, argc, argv);
