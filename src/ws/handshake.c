@@ -155,13 +155,12 @@ int grove_ws_accept(grove_stream *s, const grove_ws_request *req, const grove_ws
         bool say_bits = pmd.server_bits || bits < 15;
         pmd.server_bits = bits;
         pmd.client_bits = 0;   /* we inflate with a full window: no need to limit the client */
+        char wb[32] = "";
+        if (say_bits)
+            snprintf(wb, sizeof wb, "; server_max_window_bits=%d", bits);
         snprintf(ext, sizeof ext, "Sec-WebSocket-Extensions: permessage-deflate%s%s%s\r\n",
                  pmd.server_no_ctx ? "; server_no_context_takeover" : "",
-                 pmd.client_no_ctx ? "; client_no_context_takeover" : "", "");
-        if (say_bits) {
-            size_t l = strlen(ext) - 2;
-            snprintf(ext + l, sizeof ext - l, "; server_max_window_bits=%d\r\n", bits);
-        }
+                 pmd.client_no_ctx ? "; client_no_context_takeover" : "", wb);
     }
 
     grove_ws *ws = grove__ws_new(s, true, false, opts, &pmd, proto);
