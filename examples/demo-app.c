@@ -99,9 +99,13 @@ static const char CHAT[] =
     "<form id=f><input id=m autocomplete=off size=40><button>send</button></form><script>"
     "var ws=new WebSocket((location.protocol=='https:'?'wss://':'ws://')+location.host+'/ws');"
     "var log=document.getElementById('log');"
+    "var auto=new URLSearchParams(location.search).get('auto');"
     "ws.onmessage=function(e){var p=document.createElement('p');p.textContent=e.data;log.appendChild(p);"
-    "document.title='chat '+log.childNodes.length;};"
-    "ws.onopen=function(){document.body.setAttribute('data-open','1');};"
+    "document.title='chat '+log.childNodes.length;"
+    /* ?auto=NAME (the tests' browser tabs): greet, and answer pings so the room sees them */
+    "if(auto&&e.data.indexOf('ping')==0)ws.send(auto+' got: '+e.data);};"
+    "ws.onopen=function(){document.body.setAttribute('data-open','1');"
+    "if(auto)ws.send('hello from '+auto);};"
     "document.getElementById('f').onsubmit=function(e){e.preventDefault();"
     "var m=document.getElementById('m');ws.send(m.value);m.value='';};"
     "</script></body></html>";
