@@ -355,8 +355,48 @@ static void test_sigterm_drains(void)
     T_EQ(grove_connect(addr), -ECONNREFUSED);   /* the listener is closed once all are done */
 }
 
+/* ---- Recycling, scaling, threads ------------------------------------------------------------------ */
+
+static void test_recycle_scale_threads(void)
+{
+    install_app(g_app1);
+    serve s;
+    serve_start(&s, "1", "--max-requests=40", "--threads=2");
+    char url[128];
+    snprintf(url, sizeof url, "%s/hello", s.base);
+    int pids[16];
+    T_EQ(worker_pids(&s, pids, 16, NULL), 1);
+    int first = pids[0], changed = 0;
+    for (int i = 0; i < 200; i++) {
+        T_EQ(get(url, NULL, 0), 200);   /* no request fails while workers are recycled */
+        if (i % 20 == 19 && worker_pids(&s, pids, 16, NULL) >= 1 && pids[0] != first)
+            changed = 1;
+    }
+    /* The limit is checked with each heartbeat (twice a second). */
+    int64_t deadline = grove_now() + GROVE_SEC(5);
+    while (!changed && grove_now() < deadline) {
+        T_EQ(get(url, NULL, 0), 200);
+        changed = worker_pids(&s, pids, 16, NULL) >= 1 && pids[0] != first;
+        grove_sleep(GROVE_MS(20));
+    }
+    T_ASSERT(changed);   /* --max-requests recycled the worker */
+    /* SIGTTIN adds a worker, SIGTTOU removes one. */
+    T_EQ(kill(grove_proc_pid(s.proc), SIGTTIN), 0);
+    int64_t end = grove_now() + GROVE_SEC(10);
+    while (worker_pids(&s, pids, 16, NULL) != 2 && grove_now() < end)
+        grove_sleep(GROVE_MS(50));
+    T_EQ(worker_pids(&s, pids, 16, NULL), 2);
+    T_EQ(kill(grove_proc_pid(s.proc), SIGTTOU), 0);
+    end = grove_now() + GROVE_SEC(10);
+    while (worker_pids(&s, pids, 16, NULL) != 1 && grove_now() < end)
+        grove_sleep(GROVE_MS(50));
+    T_EQ(worker_pids(&s, pids, 16, NULL), 1);
+    serve_stop(&s);
+}
+
 static const t_case cases[] = {
     T_CASE(test_bad_input),
+    T_CASE(test_recycle_scale_threads),
     T_CASE(test_reload_under_load),
     T_CASE(test_kill9_replaced),
     T_CASE(test_blocked_worker_heartbeat),

@@ -249,21 +249,30 @@ static grove_http_server_opts server_opts(void)
 
 /* An extra hub of a worker run with --threads: serves the same listeners until told to
  * stop. */
-static _Atomic uint64_t g_extra_requests;
+static _Atomic uint64_t g_extra_requests[256], g_extra_conns[256];
 static void *extra_hub(void *arg)
 {
+    int me = (int)(intptr_t)arg;
     grove_http_server_opts so = server_opts();
     so.access_log = NULL;   /* one writer per file */
     grove_http_server *srv[MAX_BINDS];
     for (int i = 0; i < g_nlisten; i++)
         srv[i] = grove_http_server_start(3 + i, &so);
-    while (!g_stop_worker)
+    while (!g_stop_worker) {
+        /* Counts for the heartbeat, which the main hub writes. */
+        uint64_t r = 0, c = 0;
+        for (int i = 0; i < g_nlisten; i++)
+            if (srv[i]) {
+                r += grove_http_server_requests(srv[i]);
+                c += grove_http_server_connections(srv[i]);
+            }
+        g_extra_requests[me] = r;
+        g_extra_conns[me] = c;
         grove_sleep(GROVE_MS(50));
+    }
     for (int i = 0; i < g_nlisten; i++)
-        if (srv[i]) {
-            g_extra_requests += grove_http_server_requests(srv[i]);
+        if (srv[i])
             grove_http_server_stop(srv[i], (int64_t)(O.graceful * 1e9));
-        }
     return NULL;
 }
 
@@ -306,7 +315,7 @@ static int worker_main(void)
     }
     pthread_t extra[256];
     for (int i = 1; i < O.threads; i++)
-        pthread_create(&extra[i], NULL, extra_hub, NULL);
+        pthread_create(&extra[i], NULL, extra_hub, (void *)(intptr_t)i);
     rec r = {.type = REC_READY};
     if (grove_write(status_fd, &r, sizeof r) != sizeof r)
         return 4;
@@ -320,6 +329,10 @@ static int worker_main(void)
         for (int i = 0; i < g_nlisten; i++) {
             reqs += grove_http_server_requests(srv[i]);
             conns += grove_http_server_connections(srv[i]);
+        }
+        for (int i = 1; i < O.threads; i++) {
+            reqs += g_extra_requests[i];
+            conns += g_extra_conns[i];
         }
         r = (rec){.type = REC_BEAT, .requests = reqs, .connections = conns};
         if (grove_write(status_fd, &r, sizeof r) != sizeof r)
