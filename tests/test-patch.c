@@ -501,7 +501,43 @@ static void test_select_many_and_poll_interrupted(void)
     }
 }
 
+/* Issue 9, defects 7 and 11: a huge nanosleep saturates (before: it overflowed and
+ * returned at once, or UBSan aborted); recv with MSG_WAITALL waits for all it asked. */
+static void *write_in_two_parts(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    write(fd, "abc", 3);
+    grove_sleep(GROVE_MS(5));
+    write(fd, "def", 3);
+    return NULL;
+}
+
+static void test_huge_sleep_and_waitall(void)
+{
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(10));
+    struct timespec req = {10000000000LL, 0}, rem = {0, 0};
+    int64_t t0 = grove_now();
+    T_EQ(nanosleep(&req, &rem), -1);
+    T_EQ(errno, ETIMEDOUT);
+    T_GE(grove_now() - t0, GROVE_MS(9));
+    T_GE(rem.tv_sec, 1000000000LL);
+    T_ASSERT(grove_timeout_end(&to));
+
+    int sv[2];
+    T_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    grove_thread *w = grove_spawn(write_in_two_parts, (void *)(intptr_t)sv[1]);
+    char buf[8] = {0};
+    T_EQ(recv(sv[0], buf, 6, MSG_WAITALL), 6);
+    T_STREQ(buf, "abcdef");
+    T_OK(grove_join(w, NULL));
+    close(sv[1]);
+    T_EQ(recv(sv[0], buf, 6, MSG_WAITALL), 0);   /* EOF */
+    close(sv[0]);
+}
+
 static const t_case cases[] = {
+    T_CASE(test_huge_sleep_and_waitall),
     T_CASE(test_blocking_read_is_green),
     T_CASE(test_sleeps_are_green),
     T_CASE(test_poll_select),

@@ -24,6 +24,10 @@
 extern "C" {
 #endif
 
+/* <netdb.h> declares struct addrinfo only with POSIX features on (not under a strict
+ * -std=c11): declared here at file scope, so grove_getaddrinfo is usable either way. */
+struct addrinfo;
+
 /* ---- Addresses and sockets ---------------------------------------------------------- */
 
 /* Addresses are strings: "127.0.0.1:6000", "[::1]:80", "[::]:8080", "localhost:80"
