@@ -27,10 +27,13 @@ test-asan: deps
 
 test-portable: deps
 	cmake -S . -B build-portable -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGROVE_CTX_PORTABLE=ON \
+		-DGROVE_WITH_TLS=OFF -DGROVE_WITH_CARES=OFF \
 		-DGROVE_BUILD_BENCH=OFF -DGROVE_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS)
 	cmake --build build-portable -j $(JOBS)
 	cd build-portable && ctest -j $(JOBS) --output-on-failure -L portable
 
+# The portable build is also the one without OpenSSL and c-ares (GROVE_WITH_TLS=OFF,
+# GROVE_WITH_CARES=OFF): the core runs alone and DNS falls back to libc on the tpool.
 # The normal build's suite runs last, so its CTest summary is the final one printed.
 test-main: build
 	cd build && ctest -j $(JOBS) --output-on-failure

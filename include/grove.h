@@ -8,8 +8,10 @@
  *   grove/tpool.h blocking work on OS threads, regular-file I/O
  *   grove/proc.h  subprocesses and signal handlers as green threads
  *   grove/tls.h   TLS client and server streams (OpenSSL)
- *   grove/patch.h greening unmodified blocking libraries (libc interposition)
  *   grove/debug.h blocking detector, green thread dumps
+ * Libraries of their own, each with its own header (include it and link the library):
+ *   grove/patch.h greening unmodified blocking libraries: libgrove-patch (or preload
+ *                 libgrove-preload.so)
  * Conventions everywhere: functions return >= 0 on success and a negative errno on
  * failure (grove_strerror() describes it); durations are int64_t nanoseconds (GROVE_MS,
  * GROVE_SEC...); a function that may switch green threads says so ("Switches").
@@ -24,7 +26,6 @@
 #include "grove/tpool.h"
 #include "grove/proc.h"
 #include "grove/tls.h"
-#include "grove/patch.h"
 #include "grove/debug.h"
 
 #endif

@@ -5,6 +5,7 @@
  * LD_PRELOAD=libgrove-preload.so and no grove_patch() call. */
 // ctest: labels=patch,server timeout=120 variants=preload libs=curl
 #include "servers.h"
+#include <grove/patch.h>
 
 #include <curl/curl.h>
 #include <pthread.h>

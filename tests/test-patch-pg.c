@@ -4,6 +4,7 @@
  * run takes 20 s); results are checked. libpq from a plain pthread behaves as usual. */
 // ctest: labels=patch,server timeout=180 libs=pq
 #include "servers.h"
+#include <grove/patch.h>
 
 #include <glob.h>
 #include <libpq-fe.h>

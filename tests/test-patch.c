@@ -5,6 +5,7 @@
  * LD_PRELOAD=libgrove-preload.so and no grove_patch() call. */
 // ctest: labels=unit,patch timeout=60 variants=preload
 #include "servers.h"
+#include <grove/patch.h>
 
 #include <fcntl.h>
 #include <netdb.h>

@@ -121,6 +121,12 @@ GROVE_API bool grove_thread_killed(const grove_thread *t);
 /* The calling green thread (main's own, if called from outside any spawned thread).
  * Creates the hub if needed; returns NULL only if that failed. Never switches. */
 GROVE_API grove_thread *grove_self(void);
+/* 1 if the caller runs in a green thread of an existing hub (main included, once the OS
+ * thread has a hub), 0 on an OS thread that has no hub yet, or inside the hub loop
+ * itself (a callback that must not switch). Never creates a hub; never switches; no
+ * system call. For libraries that choose between a cooperative and a plain blocking path
+ * (the patch layer does). */
+GROVE_API int grove_is_green(void);
 
 /* A unique number for t within its hub (main is 0). */
 GROVE_API uint64_t grove_thread_id(const grove_thread *t);
@@ -221,13 +227,31 @@ GROVE_API int grove_stack_size_set(size_t bytes);
  * (0 = back to the process-wide default). Returns 0 or -EINVAL. */
 GROVE_API int grove_stack_size_set_local(size_t bytes);
 
+/* ---- fork ------------------------------------------------------------------------------ */
+
+/* fork(2) for programs that use Grove; returns the child's pid in the parent, 0 in the
+ * child, or -errno. A plain fork() behaves the same once the process has a hub (Grove
+ * registers pthread_atfork handlers then); grove_fork also works before.
+ * In the child, the calling OS thread's hub carries on with the calling green thread
+ * only, with a fresh poller and wake-up fd, an empty fd table (fds stay open; waiting on
+ * them registers them anew), a new tpool (started on demand) and, if the parent ran one,
+ * a new watchdog. Every other green thread of the hub is dropped where it stood: it
+ * never runs again, grove_join on it returns at once with a NULL result, and its memory
+ * is not reclaimed (it is the parent's, shared copy-on-write). Hubs of other OS threads
+ * do not exist in the child. Objects the dropped threads were using (a server, a pool,
+ * signal handlers installed with grove_signal_handle) must not be used in the child.
+ * If the caller is not main, main stays behind in the parent: the child exits with
+ * status 0 when its last green thread has finished. The parent is unaffected.
+ * Does not switch. */
+GROVE_API pid_t grove_fork(void);
+
 /* ---- File descriptors (eventlet's trampoline) ------------------------------------- */
 
 #define GROVE_READ  0x1
 #define GROVE_WRITE 0x2
 
 /* Waits until fd is readable (GROVE_READ) or writable (GROVE_WRITE), or both (either
- * one). The fd is made non-blocking and registered with the hub's epoll (edge-triggered)
+ * one). The fd is made non-blocking and registered with the hub's poller (edge-triggered)
  * on first use and stays registered until grove_fd_forget / grove_close.
  * A wake-up may be spurious: retry the I/O and wait again on EAGAIN.
  * One green thread may wait for reading and one for writing on an fd at a time; a second
@@ -236,6 +260,18 @@ GROVE_API int grove_stack_size_set_local(size_t bytes);
  * closed through grove_close while waiting; -EBUSY; -EINVAL (bad events or fd);
  * -EPERM (the fd cannot be polled, e.g. a regular file); -ECANCELED; -ETIMEDOUT. */
 GROVE_API int grove_wait_fd(int fd, int events);
+
+/* Waits once until fd is readable (GROVE_READ) or writable (GROVE_WRITE), or either, for
+ * an fd that belongs to someone else: libzmq's ZMQ_FD, libpq's PQsocket, an inotify fd, a
+ * pipe shared with other code. Like poll(2) on one fd: Grove never changes the fd's
+ * flags and does not keep it registered after the call, the readiness is level-triggered
+ * (an fd that is ready already returns at once), and any number of green threads may
+ * wait on one fd this way, also while it is used with grove_wait_fd. Each call costs two
+ * epoll_ctl system calls (three and a dup when the fd is also registered by Grove). Do
+ * not close fd while waiting: the wait would then end only by kill or timeout.
+ * Switches. Returns a mask of the ready events (> 0; a regular file is always ready);
+ * -EBADF (fd not open); -EINVAL (bad events); -ECANCELED; -ETIMEDOUT; -ENOMEM/-EMFILE. */
+GROVE_API int grove_poll_fd(int fd, int events);
 
 /* Tells the hub that fd is about to be closed or handed elsewhere: waiters on it are woken
  * with -EBADF, it is removed from epoll, and a later fd with the same number starts afresh.

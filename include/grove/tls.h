@@ -6,6 +6,8 @@
  * ALPN protocol from the client's offer. Handshakes, reads and writes are switch points
  * and honour timeout scopes and kill. A grove_tls belongs to one hub; contexts may be
  * shared by hubs on several OS threads (OpenSSL contexts are thread-safe once set up).
+ * A Grove built with GROVE_WITH_TLS=OFF has the same functions: contexts are NULL with
+ * errno ENOTSUP, calls return -ENOTSUP.
  */
 #ifndef GROVE_TLS_H
 #define GROVE_TLS_H

@@ -32,6 +32,6 @@ void grove__assert_fail(const char *what, const char *file, int line)
     char buf[512];
     int n = snprintf(buf, sizeof buf, "grove: internal assertion failed: %s (%s:%d)\n", what, file, line);
     if (n > 0)
-        (void)!write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+        (void)grove__sys_write_raw(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
     abort();
 }

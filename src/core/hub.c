@@ -64,7 +64,7 @@ static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *ne
 static __attribute__((noinline)) grove_thread *pick_slow(grove__hub *h)
 {
     if (h->ticks >= GROVE__POLL_EVERY && !grove__list_empty(&h->runq) && !h->zombie && !h->timers.n &&
-        !h->refs && !grove__poller_waiters(h)) {
+        !h->refs) {
         h->ticks = 0;
         /* A thread yielding to itself never switches: show the watchdog it is alive. */
         atomic_store_explicit(&h->switches, atomic_load_explicit(&h->switches, memory_order_relaxed) + 1,
@@ -201,6 +201,16 @@ static void free_zombie(grove__hub *h)
     }
 }
 
+/* Waits for I/O through the hub layer's hook, or just sleeps while nothing has attached
+ * one (a program that only uses timers). */
+static void io_wait(grove__hub *h, int64_t timeout_ns)
+{
+    if (h->io_poll)
+        h->io_poll(h, timeout_ns);
+    else
+        grove__sys_sleep_ns(timeout_ns);
+}
+
 static _Noreturn void hub_loop(grove_thread *self)
 {
     grove__hub *h = self->hub;
@@ -219,9 +229,12 @@ static _Noreturn void hub_loop(grove_thread *self)
                 wait = tm->deadline - grove_now();
                 if (wait < 0)
                     wait = 0;
-            } else if (!grove__poller_waiters(h) && h->refs == 0) {
+            } else if (h->refs == 0) {
                 /* Nothing runnable and nothing that could ever make anything runnable:
-                 * main (always parked here) gets -EDEADLK instead of hanging forever. */
+                 * main (always parked here) gets -EDEADLK instead of hanging forever. In
+                 * a fork child whose main stayed in the parent, the process is done. */
+                if (h->main_gone)
+                    exit(0);
                 GROVE_ASSERT(h->main.state == GROVE__PARKED);
                 if (h->main.parked_on)
                     h->main.parked_on->nointr = 0;   /* even an uninterruptible wait */
@@ -229,15 +242,145 @@ static _Noreturn void hub_loop(grove_thread *self)
                 continue;
             }
             atomic_store_explicit(&h->in_poll, 1, memory_order_relaxed);
-            grove__poller_poll(h, wait);
+            io_wait(h, wait);
             atomic_store_explicit(&h->in_poll, 0, memory_order_relaxed);
             continue;
         }
-        if (grove__poller_waiters(h) || h->refs)
-            grove__poller_poll(h, 0);
+        if (h->refs)
+            io_wait(h, 0);
         grove__list *n = grove__list_pop(&h->runq);
         switch_to(h, self, grove__container_of(n, grove_thread, runq));
     }
+}
+
+/* ---- Registry and hooks ----------------------------------------------------------------- */
+
+grove__hub *grove__hubs;
+static pthread_mutex_t g_hubs_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void grove__hubs_lock(void) { pthread_mutex_lock(&g_hubs_mu); }
+void grove__hubs_unlock(void) { pthread_mutex_unlock(&g_hubs_mu); }
+
+static void hubs_add(grove__hub *h)
+{
+    pthread_mutex_lock(&g_hubs_mu);
+    h->next_hub = grove__hubs;
+    grove__hubs = h;
+    pthread_mutex_unlock(&g_hubs_mu);
+}
+
+static void hubs_remove(grove__hub *h)
+{
+    pthread_mutex_lock(&g_hubs_mu);
+    for (grove__hub **pp = &grove__hubs; *pp; pp = &(*pp)->next_hub)
+        if (*pp == h) {
+            *pp = h->next_hub;
+            break;
+        }
+    pthread_mutex_unlock(&g_hubs_mu);
+}
+
+#define MAX_HOOKS 8
+static grove__core_hooks g_hooks[MAX_HOOKS];
+static _Atomic int g_nhooks;
+static pthread_mutex_t g_hooks_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void grove__core_hooks_add(const grove__core_hooks *hooks)
+{
+    pthread_mutex_lock(&g_hooks_mu);
+    int n = atomic_load(&g_nhooks);
+    GROVE_ASSERT(n < MAX_HOOKS);
+    g_hooks[n] = *hooks;
+    atomic_store(&g_nhooks, n + 1);
+    pthread_mutex_unlock(&g_hooks_mu);
+}
+
+static void run_created_hooks(grove__hub *h)
+{
+    int n = atomic_load(&g_nhooks);
+    for (int i = 0; i < n; i++)
+        if (g_hooks[i].hub_created)
+            g_hooks[i].hub_created(h);
+}
+
+/* ---- fork ----------------------------------------------------------------------------------
+ * The child of a fork() has one OS thread: the one that forked. Its hub (if it has one)
+ * carries on with only the green thread that called fork; every other green thread of
+ * it is dropped as if it had stopped for good where it was (its waits are unlinked, its
+ * timers removed; joining it returns at once; its memory is left alone, shared
+ * copy-on-write with the parent). Hubs of other OS threads are forgotten. The hub layer
+ * then gives the hub a new poller and wake-up fd (h->io_fork), and upper layers reset
+ * their own state through their fork_child hooks (the tpool, the watchdog).
+ * Registered with pthread_atfork when the first hub is made, so a plain fork() does all
+ * this as well as grove_fork(). */
+
+static void fork_prepare(void) { pthread_mutex_lock(&g_hubs_mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&g_hubs_mu); }
+
+static void drop_thread(grove__hub *h, grove_thread *t)
+{
+    if (t->state == GROVE__READY)
+        grove__list_remove(&t->runq);
+    if (t->parked_on && grove__list_linked(&t->parked_on->link))
+        grove__list_remove(&t->parked_on->link);
+    t->parked_on = NULL;
+    t->state = GROVE__DONE;
+    t->scopes = NULL;
+    t->fired = 0;
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&g_hubs_mu, NULL);
+    pthread_mutex_init(&g_hooks_mu, NULL);
+    grove__hub *h = grove__tls_hub;
+    grove__hubs = NULL;
+    if (h) {
+        h->next_hub = NULL;
+        grove__hubs = h;
+        h->os_tid = (unsigned long)pthread_self();
+        grove_thread *self = h->current;
+        /* Timers: keep only the forking thread's timeout scopes. */
+        for (size_t i = 0; i < h->timers.n; i++)
+            h->timers.v[i]->idx = GROVE__TIMER_IDLE;
+        h->timers.n = 0;
+        for (grove__list *n = h->all.next, *next; n != &h->all; n = next) {
+            next = n->next;
+            grove_thread *t = grove__container_of(n, grove_thread, all);
+            if (t == self)
+                continue;
+            drop_thread(h, t);
+            grove__list_remove(&t->all);
+            if (!t->daemon)
+                h->nlive--;
+            grove__list_init(&t->exit_waiters);
+        }
+        if (self != &h->main) {
+            drop_thread(h, &h->main);
+            h->main_gone = 1;
+        }
+        grove__list_init(&h->runq);
+        grove__list_init(&h->wait_all);
+        for (struct grove_timeout_impl *s = self->scopes; s; s = s->parent)
+            if (!s->fired)
+                (void)grove__timer_add(h, &s->tm, s->tm.deadline, s->tm.cb);
+        h->refs = 0;
+        if (h->io_fork)
+            (void)h->io_fork(h);
+    }
+    int n = atomic_load(&g_nhooks);
+    for (int i = 0; i < n; i++)
+        if (g_hooks[i].fork_child)
+            g_hooks[i].fork_child();
+}
+
+static void make_key(void);
+
+pid_t grove_fork(void)
+{
+    pthread_once(&g_hub_key_once, make_key);
+    pid_t pid = fork();
+    return pid < 0 ? -errno : pid;
 }
 
 /* ---- Hub life cycle ------------------------------------------------------------------- */
@@ -247,20 +390,28 @@ static void hub_destroy(void *p)
     grove__hub *h = p;
     if (!h)
         return;
-    grove__debug_hub_remove(h);
+    hubs_remove(h);
     free_zombie(h);
     if (h->loop)
         grove__stack_free(h, h->loop);
     grove__stack_cache_drain(h);
-    grove__wakeup_close(h);
-    grove__poller_close(h);
+    if (h->io_close)
+        h->io_close(h);
     grove__heap_free(&h->timers);
     if (grove__tls_hub == h)
         grove__tls_hub = NULL;
     free(h);
 }
 
-static void make_key(void) { (void)pthread_key_create(&g_hub_key, hub_destroy); }
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
+static void make_key(void)
+{
+    (void)pthread_key_create(&g_hub_key, hub_destroy);
+    (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
 
 grove__hub *grove__hub_create(void)
 {
@@ -324,7 +475,8 @@ grove__hub *grove__hub_create(void)
     h->os_tid = (unsigned long)pthread_self();
     grove__tls_hub = h;
     pthread_setspecific(g_hub_key, h);
-    grove__debug_hub_add(h);
+    hubs_add(h);
+    run_created_hooks(h);
     return h;
 }
 

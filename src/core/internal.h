@@ -25,74 +25,11 @@
 
 #include <sys/uio.h>
 
-#define GROVE_HIDDEN __attribute__((visibility("hidden")))
-#define grove__likely(x) __builtin_expect(!!(x), 1)
-#define grove__unlikely(x) __builtin_expect(!!(x), 0)
-
-/* Always-on assertion for Grove's own invariants (never for user input). */
-#define GROVE_ASSERT(cond)                                                                 \
-    do {                                                                                   \
-        if (grove__unlikely(!(cond)))                                                      \
-            grove__assert_fail(#cond, __FILE__, __LINE__);                                 \
-    } while (0)
-GROVE_HIDDEN _Noreturn void grove__assert_fail(const char *what, const char *file, int line);
-
-/* ---- Intrusive doubly linked list (circular, with a head node) ---------------------- */
-
-typedef struct grove__list {
-    struct grove__list *next, *prev;
-} grove__list;
-
-#define grove__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-static inline void grove__list_init(grove__list *h) { h->next = h->prev = h; }
-static inline int grove__list_empty(const grove__list *h) { return h->next == h; }
-static inline int grove__list_linked(const grove__list *n) { return n->next != NULL; }
-static inline void grove__list_push(grove__list *h, grove__list *n) /* at the tail */
-{
-    n->prev = h->prev;
-    n->next = h;
-    h->prev->next = n;
-    h->prev = n;
-}
-static inline void grove__list_push_front(grove__list *h, grove__list *n)
-{
-    n->next = h->next;
-    n->prev = h;
-    h->next->prev = n;
-    h->next = n;
-}
-static inline void grove__list_remove(grove__list *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->next = n->prev = NULL;
-}
-static inline grove__list *grove__list_pop(grove__list *h) /* from the head, or NULL */
-{
-    grove__list *n = h->next;
-    if (n == h)
-        return NULL;
-    grove__list_remove(n);
-    return n;
-}
-/* Pops the head without clearing its links (for the run queue, whose links nobody tests). */
-static inline grove__list *grove__list_pop_fast(grove__list *h)
-{
-    grove__list *n = h->next;
-    if (n == h)
-        return NULL;
-    h->next = n->next;
-    n->next->prev = h;
-    return n;
-}
-static inline size_t grove__list_count(const grove__list *h)
-{
-    size_t n = 0;
-    for (const grove__list *p = h->next; p != h; p = p->next)
-        n++;
-    return n;
-}
+#include "base/compiler.h"
+#include "base/list.h"
+#include "base/sys.h"
+#include "base/alloc.h"
+#include "base/time.h"
 
 /* ---- Timers: a binary min-heap ordered by (deadline, insertion sequence) ----------- */
 
@@ -110,27 +47,8 @@ typedef struct grove__heap {
     size_t n, cap;
 } grove__heap;
 
-/* Saturating time arithmetic: a huge duration means "effectively forever", never a
- * wrapped deadline in the past. */
-static inline int64_t grove__add_sat(int64_t a, int64_t b)
-{
-    int64_t r;
-    if (__builtin_add_overflow(a, b, &r))
-        return b > 0 ? INT64_MAX : INT64_MIN;
-    return r;
-}
 /* now + ns, saturated. */
 static inline int64_t grove__deadline(int64_t ns) { return grove__add_sat(grove_now(), ns); }
-/* sec seconds + frac units of 1/unit_per_sec as nanoseconds, saturated (timespec/timeval). */
-static inline int64_t grove__sec_to_ns(int64_t sec, int64_t frac_ns)
-{
-    if (sec > INT64_MAX / 1000000000)
-        return INT64_MAX;
-    if (sec < INT64_MIN / 1000000000)
-        return INT64_MIN;
-    return grove__add_sat(sec * 1000000000, frac_ns);
-}
-
 /* ---- Green threads ----------------------------------------------------------------- */
 
 typedef struct grove__hub grove__hub;
@@ -347,45 +265,6 @@ GROVE_HIDDEN void grove__ctx_make(grove_thread *t, void (*entry)(grove_thread *)
 /* Saves the running context into from and resumes to. */
 GROVE_HIDDEN void grove__ctx_switch(grove_thread *from, grove_thread *to);
 
-/* ---- Poller backend (src/hub/epoll.c) ----------------------------------------------- */
-
-typedef struct grove__poller grove__poller;
-GROVE_HIDDEN int grove__poller_init(grove__hub *h);
-GROVE_HIDDEN void grove__poller_close(grove__hub *h);
-/* Waits for fd events up to timeout_ns (-1 = forever, 0 = poll) and wakes their waiters.
- * Returns the number of threads woken. */
-GROVE_HIDDEN int grove__poller_poll(grove__hub *h, int64_t timeout_ns);
-/* Makes fd non-blocking and registers it with the hub's epoll if it is not yet (cheap
- * when it is). Returns 0; 1 if fd cannot be polled (regular file: do blocking I/O);
- * or -errno (-EBADF...). Never switches. */
-GROVE_HIDDEN int grove__fd_ensure(int fd);
-/* Stream read hints (epoll.c): 1 if fd's last read was short (drained), clearing it; and
- * recording a read of got bytes out of asked. Never switch, no syscall. */
-GROVE_HIDDEN int grove__fd_take_drained(int fd);
-GROVE_HIDDEN void grove__fd_note_read(int fd, size_t got, size_t asked);
-/* Patch layer support (per-fd state in the calling OS thread's hub, see epoll.c). */
-/* 1 if a libc call on fd from the current green thread should wait cooperatively (the fd
- * is then registered and non-blocking); 0 to keep libc's behaviour. */
-GROVE_HIDDEN int grove__fd_green(int fd, int64_t *rcvtimeo, int64_t *sndtimeo);
-GROVE_HIDDEN void grove__fd_set_user_nb(int fd, int on);
-GROVE_HIDDEN int grove__fd_nb_owned(int fd);
-GROVE_HIDDEN void grove__fd_set_timeo(int fd, int send, int64_t ns);
-/* The SO_RCVTIMEO / SO_SNDTIMEO the patch layer recorded for fd; whether either is set. */
-GROVE_HIDDEN int grove__fd_timeo(int fd, int64_t *rcvtimeo, int64_t *sndtimeo);
-GROVE_HIDDEN void grove__fd_copy_state(int from, int to);
-GROVE_HIDDEN int grove__fd_registered(int fd);
-/* 1 if fd is registered with the calling hub and is a socket (no syscall). */
-GROVE_HIDDEN int grove__fd_is_sock(int fd);
-/* write(2) / writev(2) that never raise SIGPIPE (sock.c): sockets use send/sendmsg with
- * MSG_NOSIGNAL; other fds (pipes) block SIGPIPE around the call and consume the signal
- * the call raised, so the caller gets -1 with errno EPIPE, as from a socket. */
-GROVE_HIDDEN ssize_t grove__write_nosigpipe(int fd, const void *buf, size_t n);
-GROVE_HIDDEN ssize_t grove__writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt);
-/* Registers the hub's wake-up eventfd (wakeup.c). Returns 0 or -errno. */
-GROVE_HIDDEN int grove__poller_add_wakeup(grove__hub *h, int efd);
-/* Number of green threads waiting in grove_wait_fd on this hub. */
-GROVE_HIDDEN size_t grove__poller_waiters(grove__hub *h);
-
 /* ---- The hub ------------------------------------------------------------------------ */
 
 #define GROVE__STACK_CACHE_CLASSES 8
@@ -411,7 +290,12 @@ struct grove__hub {
     grove__list wait_all;          /* grove_wait_all waiters */
     grove__list all;               /* every live spawned thread */
     grove_thread *zombie;          /* finished thread whose stack the hub must free */
-    grove__poller *poller;
+    /* The hub layer (src/hub/) plugs in here on first use (grove__hub_io_attach): */
+    struct grove__fdtab *fdtab;
+    struct grove__backend *backend;
+    int (*io_poll)(grove__hub *h, int64_t timeout_ns);   /* NULL: no I/O yet: sleep */
+    void (*io_close)(grove__hub *h);
+    int (*io_fork)(grove__hub *h);
     size_t stack_default;          /* 0 = process default */
     grove__stack_cache stacks[GROVE__STACK_CACHE_CLASSES];
     void *slabs;                   /* slabs of unguarded stacks (stack.c) */
@@ -424,37 +308,26 @@ struct grove__hub {
     _Atomic int in_poll;             /* 1 while the hub sleeps in epoll_wait */
     int64_t clock;                   /* grove_now() at the loop's last pass: park times */
     unsigned long os_tid;            /* pthread_self() of the hub's OS thread */
-    struct grove__hub *next_hub;     /* registry of hubs (debug.c) */
+    struct grove__hub *next_hub;     /* registry of hubs (hub.c) */
+    unsigned char main_gone;         /* a fork child of a green thread other than main */
     unsigned long wd_last, wd_reported; /* watchdog's view (watchdog thread only) */
     int64_t wd_since;
 };
 
-/* Hub registry for the watchdog (debug.c). */
-GROVE_HIDDEN void grove__debug_hub_add(grove__hub *h);
-GROVE_HIDDEN void grove__debug_hub_remove(grove__hub *h);
+/* Every hub of the process, for inspectors above core (the watchdog in src/debug/): walk
+ * grove__hubs from h->next_hub while holding the registry lock (hubs stay alive). */
+GROVE_HIDDEN extern grove__hub *grove__hubs;
+GROVE_HIDDEN void grove__hubs_lock(void);
+GROVE_HIDDEN void grove__hubs_unlock(void);
 
-/* ---- Cross-thread wake-up (src/hub/wakeup.c) --------------------------------------- */
-
-/* Runs fn(arg) on hub h's OS thread soon, from any OS thread. fn runs in the hub loop:
- * it must not switch (it may wake waiters, spawn, post). Thread-safe. The caller should
- * hold a keep-alive reference (grove__hub_ref, taken on h's thread) while a post is
- * expected, so h does not decide it is deadlocked meanwhile. Returns 0 or -ENOMEM. */
-GROVE_HIDDEN int grove__hub_post(grove__hub *h, void (*fn)(void *), void *arg);
-/* For posters that may outlive the hub (tpool jobs): a hold on h's inbox, taken on h's
- * thread (creates the eventfd if needed; NULL + errno on failure), released from any
- * thread. grove__inbox_post is grove__hub_post through a hold: it returns -ESHUTDOWN once
- * the hub is gone, and posts still queued when the hub goes get discard(arg) (if not
- * NULL) on the exiting thread instead of fn(arg). Thread-safe. */
-typedef struct grove__inbox grove__inbox;
-GROVE_HIDDEN grove__inbox *grove__inbox_hold(grove__hub *h);
-GROVE_HIDDEN void grove__inbox_release(grove__inbox *in);
-GROVE_HIDDEN int grove__inbox_post(grove__inbox *in, void (*fn)(void *), void (*discard)(void *), void *arg);
-/* The hub's eventfd, created on first use (-errno on failure). Hub thread only. */
-GROVE_HIDDEN int grove__wakeup_init(grove__hub *h);
-/* Runs the posts queued for h (called by the poller when the eventfd fires). */
-GROVE_HIDDEN void grove__wakeup_drain(grove__hub *h);
-GROVE_HIDDEN void grove__wakeup_close(grove__hub *h);
-#define GROVE__WAKEUP_DATA UINT64_MAX   /* epoll data of the hub's eventfd */
+/* Hooks by which upper layers plug into core without core calling up: set once, from
+ * the layer's own initialisation, before or after hubs exist. */
+typedef struct grove__core_hooks {
+    void (*hub_created)(grove__hub *h);   /* on the new hub's OS thread */
+    void (*fork_child)(void);             /* in a fork child, after core's own reset */
+} grove__core_hooks;
+/* Adds hooks (up to 8 sets); never removed. Thread-safe. */
+GROVE_HIDDEN void grove__core_hooks_add(const grove__core_hooks *hooks);
 
 /* initial-exec: one %fs-relative load, also in libgrove.so (no __tls_get_addr call). */
 GROVE_HIDDEN extern __thread grove__hub *grove__tls_hub __attribute__((tls_model("initial-exec")));

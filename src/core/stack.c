@@ -410,7 +410,7 @@ void grove__stack_cache_drain(grove__hub *h)
 
 /* ---- Overflow detection --------------------------------------------------------- */
 
-static void say(const char *s) { (void)!write(2, s, strlen(s)); }
+static void say(const char *s) { (void)grove__sys_write_raw(2, s, strlen(s)); }
 
 static void say_num(uint64_t v)
 {

@@ -298,6 +298,12 @@ grove_thread *grove_self(void)
     return h ? h->current : NULL;
 }
 
+int grove_is_green(void)
+{
+    grove__hub *h = grove__tls_hub;
+    return h != NULL && h->current != h->loop;
+}
+
 uint64_t grove_thread_id(const grove_thread *t) { return t ? t->id : 0; }
 
 int grove_thread_set_name(grove_thread *t, const char *name)

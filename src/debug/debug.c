@@ -26,8 +26,6 @@
 
 /* ---- Hub registry ------------------------------------------------------------------------ */
 
-static pthread_mutex_t g_hubs_mu = PTHREAD_MUTEX_INITIALIZER;
-static grove__hub *g_hubs;
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 
 static void env_start(void)
@@ -37,24 +35,16 @@ static void env_start(void)
         grove_debug_watchdog_start(GROVE_MS(atol(e)), 2);
 }
 
-void grove__debug_hub_add(grove__hub *h)
-{
-    pthread_mutex_lock(&g_hubs_mu);
-    h->next_hub = g_hubs;
-    g_hubs = h;
-    pthread_mutex_unlock(&g_hubs_mu);
-    pthread_once(&g_env_once, env_start);
-}
+/* GROVE_BLOCK_THRESHOLD_MS starts the watchdog with the first hub. Core learns of the
+ * debug layer only through these hooks (registered when the library loads; in a static
+ * program, when it uses any grove_debug_* function). */
+static void on_hub_created(grove__hub *h) { pthread_once(&g_env_once, env_start); }
+static void on_fork_child(void);
 
-void grove__debug_hub_remove(grove__hub *h)
+__attribute__((constructor)) static void debug_register(void)
 {
-    pthread_mutex_lock(&g_hubs_mu);
-    for (grove__hub **pp = &g_hubs; *pp; pp = &(*pp)->next_hub)
-        if (*pp == h) {
-            *pp = h->next_hub;
-            break;
-        }
-    pthread_mutex_unlock(&g_hubs_mu);
+    static const grove__core_hooks hooks = {on_hub_created, on_fork_child};
+    grove__core_hooks_add(&hooks);
 }
 
 /* ---- Watchdog ------------------------------------------------------------------------------ */
@@ -114,7 +104,7 @@ static void say(int fd, const char *fmt, ...)
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     if (n > 0)
-        (void)!write(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+        (void)grove__sys_write_raw(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 static void report_to_fd(const grove_debug_block_report *r, void *arg)
@@ -193,8 +183,8 @@ static void *watchdog(void *arg)
         if (g_wd_stop)
             break;
         int64_t now = grove_now();
-        pthread_mutex_lock(&g_hubs_mu);
-        for (grove__hub *h = g_hubs; h; h = h->next_hub) {
+        grove__hubs_lock();
+        for (grove__hub *h = grove__hubs; h; h = h->next_hub) {
             unsigned long sw = atomic_load_explicit(&h->switches, memory_order_relaxed);
             if (sw != h->wd_last || atomic_load_explicit(&h->in_poll, memory_order_relaxed) || !h->wd_since) {
                 h->wd_last = sw;
@@ -206,7 +196,7 @@ static void *watchdog(void *arg)
                 report(h, sw, now - h->wd_since);
             }
         }
-        pthread_mutex_unlock(&g_hubs_mu);
+        grove__hubs_unlock();
     }
     pthread_mutex_unlock(&g_wd_mu);
     return NULL;
@@ -253,6 +243,22 @@ static int wd_start(int64_t threshold_ns, grove_debug_block_cb cb, void *arg, in
         g_wd_running = 1;
     pthread_mutex_unlock(&g_wd_mu);
     return -rc;
+}
+
+/* In a fork child the watchdog thread is gone: start a new one with the same settings. */
+static void on_fork_child(void)
+{
+    pthread_mutex_init(&g_wd_mu, NULL);
+    if (!g_wd_running)
+        return;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_wd_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    sem_init(&g_bt_done, 0, 0);
+    g_wd_running = 0;
+    (void)wd_start(g_wd_threshold, g_wd_cb, g_wd_cb == report_to_fd ? NULL : g_wd_arg, g_wd_fd);
 }
 
 int grove_debug_watchdog_start(int64_t threshold_ns, int fd) { return wd_start(threshold_ns, report_to_fd, NULL, fd); }
@@ -354,7 +360,7 @@ static void dump_one(int fd, grove__hub *h, grove_thread *t, int64_t now)
 
 int grove_debug_dump(int fd)
 {
-    int fl = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+    int fl = fd < 0 ? -1 : grove__sys_fcntl(fd, F_GETFL, 0);
     if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
         return -EBADF;   /* not open, or not for writing */
     grove__hub *h = grove__hub_get();

@@ -7,10 +7,10 @@
  * once the hub is gone, posts are refused (-ESHUTDOWN) and what was still queued is
  * handed to each post's discard callback, so the poster can clean up instead of touching
  * a freed hub. */
-#include "core/internal.h"
+#include "hub/fd.h"
+#include "hub/wakeup.h"
 
 #include <pthread.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -33,21 +33,21 @@ int grove__wakeup_init(grove__hub *h)
 {
     if (h->inbox)
         return 0;
-    struct grove__inbox *in = calloc(1, sizeof *in);
+    struct grove__inbox *in = grove__calloc(1, sizeof *in);
     if (!in)
         return -ENOMEM;
-    in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    in->efd = (int)GROVE__SCF(-EMFILE, SYS_eventfd2, 0, EFD_NONBLOCK | EFD_CLOEXEC, 0, 0, 0, 0);
     if (in->efd < 0) {
-        int e = errno;
-        free(in);
-        return -e;
+        int rc = in->efd;
+        grove__free(in);
+        return rc;
     }
     pthread_mutex_init(&in->mu, NULL);
     in->tail = &in->head;
     in->holds = 1;
-    int rc = grove__poller_add_wakeup(h, in->efd);
+    int rc = grove__fd_add_wakeup(h, in->efd);
     if (rc < 0) {
-        close(in->efd);
+        grove__sys_close(in->efd);
         pthread_mutex_destroy(&in->mu);
         free(in);
         return rc;
@@ -88,7 +88,7 @@ void grove__inbox_release(grove__inbox *in)
 
 int grove__inbox_post(grove__inbox *in, void (*fn)(void *), void (*discard)(void *), void *arg)
 {
-    post *p = malloc(sizeof *p);
+    post *p = grove__malloc(sizeof *p);
     if (!p)
         return -ENOMEM;
     p->next = NULL;
@@ -108,7 +108,7 @@ int grove__inbox_post(grove__inbox *in, void (*fn)(void *), void (*discard)(void
      * inbox closed. */
     if (was_empty) {
         uint64_t one = 1;
-        (void)!write(in->efd, &one, sizeof one);
+        (void)grove__sys_write(in->efd, &one, sizeof one);
     }
     pthread_mutex_unlock(&in->mu);
     return 0;
@@ -125,7 +125,7 @@ void grove__wakeup_drain(grove__hub *h)
     struct grove__inbox *in = h->inbox;
     uint64_t v;
     pthread_mutex_lock(&in->mu);
-    (void)!read(in->efd, &v, sizeof v);
+    (void)grove__sys_read(in->efd, &v, sizeof v);
     post *p = in->head;
     in->head = NULL;
     in->tail = &in->head;
@@ -149,7 +149,7 @@ void grove__wakeup_close(grove__hub *h)
     post *p = in->head;
     in->head = NULL;
     in->tail = &in->head;
-    close(in->efd);
+    grove__sys_close(in->efd);
     in->efd = -1;
     pthread_mutex_unlock(&in->mu);
     /* Posts that never ran: their waiters belong to green threads abandoned with the hub. */
@@ -161,4 +161,15 @@ void grove__wakeup_close(grove__hub *h)
         p = next;
     }
     grove__inbox_release(in);   /* the hub's own hold */
+}
+
+void grove__wakeup_after_fork(grove__hub *h)
+{
+    struct grove__inbox *in = h->inbox;
+    if (!in)
+        return;
+    /* Its lock may have been held by a thread that does not exist here, and its eventfd
+     * is the parent's too: drop the child's copy of the fd and leave the rest alone. */
+    grove__sys_close(in->efd);
+    h->inbox = NULL;
 }

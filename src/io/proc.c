@@ -1,6 +1,7 @@
 /* Green subprocesses: posix_spawn with pipes, and a pidfd per child so the hub's epoll
  * says when it exits (no SIGCHLD handler, no reaper thread). */
 #include "core/internal.h"
+#include "hub/fd.h"
 
 #include "grove/io.h"
 #include "grove/proc.h"
@@ -40,10 +41,11 @@ grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
     if (!p)
         goto fail;
     p->in = p->out = p->err = p->pidfd = -1;
-    if (((flags & GROVE_PROC_STDIN) && pipe2(pin, O_CLOEXEC) < 0) ||
-        ((flags & GROVE_PROC_STDOUT) && pipe2(pout, O_CLOEXEC) < 0) ||
-        ((flags & GROVE_PROC_STDERR) && pipe2(perr, O_CLOEXEC) < 0)) {
-        e = errno;
+    int prc = 0;
+    if (((flags & GROVE_PROC_STDIN) && (prc = grove__sys_pipe2(pin, O_CLOEXEC)) < 0) ||
+        ((flags & GROVE_PROC_STDOUT) && (prc = grove__sys_pipe2(pout, O_CLOEXEC)) < 0) ||
+        ((flags & GROVE_PROC_STDERR) && (prc = grove__sys_pipe2(perr, O_CLOEXEC)) < 0)) {
+        e = -prc;
         goto fail;
     }
     if ((e = posix_spawn_file_actions_init(&fa)))
@@ -80,14 +82,14 @@ grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
         waitpid(p->pid, NULL, 0);
         goto fail;
     }
-    fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
+    (void)grove__sys_fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
     posix_spawn_file_actions_destroy(&fa);
     if (pin[0] >= 0)
-        close(pin[0]);
+        grove__sys_close(pin[0]);
     if (pout[1] >= 0)
-        close(pout[1]);
+        grove__sys_close(pout[1]);
     if (perr[1] >= 0)
-        close(perr[1]);
+        grove__sys_close(perr[1]);
     p->in = pin[1];
     p->out = pout[0];
     p->err = perr[0];
@@ -104,11 +106,11 @@ fail:
         posix_spawn_file_actions_destroy(&fa);
     for (int i = 0; i < 2; i++) {
         if (pin[i] >= 0)
-            close(pin[i]);
+            grove__sys_close(pin[i]);
         if (pout[i] >= 0)
-            close(pout[i]);
+            grove__sys_close(pout[i]);
         if (perr[i] >= 0)
-            close(perr[i]);
+            grove__sys_close(perr[i]);
     }
     free(p);
     errno = e;

@@ -1,6 +1,7 @@
 /* Green sockets and fd I/O: every call tries the system call first and waits on the hub
  * only on EAGAIN, so a ready fd costs exactly one syscall. */
 #include "core/internal.h"
+#include "hub/fd.h"
 
 #include "grove/io.h"
 
@@ -32,10 +33,10 @@ static inline int prep(int fd)
             ssize_t r_ = (call);                                                           \
             if (r_ >= 0)                                                                   \
                 return r_;                                                                 \
-            if (errno == EINTR)                                                            \
+            if (r_ == -EINTR)                                                              \
                 continue;                                                                  \
-            if ((errno != EAGAIN && errno != EWOULDBLOCK) || p_ == 1)                      \
-                return -errno;                                                             \
+            if (r_ != -EAGAIN || p_ == 1)                                                  \
+                return r_;                                                                 \
             int w_ = grove_wait_fd(fd, events);                                            \
             if (w_ < 0)                                                                    \
                 return w_;                                                                 \
@@ -61,10 +62,10 @@ static inline int prep(int fd)
                     grove__fd_note_read(fd, (size_t)r_, n);                                \
                 return r_;                                                                 \
             }                                                                              \
-            if (errno == EINTR)                                                            \
+            if (r_ == -EINTR)                                                              \
                 continue;                                                                  \
-            if ((errno != EAGAIN && errno != EWOULDBLOCK) || p_ == 1)                      \
-                return -errno;                                                             \
+            if (r_ != -EAGAIN || p_ == 1)                                                  \
+                return r_;                                                                 \
             int w_ = grove_wait_fd(fd, GROVE_READ);                                        \
             if (w_ < 0)                                                                    \
                 return w_;                                                                 \
@@ -81,69 +82,66 @@ static ssize_t pipe_write(int fd, const void *buf, size_t n, const struct iovec 
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     if (pthread_sigmask(SIG_BLOCK, &pipe_set, &old) != 0)
-        return iov ? writev(fd, iov, iovcnt) : write(fd, buf, n);
+        return iov ? grove__sys_writev(fd, iov, iovcnt) : grove__sys_write(fd, buf, n);
     int was_pending = 0;
     if (!sigismember(&old, SIGPIPE) && sigpending(&pending) == 0)
         was_pending = sigismember(&pending, SIGPIPE);
-    ssize_t r = iov ? writev(fd, iov, iovcnt) : write(fd, buf, n);
-    int e = errno;
-    if (r < 0 && e == EPIPE && !sigismember(&old, SIGPIPE) && !was_pending) {
+    ssize_t r = iov ? grove__sys_writev(fd, iov, iovcnt) : grove__sys_write(fd, buf, n);
+    if (r == -EPIPE && !sigismember(&old, SIGPIPE) && !was_pending) {
         const struct timespec zero = {0, 0};
+        int e = errno;
         while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
         }
+        errno = e;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = e;
     return r;
 }
 
-ssize_t grove__write_nosigpipe(int fd, const void *buf, size_t n)
+/* write(2) / writev(2) that never raise SIGPIPE: sockets use sendto/sendmsg with
+ * MSG_NOSIGNAL, other fds (pipes) go through pipe_write. Return -errno. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
 {
     if (grove__fd_is_sock(fd))
-        return send(fd, buf, n, MSG_NOSIGNAL);
+        return grove__sys_sendto(fd, buf, n, MSG_NOSIGNAL, NULL, 0);
     return pipe_write(fd, buf, n, NULL, 0);
 }
 
-ssize_t grove__writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
+static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
 {
     if (grove__fd_is_sock(fd)) {
-        struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(iovcnt > 0 ? iovcnt : 0)};
-        if (iovcnt < 0) {
-            errno = EINVAL;
-            return -1;
-        }
-        return sendmsg(fd, &m, MSG_NOSIGNAL);
+        if (iovcnt < 0)
+            return -EINVAL;
+        struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+        return grove__sys_sendmsg(fd, &m, MSG_NOSIGNAL);
     }
     return pipe_write(fd, NULL, 0, iov, iovcnt);
 }
 
-ssize_t grove_read(int fd, void *buf, size_t n) { GREEN_STREAM_READ(fd, n, read(fd, buf, n)); }
-ssize_t grove_write(int fd, const void *buf, size_t n)
-{
-    GREEN_IO(fd, GROVE_WRITE, grove__write_nosigpipe(fd, buf, n));
-}
-ssize_t grove_readv(int fd, const struct iovec *iov, int iovcnt) { GREEN_IO(fd, GROVE_READ, readv(fd, iov, iovcnt)); }
+ssize_t grove_read(int fd, void *buf, size_t n) { GREEN_STREAM_READ(fd, n, grove__sys_read(fd, buf, n)); }
+ssize_t grove_write(int fd, const void *buf, size_t n) { GREEN_IO(fd, GROVE_WRITE, write_nosigpipe(fd, buf, n)); }
+ssize_t grove_readv(int fd, const struct iovec *iov, int iovcnt) { GREEN_IO(fd, GROVE_READ, grove__sys_readv(fd, iov, iovcnt)); }
 ssize_t grove_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    GREEN_IO(fd, GROVE_WRITE, grove__writev_nosigpipe(fd, iov, iovcnt));
+    GREEN_IO(fd, GROVE_WRITE, writev_nosigpipe(fd, iov, iovcnt));
 }
 ssize_t grove_recv(int fd, void *buf, size_t n, int flags)
 {
     if (flags & (MSG_PEEK | MSG_DONTWAIT))
-        GREEN_IO(fd, GROVE_READ, recv(fd, buf, n, flags));
-    GREEN_STREAM_READ(fd, n, recv(fd, buf, n, flags));
+        GREEN_IO(fd, GROVE_READ, grove__sys_recvfrom(fd, buf, n, flags, NULL, NULL));
+    GREEN_STREAM_READ(fd, n, grove__sys_recvfrom(fd, buf, n, flags, NULL, NULL));
 }
 ssize_t grove_send(int fd, const void *buf, size_t n, int flags)
 {
-    GREEN_IO(fd, GROVE_WRITE, send(fd, buf, n, flags | MSG_NOSIGNAL));
+    GREEN_IO(fd, GROVE_WRITE, grove__sys_sendto(fd, buf, n, flags | MSG_NOSIGNAL, NULL, 0));
 }
 ssize_t grove_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t salen)
 {
-    GREEN_IO(fd, GROVE_WRITE, sendto(fd, buf, n, flags | MSG_NOSIGNAL, sa, salen));
+    GREEN_IO(fd, GROVE_WRITE, grove__sys_sendto(fd, buf, n, flags | MSG_NOSIGNAL, sa, salen));
 }
 ssize_t grove_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *salen)
 {
-    GREEN_IO(fd, GROVE_READ, recvfrom(fd, buf, n, flags, sa, salen));
+    GREEN_IO(fd, GROVE_READ, grove__sys_recvfrom(fd, buf, n, flags, sa, salen));
 }
 
 ssize_t grove_sendall(int fd, const void *buf, size_t n)
@@ -267,26 +265,28 @@ int grove_parse_addr(const char *addr, struct sockaddr_storage *ss, int socktype
 
 static int listen_on(const struct sockaddr *sa, socklen_t len, int type, int backlog, unsigned flags)
 {
-    int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = grove__sys_socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -errno;
-    int one = 1;
+        return fd;
+    int one = 1, rc = 0;
     if (sa->sa_family != AF_UNIX) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if ((flags & GROVE_LISTEN_REUSEPORT) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        (void)grove__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if ((flags & GROVE_LISTEN_REUSEPORT) &&
+            (rc = grove__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one)) < 0)
             goto fail;
         if (sa->sa_family == AF_INET6 && (flags & GROVE_LISTEN_V6ONLY))
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+            (void)grove__sys_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
     if (bind(fd, sa, len) < 0)
-        goto fail;
+        goto fail_errno;
     if (type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
-        goto fail;
+        goto fail_errno;
     return fd;
-fail:;
-    int e = errno;
-    close(fd);
-    return -e;
+fail_errno:
+    rc = -errno;
+fail:
+    grove__sys_close(fd);
+    return rc;
 }
 
 static int bind_addr(const char *addr, int type, int backlog, unsigned flags)
@@ -301,10 +301,10 @@ static int bind_addr(const char *addr, int type, int backlog, unsigned flags)
         struct stat st;
         if (stat(addr + 5, &st) == 0 && S_ISSOCK(st.st_mode)) {
             /* Replace a stale socket, but never one that still has a listener. */
-            int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            int live = probe >= 0 && connect(probe, (struct sockaddr *)&ss, (socklen_t)len) == 0;
+            int probe = grove__sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            int live = probe >= 0 && grove__sys_connect(probe, (struct sockaddr *)&ss, (socklen_t)len) == 0;
             if (probe >= 0)
-                close(probe);
+                grove__sys_close(probe);
             if (live)
                 return -EADDRINUSE;
             unlink(addr + 5);
@@ -331,7 +331,7 @@ int grove_udp_bind(const char *addr) { return bind_addr(addr, SOCK_DGRAM, 0, 0);
 
 int grove_accept(int lfd, struct sockaddr *sa, socklen_t *salen)
 {
-    GREEN_IO(lfd, GROVE_READ, accept4(lfd, sa, salen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    GREEN_IO(lfd, GROVE_READ, grove__sys_accept4(lfd, sa, salen, SOCK_NONBLOCK | SOCK_CLOEXEC));
 }
 
 int grove_connect_fd(int fd, const struct sockaddr *sa, socklen_t salen)
@@ -339,10 +339,11 @@ int grove_connect_fd(int fd, const struct sockaddr *sa, socklen_t salen)
     int p = prep(fd);
     if (p < 0)
         return p;
-    if (connect(fd, sa, salen) == 0)
+    int c = grove__sys_connect(fd, sa, salen);
+    if (c == 0)
         return 0;
-    if (errno != EINPROGRESS && errno != EINTR && errno != EAGAIN)
-        return -errno;
+    if (c != -EINPROGRESS && c != -EINTR && c != -EAGAIN)
+        return c;
     for (;;) {
         int rc = grove_wait_fd(fd, GROVE_WRITE);
         if (rc < 0)
@@ -365,12 +366,12 @@ int grove_connect_fd(int fd, const struct sockaddr *sa, socklen_t salen)
 
 static int connect_one(const struct sockaddr *sa, socklen_t len)
 {
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = grove__sys_socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -errno;
+        return fd;
     if (sa->sa_family != AF_UNIX) {
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        (void)grove__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     int rc = grove_connect_fd(fd, sa, len);
     if (rc < 0) {

@@ -1,6 +1,7 @@
 /* TLS over OpenSSL on non-blocking fds: every SSL call that wants I/O waits on the hub
  * for the direction OpenSSL asks for, then retries. */
 #include "core/internal.h"
+#include "hub/fd.h"
 
 #include "grove/tls.h"
 
@@ -207,47 +208,49 @@ void grove_tls_ctx_free(grove_tls_ctx *c)
     free(c);
 }
 
-/* ---- A socket BIO that never raises SIGPIPE ------------------------------------------
- * OpenSSL's fd/socket BIOs write with write(2), so a peer that leaves during a handshake or
- * a write would kill the process with SIGPIPE. This one writes with
- * grove__write_nosigpipe (send with MSG_NOSIGNAL on sockets) and otherwise behaves as
- * BIO_s_socket on a non-blocking fd. */
-static BIO_METHOD *g_bio_method;
-static pthread_once_t g_bio_once = PTHREAD_ONCE_INIT;
+/* ---- The transport: a BIO over Grove's own system calls ---------------------------------
+ * OpenSSL's socket BIO would call libc's read/write: the patch layer's interposers when a
+ * program greens libc, and SIGPIPE for a peer that left. This one calls the kernel
+ * directly (sends with MSG_NOSIGNAL) and reports EAGAIN as a retry, leaving the waiting to
+ * want() below. */
 
 static int bio_fd(BIO *b) { return (int)(intptr_t)BIO_get_data(b); }
 
-static int bio_write(BIO *b, const char *buf, int n)
+static int bio_result(BIO *b, long r, int rd)
 {
     BIO_clear_retry_flags(b);
-    ssize_t r = grove__write_nosigpipe(bio_fd(b), buf, (size_t)(n > 0 ? n : 0));
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        BIO_set_retry_write(b);
-    return (int)r;
+    if (r >= 0)
+        return (int)r;
+    if (r == -EAGAIN || r == -EINTR) {
+        if (rd)
+            BIO_set_retry_read(b);
+        else
+            BIO_set_retry_write(b);
+    }
+    errno = (int)-r;   /* SSL_ERROR_SYSCALL reads it */
+    return -1;
 }
 
 static int bio_read(BIO *b, char *buf, int n)
 {
-    BIO_clear_retry_flags(b);
-    ssize_t r = read(bio_fd(b), buf, (size_t)(n > 0 ? n : 0));
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        BIO_set_retry_read(b);
-    return (int)r;
+    return bio_result(b, grove__sys_read(bio_fd(b), buf, (size_t)(n < 0 ? 0 : n)), 1);
+}
+
+static int bio_write(BIO *b, const char *buf, int n)
+{
+    size_t len = (size_t)(n < 0 ? 0 : n);
+    long r = grove__sys_sendto(bio_fd(b), buf, len, MSG_NOSIGNAL, NULL, 0);
+    if (r == -ENOTSOCK)
+        r = grove__sys_write(bio_fd(b), buf, len);
+    return bio_result(b, r, 0);
 }
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
+    (void)b;
     (void)num;
-    switch (cmd) {
-    case BIO_CTRL_FLUSH:
-        return 1;
-    case BIO_C_GET_FD:
-        if (ptr)
-            *(int *)ptr = bio_fd(b);
-        return bio_fd(b);
-    default:
-        return 0;
-    }
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH || cmd == BIO_CTRL_DUP ? 1 : 0;
 }
 
 static int bio_create(BIO *b)
@@ -256,28 +259,25 @@ static int bio_create(BIO *b)
     return 1;
 }
 
-static void bio_method_make(void)
+static BIO_METHOD *g_bio_method;
+static pthread_once_t g_bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_method_init(void)
 {
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "grove socket");
-    if (m && BIO_meth_set_write(m, bio_write) && BIO_meth_set_read(m, bio_read) && BIO_meth_set_ctrl(m, bio_ctrl) &&
-        BIO_meth_set_create(m, bio_create))
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "grove fd");
+    if (m && BIO_meth_set_read(m, bio_read) && BIO_meth_set_write(m, bio_write) &&
+        BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
         g_bio_method = m;
-    else if (m)
-        BIO_meth_free(m);
 }
 
-/* Attaches fd to ssl through the no-SIGPIPE BIO. Returns 1 on success, as SSL_set_fd. */
-static int set_fd_nosigpipe(SSL *ssl, int fd)
+/* A BIO over fd, or NULL. */
+static BIO *bio_new(int fd)
 {
-    pthread_once(&g_bio_once, bio_method_make);
-    if (!g_bio_method)
-        return 0;
-    BIO *b = BIO_new(g_bio_method);
-    if (!b)
-        return 0;
-    BIO_set_data(b, (void *)(intptr_t)fd);
-    SSL_set_bio(ssl, b, b);   /* one reference, used both ways */
-    return 1;
+    pthread_once(&g_bio_once, bio_method_init);
+    BIO *b = g_bio_method ? BIO_new(g_bio_method) : NULL;
+    if (b)
+        BIO_set_data(b, (void *)(intptr_t)fd);
+    return b;
 }
 
 /* Waits for what OpenSSL asked for after a call returned r. 1 = retry, else -errno. */
@@ -319,11 +319,13 @@ static int handshake(grove_tls_ctx *c, int fd, const char *name, grove_tls **out
         return -ENOMEM;
     t->fd = fd;
     t->ssl = SSL_new(c->ssl);
-    if (!t->ssl || set_fd_nosigpipe(t->ssl, fd) != 1) {
+    BIO *bio = t->ssl ? bio_new(fd) : NULL;
+    if (!bio) {
         set_err("SSL_new");
         rc = -ENOMEM;
         goto fail;
     }
+    SSL_set_bio(t->ssl, bio, bio);   /* the SSL owns the BIO from here */
     if (server) {
         SSL_set_accept_state(t->ssl);
     } else {

@@ -3,6 +3,7 @@
  * thread. The job lives on the heap so a caller that stops waiting (kill, timeout) can
  * leave it behind: the completion on the hub then frees it. */
 #include "core/internal.h"
+#include "hub/wakeup.h"
 
 #include "grove/tpool.h"
 
@@ -97,7 +98,7 @@ static void *worker(void *unused)
         j->result = j->fn(j->arg);
         int rc;
         while ((rc = grove__inbox_post(j->in, complete, discard, j)) == -ENOMEM)
-            usleep(1000);   /* out of memory: the hub must still hear about it */
+            grove__sys_sleep_ns(GROVE_MS(1));   /* out of memory: the hub must still hear about it */
         if (rc < 0)
             discard(j);     /* -ESHUTDOWN: the hub has gone */
         pthread_mutex_lock(&g_mu);
@@ -105,8 +106,25 @@ static void *worker(void *unused)
     return NULL;
 }
 
+/* fork: the child has none of the pool's threads, and the queued jobs belong to green
+ * threads it does not have either. The lock is held across fork so the queue is whole;
+ * the child starts an empty pool, whose threads start again on demand. */
+static void fork_prepare(void) { pthread_mutex_lock(&g_mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&g_mu); }
+static void fork_child(void)
+{
+    pthread_mutex_init(&g_mu, NULL);
+    pthread_cond_init(&g_cv, NULL);
+    g_head = NULL;
+    g_tail = &g_head;
+    g_threads = g_idle = 0;
+}
+static void register_fork(void) { (void)pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
 static int submit(job *j)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork);
     pthread_mutex_lock(&g_mu);
     size_t size = configured_size();
     size_t queued = 0;
@@ -216,13 +234,13 @@ static void *do_fileop(void *arg)
     ssize_t r;
     do {
         switch (op->kind) {
-        case 0: r = read(op->fd, op->buf, op->n); break;
-        case 1: r = write(op->fd, op->buf, op->n); break;
-        case 2: r = pread(op->fd, op->buf, op->n, op->off); break;
-        default: r = pwrite(op->fd, op->buf, op->n, op->off); break;
+        case 0: r = grove__sys_read(op->fd, op->buf, op->n); break;
+        case 1: r = grove__sys_write(op->fd, op->buf, op->n); break;
+        case 2: r = grove__sys_pread(op->fd, op->buf, op->n, op->off); break;
+        default: r = grove__sys_pwrite(op->fd, op->buf, op->n, op->off); break;
         }
-    } while (r < 0 && errno == EINTR);
-    op->rc = r < 0 ? -errno : r;
+    } while (r == -EINTR);
+    op->rc = r;
     return NULL;
 }
 

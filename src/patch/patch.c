@@ -6,10 +6,18 @@
  * path calls the real function on the now non-blocking fd and waits on the hub while it
  * says EAGAIN, so the caller sees libc's results: -1 and errno, partial transfers.
  */
-#include "core/internal.h"
+#include "base/compiler.h"
+#include "base/time.h"
 
 #include "grove/io.h"
 #include "grove/patch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -94,14 +102,151 @@ static int (*real_pipe)(int[2]);
 static int (*real_pipe2)(int[2], int);
 static ssize_t (*real_sendfile)(int, int, off_t *, size_t);
 
+/* ---- The patch layer's view of each fd ----------------------------------------------------
+ * Process-wide (fds are), indexed by fd in pages that are allocated on first use and never
+ * freed, so a reader never sees a table move under it. Two OS threads using one fd at once
+ * through libc is already a race in the program; the entries need no lock. */
+
+typedef struct pfd {
+    unsigned char known;       /* the user's O_NONBLOCK has been looked at */
+    unsigned char user_nb;     /* non-blocking by the user's choice: keep libc semantics */
+    unsigned char green;       /* made non-blocking by this layer to wait on the hub */
+    unsigned char unpollable;  /* regular file, directory, block device: libc as is */
+    int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns, 0 = none */
+} pfd;
+
+#define PFD_PAGE 1024
+#define PFD_PAGES 4096   /* fds below 4M are tracked; others keep libc's behaviour */
+static pfd *_Atomic g_pfd[PFD_PAGES];
+static pthread_mutex_t g_pfd_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* fd's entry; with create, allocates its page (NULL only when out of memory or fd is out
+ * of range). */
+static pfd *pfd_get(int fd, int create)
+{
+    if (fd < 0 || fd >= PFD_PAGE * PFD_PAGES)
+        return NULL;
+    pfd *pg = atomic_load_explicit(&g_pfd[fd / PFD_PAGE], memory_order_acquire);
+    if (grove__unlikely(!pg)) {
+        if (!create)
+            return NULL;
+        pthread_mutex_lock(&g_pfd_mu);
+        pg = atomic_load_explicit(&g_pfd[fd / PFD_PAGE], memory_order_relaxed);
+        if (!pg) {
+            pg = calloc(PFD_PAGE, sizeof *pg);
+            atomic_store_explicit(&g_pfd[fd / PFD_PAGE], pg, memory_order_release);
+        }
+        pthread_mutex_unlock(&g_pfd_mu);
+        if (!pg)
+            return NULL;
+    }
+    return &pg[fd % PFD_PAGE];
+}
+
+static void pfd_reset(int fd)
+{
+    pfd *e = pfd_get(fd, 0);
+    if (e)
+        memset(e, 0, sizeof *e);
+}
+
+static int real_fcntl_(int fd, int cmd, long arg);
+
+/* 1 if a libc call on fd from the current green thread should wait cooperatively (the fd
+ * is then non-blocking); 0 to keep libc's behaviour. The first look at an fd records the
+ * user's O_NONBLOCK and whether it can be polled at all. */
+static int fd_green(int fd, int64_t *rcvtimeo, int64_t *sndtimeo)
+{
+    if (fd < 0 || !grove_is_green())
+        return 0;
+    pfd *e = pfd_get(fd, 1);
+    if (!e)
+        return 0;
+    if (grove__unlikely(!e->green)) {
+        if (!e->known) {
+            int fl = real_fcntl_(fd, F_GETFL, 0);
+            if (fl < 0)
+                return 0;   /* a bad fd: libc says what is wrong */
+            struct stat st;
+            e->unpollable = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode));
+            e->user_nb = (fl & O_NONBLOCK) != 0;
+            e->known = 1;
+        }
+        if (e->user_nb || e->unpollable)
+            return 0;
+        int fl = real_fcntl_(fd, F_GETFL, 0);
+        if (fl < 0 || (!(fl & O_NONBLOCK) && real_fcntl_(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+            return 0;
+        e->green = 1;
+    } else if (e->user_nb) {
+        return 0;
+    }
+    if (rcvtimeo)
+        *rcvtimeo = e->rcvtimeo;
+    if (sndtimeo)
+        *sndtimeo = e->sndtimeo;
+    return 1;
+}
+
+/* The user turned O_NONBLOCK on or off (fcntl, ioctl, or a creating call's flags). */
+static void fd_set_user_nb(int fd, int on)
+{
+    pfd *e = pfd_get(fd, 1);
+    if (e) {
+        e->known = 1;
+        e->user_nb = (unsigned char)(on != 0);
+    }
+}
+
+/* Whether this layer keeps O_NONBLOCK set on fd for its own waiting (hidden from F_GETFL). */
+static int fd_registered(int fd)
+{
+    pfd *e = pfd_get(fd, 0);
+    return e && e->green;
+}
+
+static int fd_nb_owned(int fd)
+{
+    pfd *e = pfd_get(fd, 0);
+    return e && e->known && e->green && !e->user_nb;
+}
+
+static void fd_set_timeo(int fd, int send, int64_t ns)
+{
+    pfd *e = pfd_get(fd, 1);
+    if (e) {
+        if (send)
+            e->sndtimeo = ns;
+        else
+            e->rcvtimeo = ns;
+    }
+}
+
+static int fd_timeo(int fd, int64_t *rcvtimeo, int64_t *sndtimeo)
+{
+    pfd *e = pfd_get(fd, 0);
+    if (!e)
+        return 0;
+    *rcvtimeo = e->rcvtimeo;
+    *sndtimeo = e->sndtimeo;
+    return e->rcvtimeo != 0 || e->sndtimeo != 0;
+}
+
+static void fd_copy_state(int from, int to)
+{
+    pfd *a = pfd_get(from, 0), *b = pfd_get(to, 1);
+    if (a && b) {
+        b->known = a->known;
+        b->user_nb = a->user_nb;
+        b->green = a->green;
+        b->unpollable = a->unpollable;
+    }
+}
+
 static inline int on(unsigned group) { return (atomic_load_explicit(&g_patch, memory_order_relaxed) & group) != 0; }
 
 /* A green thread (main included) of a hub, not the hub loop itself. */
-static inline int green_thread(void)
-{
-    grove__hub *h = grove__tls_hub;
-    return h && h->current != h->loop;
-}
+static inline int green_thread(void) { return grove_is_green(); }
 
 /* Sets errno for a Grove error and returns -1. */
 static inline int fail(int rc)
@@ -110,22 +255,11 @@ static inline int fail(int rc)
     return -1;
 }
 
-/* Waits for fd through a private, level-triggered epoll fd that the hub waits on. Used
- * when the hub's own waiter slot for fd is taken in that direction (grove_wait_fd says
- * -EBUSY: another green thread waits there already), so two green threads may block on
- * one fd as they could with libc. Switches. Returns > 0 or -errno. */
-static int wait_private(int fd, int events)
-{
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return -errno;
-    struct epoll_event ev = {.events = (events & GROVE_READ ? EPOLLIN | EPOLLRDHUP : 0u) |
-                                       (events & GROVE_WRITE ? EPOLLOUT : 0u)};
-    int rc = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : grove_wait_fd(ep, GROVE_READ);
-    grove_fd_forget(ep);
-    REAL(close)(ep);
-    return rc;
-}
+/* Waits for fd with a one-shot wait (grove_poll_fd) when the hub's own waiter slot for fd
+ * is taken in that direction (grove_wait_fd says -EBUSY: another green thread waits there
+ * already), so two green threads may block on one fd as they could with libc.
+ * Switches. Returns > 0 or -errno. */
+static int wait_private(int fd, int events) { return grove_poll_fd(fd, events); }
 
 /* Waits for fd under an optional SO_*TIMEO limit. 0, or -1 with errno: EAGAIN (the socket
  * timeout expired), ETIMEDOUT (the caller's scope), ECANCELED, EBADF... */
@@ -145,7 +279,7 @@ static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to)
 #define GREEN_FD(group, fd, events, use_send_timeo, call)                                   \
     do {                                                                                   \
         int64_t rt_ = 0, st_ = 0;                                                          \
-        if (!on(group) || !grove__fd_green(fd, &rt_, &st_))                                \
+        if (!on(group) || !fd_green(fd, &rt_, &st_))                                \
             return call;                                                                   \
         int64_t lim_ = (use_send_timeo) ? st_ : rt_;                                       \
         grove_timeout to_;                                                                 \
@@ -178,7 +312,7 @@ static void timeo_from_kernel(int fd)
         struct timeval tv;
         socklen_t l = sizeof tv;
         if (getsockopt(fd, SOL_SOCKET, opts[i], &tv, &l) == 0 && l == sizeof tv)
-            grove__fd_set_timeo(fd, i, grove__sec_to_ns((int64_t)tv.tv_sec, (int64_t)tv.tv_usec * 1000));
+            fd_set_timeo(fd, i, grove__sec_to_ns((int64_t)tv.tv_sec, (int64_t)tv.tv_usec * 1000));
     }
 }
 
@@ -188,11 +322,12 @@ static void timeo_from_kernel(int fd)
  * O_NONBLOCK is known from the call's flags. Only for threads with a hub; keeps errno. */
 static void adopt_fd(int fd, int user_nb)
 {
-    if (fd < 0 || !grove__tls_hub)
+    if (fd < 0)
         return;
     int e = errno;
     grove_fd_forget(fd);
-    grove__fd_set_user_nb(fd, user_nb);
+    pfd_reset(fd);
+    fd_set_user_nb(fd, user_nb);
     errno = e;
 }
 
@@ -202,9 +337,9 @@ static void adopt_accepted(int lfd, int fd, int user_nb)
 {
     adopt_fd(fd, user_nb);
     int64_t rt, st;
-    if (fd >= 0 && grove__fd_timeo(lfd, &rt, &st)) {
-        grove__fd_set_timeo(fd, 0, rt);
-        grove__fd_set_timeo(fd, 1, st);
+    if (fd >= 0 && fd_timeo(lfd, &rt, &st)) {
+        fd_set_timeo(fd, 0, rt);
+        fd_set_timeo(fd, 1, st);
     }
 }
 
@@ -212,14 +347,17 @@ static void adopt_accepted(int lfd, int fd, int user_nb)
  * from's view of O_NONBLOCK and the socket's timeouts. */
 static void adopt_dup(int from, int fd)
 {
-    if (fd < 0 || !grove__tls_hub)
+    if (fd < 0)
         return;
     int e = errno;
     grove_fd_forget(fd);
-    grove__fd_copy_state(from, fd);
+    pfd_reset(fd);
+    fd_copy_state(from, fd);
     timeo_from_kernel(fd);
     errno = e;
 }
+
+static int real_fcntl_(int fd, int cmd, long arg) { return REAL(fcntl)(fd, cmd, arg); }
 
 /* The interposers must be visible outside libgrove.so, which is built with hidden
  * visibility by default. */
@@ -342,7 +480,7 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl, struc
 int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     int64_t rt = 0, st = 0;
-    if (!on(GROVE_PATCH_IO) || !grove__fd_green(fd, &rt, &st))
+    if (!on(GROVE_PATCH_IO) || !fd_green(fd, &rt, &st))
         return REAL(connect)(fd, sa, len);
     if (REAL(connect)(fd, sa, len) == 0)
         return 0;
@@ -397,8 +535,8 @@ static uint32_t epoll_events_of(short ev)
 static int poll_wait_once(struct pollfd *fds, nfds_t n)
 {
     if (n == 1 && fds[0].fd >= 0 && !(fds[0].events & ~(POLLIN | POLLOUT | POLLRDHUP)) &&
-        (fds[0].events & (POLLIN | POLLOUT)) && grove__fd_registered(fds[0].fd) &&
-        grove__fd_green(fds[0].fd, NULL, NULL)) {
+        (fds[0].events & (POLLIN | POLLOUT)) && fd_registered(fds[0].fd) &&
+        fd_green(fds[0].fd, NULL, NULL)) {
         int ev = (fds[0].events & POLLIN ? GROVE_READ : 0) | (fds[0].events & POLLOUT ? GROVE_WRITE : 0);
         int rc = grove_wait_fd(fds[0].fd, ev);
         if (rc != -EBUSY)
@@ -571,7 +709,7 @@ int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts
 /* Sleeps ns; on interruption stores the time left in *left and returns -1 with errno. */
 static int green_sleep(int64_t ns, int64_t *left)
 {
-    int64_t end = grove__deadline(ns);
+    int64_t end = grove__add_sat(grove_now(), ns);
     int rc = grove_sleep(ns > 0 ? ns : 0);
     if (left) {
         int64_t l = end - grove_now();
@@ -735,6 +873,7 @@ struct hostent *gethostbyname(const char *name)
 int close(int fd)
 {
     grove_fd_forget(fd);
+    pfd_reset(fd);
     return REAL(close)(fd);
 }
 
@@ -804,15 +943,15 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, long arg)
     if (cmd == F_SETFL) {
         int want_nb = (arg & O_NONBLOCK) != 0;
         long karg = arg;
-        if (!want_nb && grove__fd_registered(fd))
+        if (!want_nb && fd_registered(fd))
             karg |= O_NONBLOCK;   /* Grove still needs it; F_GETFL hides it */
         int r = real(fd, cmd, karg);
         if (r == 0)
-            grove__fd_set_user_nb(fd, want_nb);
+            fd_set_user_nb(fd, want_nb);
         return r;
     }
     int r = real(fd, cmd, arg);
-    if (cmd == F_GETFL && r >= 0 && grove__fd_nb_owned(fd))
+    if (cmd == F_GETFL && r >= 0 && fd_nb_owned(fd))
         r &= ~O_NONBLOCK;
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
         adopt_dup(fd, r);
@@ -848,9 +987,9 @@ int ioctl(int fd, unsigned long req, ...)
         return REAL(ioctl)(fd, req, arg);
     int want_nb = *(const int *)arg != 0;
     int one = 1;
-    int r = REAL(ioctl)(fd, req, !want_nb && grove__fd_registered(fd) ? &one : arg);
+    int r = REAL(ioctl)(fd, req, !want_nb && fd_registered(fd) ? &one : arg);
     if (r == 0)
-        grove__fd_set_user_nb(fd, want_nb);
+        fd_set_user_nb(fd, want_nb);
     return r;
 }
 
@@ -860,7 +999,7 @@ int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
     if (r == 0 && level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO) && val &&
         len >= sizeof(struct timeval)) {
         const struct timeval *tv = val;
-        grove__fd_set_timeo(fd, opt == SO_SNDTIMEO, grove__sec_to_ns((int64_t)tv->tv_sec, (int64_t)tv->tv_usec * 1000));
+        fd_set_timeo(fd, opt == SO_SNDTIMEO, grove__sec_to_ns((int64_t)tv->tv_sec, (int64_t)tv->tv_usec * 1000));
     }
     return r;
 }
