@@ -148,7 +148,11 @@ GROVE_API int grove_wait_all(void);
 
 /* Sleeps for ns nanoseconds; ns <= 0 yields: the caller goes to the back of the run queue
  * and every thread that was runnable runs once before it resumes. Switches.
- * Returns 0, -ECANCELED or -ETIMEDOUT. */
+ * Returns 0, -ECANCELED or -ETIMEDOUT. A yield inside a timeout scope checks the scope's
+ * deadline against the clock, so a loop of yields fails with -ETIMEDOUT as soon as its
+ * deadline has passed. Other timers (sleepers, scopes of threads that do not yield) are
+ * run by the hub whenever nothing is runnable and at least every 64 switches. Durations
+ * saturate: INT64_MAX means forever. */
 GROVE_API int grove_sleep(int64_t ns);
 
 /* grove_sleep(0), the cheapest handoff to other runnable green threads. */
@@ -171,11 +175,12 @@ typedef struct grove_timeout {
 GROVE_API int grove_timeout_start(grove_timeout *to, int64_t ns);
 
 /* Ends the scope. Returns true if this scope fired (its deadline passed while it was
- * active), false otherwise. Scopes should end in LIFO order; ending an outer scope first
+ * active: checked against the clock, so a deadline that passed without any switch point
+ * in between counts too), false otherwise. Scopes should end in LIFO order; ending an outer scope first
  * also works (it is simply removed). Never switches. */
 GROVE_API bool grove_timeout_end(grove_timeout *to);
 
-/* Whether the scope has fired so far. */
+/* Whether the scope has fired so far (its deadline has passed, by the clock). */
 GROVE_API bool grove_timeout_fired(const grove_timeout *to);
 
 /* ---- Shield scopes ----------------------------------------------------------------- */

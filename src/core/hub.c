@@ -98,6 +98,11 @@ int grove_yield(void)
     if (grove__unlikely(!h))
         return -ENOMEM;
     grove_thread *t = h->current;
+    /* Inside a timeout scope, a yield loop sees its deadline exactly (a clock read per
+     * yield), not at the hub's next timer pass up to GROVE__POLL_EVERY switches later.
+     * Threads outside any scope pay one test. */
+    if (grove__unlikely(t->scopes != NULL))
+        grove__timeout_poll(h, t);
     int rc = grove__check(t);
     if (grove__unlikely(rc))
         return rc;

@@ -183,6 +183,8 @@ static inline unsigned grove__shield_enter(grove_thread *t)
 }
 static inline void grove__shield_leave(grove_thread *t, unsigned token) { t->shield -= token; }
 
+/* Fires t's scopes whose deadline has passed by the clock (t is running). Never switches. */
+GROVE_HIDDEN void grove__timeout_poll(grove__hub *h, grove_thread *t);
 /* Drops the timeout scopes t left open when its function or a link callback returned:
  * they lived in frames that are gone, so their timers are found in the heap by address
  * (those inside t's stack are never dereferenced) and removed. Never switches. */
