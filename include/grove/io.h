@@ -3,7 +3,11 @@
  * Every function takes plain file descriptors, so Grove mixes with any C code. Calls try
  * the system call first and wait (grove_wait_fd) only when it would block, so they are
  * switch points only then; they honour the caller's timeout scope (-ETIMEDOUT) and kill
- * (-ECANCELED) while waiting. Returns are >= 0 or -errno. An fd used here is made
+ * (-ECANCELED) while waiting. Fair I/O: after 64 calls in a row (reads, writes, accepts,
+ * TLS reads and writes) that completed without waiting, a call yields once before it
+ * returns, so one connection whose data never runs out cannot starve the others; any
+ * wait starts a new count. A kill or timeout seen in that yield shows at the next switch
+ * point (the call's own result is returned). Returns are >= 0 or -errno. An fd used here is made
  * non-blocking; close it with grove_close (or grove_fd_forget before close).
  * Sockets are created non-blocking and close-on-exec; sends never raise SIGPIPE (a peer
  * that went away gives -EPIPE).

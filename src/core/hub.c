@@ -111,6 +111,17 @@ int grove_yield(void)
     return grove__check(t);
 }
 
+void grove__io_budget_yield(void)
+{
+    grove__hub *h = grove__tls_hub;
+    grove_thread *t = h->current;
+    t->io_streak = 0;
+    if (t == h->loop || grove__check(t))
+        return;   /* the loop never yields; a cancelled caller fails at its next switch */
+    grove__ready(h, t);
+    schedule(h);
+}
+
 /* ---- Parking and waking ---------------------------------------------------------------- */
 
 int grove__park(grove__waiter *w, const char *what)
@@ -126,6 +137,7 @@ int grove__park(grove__waiter *w, const char *what)
     if (w->woken)
         return w->result;
     w->t = t;
+    t->io_streak = 0;
     t->parked_on = w;
     t->wait_what = what;
     t->park_since = h->clock;   /* the loop's last clock reading: no syscall here */

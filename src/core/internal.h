@@ -94,6 +94,7 @@ struct grove_thread {
     unsigned char daemon;          /* a Grove service thread: not counted as live */
     unsigned char released;        /* joined or detached and freed: the handle is stale */
     unsigned char ran;             /* fn was called (not killed before it started) */
+    unsigned io_streak;            /* I/O calls in a row that completed without waiting */
     int saved_errno;               /* errno is per green thread */
     int interrupt;                 /* why park ended without a wake (-EDEADLK...) */
     uint64_t id;
@@ -361,5 +362,20 @@ static inline int grove__wait_on(grove__list *l, const char *what, void **value)
 
 /* Every how many switches a busy run queue lets the hub poll fds and timers. */
 #define GROVE__POLL_EVERY 64
+
+/* Fair I/O (Tokio's cooperative budget): after this many I/O calls in a row that
+ * completed without waiting, the calling green thread yields once, so one connection
+ * whose data never runs out cannot starve the others. Any park starts a new streak. */
+#define GROVE__IO_BUDGET 64
+GROVE_HIDDEN void grove__io_budget_yield(void);
+/* Called by an I/O call that completed without waiting. Never switches except once per
+ * GROVE__IO_BUDGET calls in a row; a kill or timeout seen in that yield is left for the
+ * caller's next switch point (the I/O already happened). */
+static inline void grove__io_budget_spend(void)
+{
+    grove__hub *h = grove__tls_hub;
+    if (grove__likely(h != NULL) && grove__unlikely(++h->current->io_streak >= GROVE__IO_BUDGET))
+        grove__io_budget_yield();
+}
 
 #endif
