@@ -183,6 +183,28 @@ GROVE_API bool grove_timeout_end(grove_timeout *to);
 /* Whether the scope has fired so far (its deadline has passed, by the clock). */
 GROVE_API bool grove_timeout_fired(const grove_timeout *to);
 
+/* ---- Green-local storage (gevent.local, eventlet's corolocal) ----------------------- */
+
+/* A key names one value per green thread, like a pthread key per OS thread. */
+typedef uint32_t grove_local_key;
+
+/* Makes a key; dtor (may be NULL) is called with a green thread's non-NULL value when that
+ * thread finishes (after its link callbacks, in its context, where switch points fail:
+ * dtor must not block), or, for main, when its OS thread exits. Keys are process-wide;
+ * at most 1024 exist at once. Returns 0; -EINVAL (key NULL); -EAGAIN (no key left).
+ * Never switches. Thread-safe. */
+GROVE_API int grove_local_key_create(grove_local_key *key, void (*dtor)(void *value));
+/* Deletes a key. Values stored under it are no longer visible and their destructor is not
+ * called (as pthread_key_delete). Returns 0, or -EINVAL for a key that is not live.
+ * Never switches. Thread-safe. */
+GROVE_API int grove_local_key_delete(grove_local_key key);
+/* Stores value for the calling green thread. Returns 0; -EINVAL (not a live key);
+ * -ENOMEM. Never switches. */
+GROVE_API int grove_local_set(grove_local_key key, void *value);
+/* The calling green thread's value, or NULL (never set, or not a live key). Never
+ * switches. */
+GROVE_API void *grove_local_get(grove_local_key key);
+
 /* ---- Shield scopes ----------------------------------------------------------------- */
 
 /* A shield lets cleanup code wait after a kill or an outer timeout (Trio's

@@ -408,6 +408,8 @@ static void hub_destroy(void *p)
     if (!h)
         return;
     hubs_remove(h);
+    if (h->main.locals)
+        grove__local_finish(&h->main);   /* the OS thread's own green-local values */
     free_zombie(h);
     if (h->loop)
         grove__stack_free(h, h->loop);

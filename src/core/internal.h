@@ -95,6 +95,8 @@ struct grove_thread {
     unsigned char released;        /* joined or detached and freed: the handle is stale */
     unsigned char ran;             /* fn was called (not killed before it started) */
     unsigned io_streak;            /* I/O calls in a row that completed without waiting */
+    uint32_t nlocals;              /* green-local values (local.c) */
+    struct grove__local *locals;
     int saved_errno;               /* errno is per green thread */
     int interrupt;                 /* why park ended without a wake (-EDEADLK...) */
     uint64_t id;
@@ -184,6 +186,8 @@ static inline unsigned grove__shield_enter(grove_thread *t)
 }
 static inline void grove__shield_leave(grove_thread *t, unsigned token) { t->shield -= token; }
 
+/* Runs t's green-local destructors and frees its values (local.c). Never switches itself. */
+GROVE_HIDDEN void grove__local_finish(grove_thread *t);
 /* Fires t's scopes whose deadline has passed by the clock (t is running). Never switches. */
 GROVE_HIDDEN void grove__timeout_poll(grove__hub *h, grove_thread *t);
 /* Drops the timeout scopes t left open when its function or a link callback returned:
