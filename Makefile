@@ -1,6 +1,7 @@
 # Grove's two front doors (see README.md). CMake does the building, CTest the testing.
 #   make run    build and start the main demo
-#   make test   build and run the whole suite: normal build, ASan+UBSan build, the
+#   make test   build and run the whole suite: normal build, ASan+UBSan build (with fault
+#               injection: tests/test-fault.c), the
 #               portable (ucontext) context switch, and Valgrind over the core tests
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
@@ -20,7 +21,7 @@ run: build
 	./build/examples/grove-echo 127.0.0.1:8080
 
 test-asan: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGROVE_SANITIZE=ON -DGROVE_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGROVE_SANITIZE=ON -DGROVE_FAULT=ON -DGROVE_BUILD_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest -j $(JOBS) --output-on-failure -LE nosan

@@ -1,7 +1,13 @@
 /* Grove's patch layer: "greening" unmodified blocking C libraries (eventlet's and gevent's
  * monkey patching, done by interposing on libc).
  *
- * libgrove defines the libc entry points that can block on fds or time: read, write,
+ * The patch layer is a library of its own: libgrove-patch (static or shared; pkg-config
+ * grove-patch, CMake grove::grove_patch) on top of libgrove, or libgrove-preload.so for
+ * LD_PRELOAD. Linking libgrove alone never changes libc's behaviour, and Grove's own
+ * calls (grove_read...) never go through these interposers, so they behave the same with
+ * patching on or off.
+ *
+ * libgrove-patch defines the libc entry points that can block on fds or time: read, write,
  * readv, writev, recv, recvfrom, recvmsg, send, sendto, sendmsg, sendfile(64), accept,
  * accept4, connect, poll, ppoll, select, pselect, sleep, usleep, nanosleep,
  * clock_nanosleep, getaddrinfo, gethostbyname, gethostbyname_r, and glibc's fortified or
@@ -52,11 +58,16 @@
  * (ECANCELED when killed); gethostbyname sets h_errno.
  *
  * Linking: the definitions preempt libc's for every shared library (ELF symbol
- * interposition). With libgrove.so they are in its dynamic symbol table, ahead of libc.
- * With libgrove.a they are in the executable, and the linker exports those that the
- * shared libraries on the link line (and their dependencies) use; a library the program
- * dlopen()s later sees them only if the program is linked with -rdynamic (or uses
- * libgrove.so).
+ * interposition). With libgrove-patch.so they are in its dynamic symbol table, ahead of
+ * libc. With libgrove-patch.a they are in the executable, and the linker exports those
+ * that the shared libraries on the link line (and their dependencies) use; a library the
+ * program dlopen()s later sees them only if the program is linked with -rdynamic (or uses
+ * libgrove-patch.so). libgrove-preload.so carries its own copy of the interposers (only a
+ * preloaded object is searched before libc) and needs a program linked with libgrove.so.
+ *
+ * The per-fd view above (the user's O_NONBLOCK, socket timeouts) is the patch layer's
+ * own. An fd that Grove's own calls (grove_read...) used first is non-blocking from then
+ * on, and the patch layer takes that as the user's choice (libc semantics, EAGAIN).
  */
 #ifndef GROVE_PATCH_H
 #define GROVE_PATCH_H

@@ -46,6 +46,7 @@ static int hit(_Atomic long *left, _Atomic long *count)
 
 int grove__fault_sys(int err) { return hit(&g_sys_left, &g_sys_count) ? err : 0; }
 
+int grove__fault_alloc(void) { return hit(&g_alloc_left, &g_alloc_count); }
 void *grove__malloc(size_t n) { return hit(&g_alloc_left, &g_alloc_count) ? NULL : malloc(n); }
 void *grove__calloc(size_t n, size_t size) { return hit(&g_alloc_left, &g_alloc_count) ? NULL : calloc(n, size); }
 void *grove__realloc(void *p, size_t n) { return hit(&g_alloc_left, &g_alloc_count) ? NULL : realloc(p, n); }

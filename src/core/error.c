@@ -1,5 +1,5 @@
 /* Error text and Grove's own assertion failures. */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #include <limits.h>
 #include <unistd.h>

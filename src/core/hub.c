@@ -6,7 +6,7 @@
  * through the loop; every GROVE__POLL_EVERY switches, and whenever nothing is runnable,
  * control goes to the loop, which fires timers, polls fds and detects deadlock.
  */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -436,7 +436,7 @@ grove__hub *grove__hub_create(void)
 {
     pthread_once(&g_hub_key_once, make_key);
     size_t hs = (sizeof(grove__hub) + 63) & ~(size_t)63;
-    grove__hub *h = calloc(1, hs + GROVE__CTX_EXTRA);
+    grove__hub *h = grove__calloc(1, hs + GROVE__CTX_EXTRA);
     if (!h) {
         errno = ENOMEM;
         return NULL;

@@ -5,7 +5,7 @@
  * A key is its slot number plus a generation, so a value stored under a deleted key is
  * never seen through a new key that reuses the slot (as glibc does for pthread keys).
  */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #include <pthread.h>
 

@@ -13,7 +13,7 @@
  * Either way an overflow ends the process with a message naming the green thread, from a
  * SIGSEGV handler that runs on an alternate signal stack.
  */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #ifdef GROVE_ASAN
 #include <sanitizer/asan_interface.h>
@@ -280,7 +280,7 @@ static grove_thread *alloc_slab(grove__hub *h, size_t stride, size_t cls)
     void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)
         return NULL;
-    slab *s = malloc(sizeof *s);
+    slab *s = grove__malloc(sizeof *s);
     if (!s) {
         munmap(base, len);
         errno = ENOMEM;
@@ -303,6 +303,10 @@ static grove_thread *alloc_slab(grove__hub *h, size_t stride, size_t cls)
 
 grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
 {
+    if (grove__unlikely(grove__fault_alloc())) {   /* a stack counts as an allocation */
+        errno = ENOMEM;
+        return NULL;
+    }
     size_t page = page_size();
     size_t hs = header_size();
     if (size < GROVE_STACK_MIN)

@@ -4,7 +4,7 @@
  * spawn is one cache pop plus a few stores, and a joinable thread's record stays valid
  * until it is joined or detached, exactly like its stack.
  */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #include <stdio.h>
 
@@ -279,7 +279,7 @@ int grove_link(grove_thread *t, void (*cb)(grove_thread *, void *), void *arg)
         cb(t, arg);
         return 0;
     }
-    grove__link_cb *l = malloc(sizeof *l);
+    grove__link_cb *l = grove__malloc(sizeof *l);
     if (!l)
         return -ENOMEM;
     l->next = NULL;

@@ -11,7 +11,7 @@
  * started at depth >= d count (those opened inside the shield). The fast path of
  * grove__check tests the two counters only; this file's slow path applies the shield.
  */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #include <limits.h>
 

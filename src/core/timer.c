@@ -2,7 +2,7 @@
  * sequence, so timers with equal deadlines fire in the order they were added. Each timer
  * records its index, which makes removal O(log n). The array grows by doubling and never
  * shrinks, so a steady state allocates nothing. */
-#include "core/internal.h"
+#include "core/hub.h"
 
 static inline int before(const grove__timer *a, const grove__timer *b)
 {
@@ -51,7 +51,7 @@ int grove__heap_push(grove__heap *hp, grove__timer *tm)
 {
     if (hp->n == hp->cap) {
         size_t cap = hp->cap ? hp->cap * 2 : 64;
-        grove__timer **v = realloc(hp->v, cap * sizeof *v);
+        grove__timer **v = grove__realloc(hp->v, cap * sizeof *v);
         if (!v)
             return -ENOMEM;
         hp->v = v;

@@ -1,7 +1,7 @@
 /* Builds the first frame of a new green thread for the asm switches (x86_64.S,
  * aarch64.S): the registers the switch pops on its first entry carry the entry function
  * and its argument to grove__ctx_trampoline. Compiled into the asm builds only. */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #if defined(GROVE_CTX_ASM)
 void grove__ctx_trampoline(void);

@@ -2,7 +2,7 @@
  * -DGROVE_CTX_PORTABLE=ON and used on architectures without an asm switch. Slower
  * (swapcontext saves the signal mask with a syscall) but needs nothing from the CPU.
  * The ucontext_t lives just below the grove_thread at the top of the stack. */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #include <ucontext.h>
 

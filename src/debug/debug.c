@@ -8,7 +8,7 @@
  * handler (see on_bt_signal for what it does and why that is safe enough); symbolising
  * and reporting happen on the watchdog thread.
  */
-#include "core/internal.h"
+#include "core/hub.h"
 
 #include "grove/debug.h"
 #include "grove/proc.h"

@@ -2,7 +2,7 @@
 #ifndef GROVE_HUB_FD_H
 #define GROVE_HUB_FD_H
 
-#include "core/hub.h"
+#include "core/thread.h"
 
 /* Attaches the hub layer to h (backend, fd table, the loop's I/O hooks) if it is not yet.
  * Returns 0 or -errno. Never switches. */

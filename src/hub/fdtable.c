@@ -15,6 +15,7 @@
  * (h->io_poll, h->io_close, h->io_fork): core never calls up.
  */
 #include "hub/backend.h"
+#include "core/hub.h"
 #include "hub/fd.h"
 #include "hub/wakeup.h"
 

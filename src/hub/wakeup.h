@@ -3,7 +3,7 @@
 #ifndef GROVE_HUB_WAKEUP_H
 #define GROVE_HUB_WAKEUP_H
 
-#include "core/hub.h"
+#include "core/thread.h"
 
 /* Runs fn(arg) on hub h's OS thread soon, from any OS thread. fn runs in the hub loop:
  * it must not switch (it may wake waiters, spawn, post). Thread-safe. The caller should

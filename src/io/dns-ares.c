@@ -103,7 +103,7 @@ static void on_result(void *arg, int status, int timeouts, struct ares_addrinfo 
         lk->status = -ENOENT;
     if (lk->status == 0 && lk->want_canon) {
         const char *cn = r->cnames ? r->cnames->name : r->name;
-        if (cn && !(lk->res->ai_canonname = strdup(cn)))
+        if (cn && !(lk->res->ai_canonname = grove__strdup(cn)))
             lk->status = -ENOMEM;
     }
     ares_freeaddrinfo(r);

@@ -54,7 +54,7 @@ static int map(int st, int err)
 int grove__dns_resolve(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res)
 {
     size_t hl = strlen(host) + 1, sl = service ? strlen(service) + 1 : 0;
-    job *j = calloc(1, sizeof *j + hl + sl);
+    job *j = grove__calloc(1, sizeof *j + hl + sl);
     if (!j)
         return -ENOMEM;
     memcpy(j->buf, host, hl);

@@ -16,7 +16,7 @@
 /* One allocation per node: the addrinfo, then its address. */
 struct addrinfo *grove__dns_node(int family, int socktype, int protocol, const struct sockaddr *sa, socklen_t len)
 {
-    struct addrinfo *ai = calloc(1, sizeof *ai + sizeof(struct sockaddr_storage));
+    struct addrinfo *ai = grove__calloc(1, sizeof *ai + sizeof(struct sockaddr_storage));
     if (!ai || len > sizeof(struct sockaddr_storage)) {
         free(ai);
         return NULL;
@@ -70,7 +70,7 @@ int grove__dns_copy(const struct addrinfo *r, struct addrinfo **res, int canon)
         *tail = ai;
         tail = &ai->ai_next;
     }
-    if (canon && out && r->ai_canonname && !(out->ai_canonname = strdup(r->ai_canonname))) {
+    if (canon && out && r->ai_canonname && !(out->ai_canonname = grove__strdup(r->ai_canonname))) {
         grove_freeaddrinfo(out);
         return -ENOMEM;
     }
@@ -111,7 +111,7 @@ int grove_getaddrinfo(const char *host, const char *service, const struct addrin
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    rc = grove__check(h->current);
+    rc = grove__check(grove__running(h));
     if (rc)
         return rc;
     return grove__dns_resolve(host, service, hints, res);

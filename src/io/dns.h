@@ -3,7 +3,7 @@
 #ifndef GROVE_IO_DNS_H
 #define GROVE_IO_DNS_H
 
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/io.h"
 

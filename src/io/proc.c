@@ -1,6 +1,6 @@
 /* Green subprocesses: posix_spawn with pipes, and a pidfd per child so the hub's epoll
  * says when it exits (no SIGCHLD handler, no reaper thread). */
-#include "core/internal.h"
+#include "core/thread.h"
 #include "hub/fd.h"
 
 #include "grove/io.h"
@@ -35,7 +35,7 @@ grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
     }
     unsigned flags = opts ? opts->flags : 0;
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-    grove_proc *p = calloc(1, sizeof *p);
+    grove_proc *p = grove__calloc(1, sizeof *p);
     posix_spawn_file_actions_t fa;
     int fa_ok = 0, e = ENOMEM;
     if (!p)
@@ -185,7 +185,7 @@ static void *drain(void *arg)
     for (;;) {
         if (s->len + 4096 + 1 > s->cap) {
             size_t cap = s->cap ? s->cap * 2 : 8192;
-            char *nb = realloc(s->buf, cap);
+            char *nb = grove__realloc(s->buf, cap);
             if (!nb) {
                 s->rc = -ENOMEM;
                 return NULL;
@@ -267,14 +267,14 @@ int grove_proc_communicate(grove_proc *p, const void *in, size_t inlen, char **o
         return rc;
     }
     if (out) {
-        *out = so.buf ? so.buf : calloc(1, 1);
+        *out = so.buf ? so.buf : grove__calloc(1, 1);
         if (outlen)
             *outlen = so.len;
     } else {
         free(so.buf);
     }
     if (err) {
-        *err = se.buf ? se.buf : calloc(1, 1);
+        *err = se.buf ? se.buf : grove__calloc(1, 1);
         if (errlen)
             *errlen = se.len;
     } else {

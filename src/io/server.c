@@ -7,7 +7,7 @@
  * Each connection's record lives on its handler's stack; the server keeps them in a list
  * so a graceful stop can kill the stragglers.
  */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/io.h"
 #include "grove/sync.h"
@@ -105,7 +105,7 @@ static void *acceptor(void *arg)
         backoff = 0;
         srv->accepted++;
         srv->active++;
-        conn *c = malloc(sizeof *c);
+        conn *c = grove__malloc(sizeof *c);
         if (!c || !(c->t = grove__spawn_n_thread(conn_main, c))) {
             free(c);
             srv->active--;
@@ -130,7 +130,7 @@ static grove_server *start(int lfd, void (*handle)(int, void *), grove_peer_hand
         errno = EINVAL;
         return NULL;
     }
-    grove_server *srv = calloc(1, sizeof *srv);
+    grove_server *srv = grove__calloc(1, sizeof *srv);
     if (!srv) {
         errno = ENOMEM;
         return NULL;
@@ -209,7 +209,7 @@ int grove_server_stop(grove_server *srv, int64_t grace_ns)
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    grove_thread *self = h->current;
+    grove_thread *self = grove__running(h);
     unsigned sh = grove__shield_enter(self);
     int rc = stop_shielded(srv, grace_ns);
     grove__shield_leave(self, sh);

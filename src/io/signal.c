@@ -1,6 +1,6 @@
 /* Signals as green threads: the hub reads handled signals from a signalfd in a service
  * thread and spawns a green thread running the handler for each delivery. */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/io.h"
 #include "grove/proc.h"
@@ -49,7 +49,7 @@ static void *reader(void *unused)
             int signo = (int)si[i].ssi_signo;
             if (signo <= 0 || signo >= _NSIG || !t_sig.e[signo].handler)
                 continue;
-            delivery *d = malloc(sizeof *d);
+            delivery *d = grove__malloc(sizeof *d);
             if (!d)
                 continue;
             d->signo = signo;

@@ -1,6 +1,6 @@
 /* Green sockets and fd I/O: every call tries the system call first and waits on the hub
  * only on EAGAIN, so a ready fd costs exactly one syscall. */
-#include "core/internal.h"
+#include "core/thread.h"
 #include "hub/fd.h"
 
 #include "grove/io.h"

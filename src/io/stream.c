@@ -1,7 +1,7 @@
 /* Buffered streams over a transport (a plain fd, or TLS through grove_stream_ops).
  * The read buffer is linear (start..end), compacted when it runs out of room at its end;
  * readline/read_until/read_exact leave data buffered when they fail, so nothing is lost. */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/io.h"
 
@@ -37,8 +37,8 @@ grove_stream *grove_stream_new_ops(const grove_stream_ops *ops, void *ctx, size_
     }
     if (!bufsize)
         bufsize = DEFAULT_BUF;
-    grove_stream *s = calloc(1, sizeof *s);
-    if (!s || !(s->rbuf = malloc(bufsize)) || !(s->wbuf = malloc(bufsize))) {
+    grove_stream *s = grove__calloc(1, sizeof *s);
+    if (!s || !(s->rbuf = grove__malloc(bufsize)) || !(s->wbuf = grove__malloc(bufsize))) {
         if (s)
             free(s->rbuf);
         free(s);
@@ -85,7 +85,7 @@ static ssize_t fill(grove_stream *s, size_t want)
 {
     size_t have = s->rend - s->rstart;
     if (want > s->rcap) {
-        char *nb = malloc(want);
+        char *nb = grove__malloc(want);
         if (!nb)
             return -ENOMEM;
         memcpy(nb, s->rbuf + s->rstart, have);

@@ -1,7 +1,7 @@
 /* TLS for a Grove built without OpenSSL (GROVE_WITH_TLS=OFF): the same functions, so
  * programs link either way, each failing with ENOTSUP (contexts: NULL with errno
  * ENOTSUP; calls: -ENOTSUP). */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/tls.h"
 

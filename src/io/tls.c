@@ -1,6 +1,6 @@
 /* TLS over OpenSSL on non-blocking fds: every SSL call that wants I/O waits on the hub
  * for the direction OpenSSL asks for, then retries. */
-#include "core/internal.h"
+#include "core/thread.h"
 #include "hub/fd.h"
 
 #include "grove/tls.h"
@@ -50,7 +50,7 @@ static void set_err(const char *what)
 static int alpn_wire(const char *list, unsigned char **out, size_t *len)
 {
     size_t n = strlen(list);
-    unsigned char *w = malloc(n + 1);
+    unsigned char *w = grove__malloc(n + 1);
     if (!w)
         return -ENOMEM;
     size_t o = 0;
@@ -103,7 +103,7 @@ static grove_tls_ctx *ctx_new(const grove_tls_opts *o, int server)
     if (!o)
         o = &none;
     t_err[0] = 0;
-    grove_tls_ctx *c = calloc(1, sizeof *c);
+    grove_tls_ctx *c = grove__calloc(1, sizeof *c);
     if (!c) {
         errno = ENOMEM;
         return NULL;
@@ -176,8 +176,8 @@ int grove_tls_ctx_add_sni(grove_tls_ctx *c, const char *name, const char *cert, 
         return -errno;
     if (c->alpn)   /* the SNI context takes over the connection: it must also do ALPN */
         SSL_CTX_set_alpn_select_cb(sub->ssl, alpn_select, c);
-    struct sni_entry *v = realloc(c->sni, (c->nsni + 1) * sizeof *v);
-    char *n = strdup(name);
+    struct sni_entry *v = grove__realloc(c->sni, (c->nsni + 1) * sizeof *v);
+    char *n = grove__strdup(name);
     if (!v || !n) {
         free(n);
         if (v)
@@ -314,7 +314,7 @@ static int handshake(grove_tls_ctx *c, int fd, const char *name, grove_tls **out
     int rc = grove__fd_ensure(fd);
     if (rc)
         return rc < 0 ? rc : -EINVAL;
-    grove_tls *t = calloc(1, sizeof *t);
+    grove_tls *t = grove__calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
     t->fd = fd;

@@ -2,7 +2,7 @@
  * job is posted back to its hub (grove__hub_post), whose loop wakes the waiting green
  * thread. The job lives on the heap so a caller that stops waiting (kill, timeout) can
  * leave it behind: the completion on the hub then frees it. */
-#include "core/internal.h"
+#include "core/thread.h"
 #include "hub/wakeup.h"
 
 #include "grove/tpool.h"
@@ -164,10 +164,10 @@ static int call(void *(*fn)(void *), void *arg, void **result, void (*drop)(void
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    int rc = interruptible ? grove__check(h->current) : 0;
+    int rc = interruptible ? grove__check(grove__running(h)) : 0;
     if (rc)
         return rc;
-    job *j = calloc(1, sizeof *j);
+    job *j = grove__calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
     j->in = grove__inbox_hold(h);

@@ -2,7 +2,7 @@
  * through link callbacks. A member moves from the running list to the finished list when
  * it ends; waiters on the group are woken then. The group holds its members' handles until
  * grove_group_wait_any hands a finished one over; grove_group_free joins the rest. */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/pool.h"
 

@@ -1,6 +1,6 @@
 /* Pile (results in spawn order) and imap (an ordered parallel map over a generator,
  * built on a pile plus a feeder green thread with back-pressure). */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "pool/pool.h"
 
@@ -19,7 +19,7 @@ grove_pile *grove_pile_new(grove_pool *pool, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    grove_pile *pile = calloc(1, sizeof *pile);
+    grove_pile *pile = grove__calloc(1, sizeof *pile);
     if (!pile) {
         errno = ENOMEM;
         return NULL;
@@ -40,7 +40,7 @@ static int ring_push(grove_pile *pile, grove_thread *t)
 {
     if (pile->n == pile->cap) {
         size_t cap = pile->cap ? pile->cap * 2 : 16;
-        grove_thread **v = malloc(cap * sizeof *v);
+        grove_thread **v = grove__malloc(cap * sizeof *v);
         if (!v)
             return -ENOMEM;
         for (size_t i = 0; i < pile->n; i++)
@@ -185,7 +185,7 @@ grove_imap *grove_pool_imap(grove_pool *pool, void *(*fn)(void *), grove_imap_ge
         errno = EINVAL;
         return NULL;
     }
-    grove_imap *it = calloc(1, sizeof *it);
+    grove_imap *it = grove__calloc(1, sizeof *it);
     if (!it)
         goto fail;
     it->pile = grove_pile_new(pool, 0);

@@ -3,7 +3,7 @@
  * A finished pool thread's exit hook hands its slot straight to the longest waiting
  * spawner (so a late spawner never takes it first) or frees it; no per-spawn allocation.
  */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "pool/pool.h"
 
@@ -13,7 +13,7 @@ grove_pool *grove_pool_new(size_t size)
         errno = EINVAL;
         return NULL;
     }
-    grove_pool *p = calloc(1, sizeof *p);
+    grove_pool *p = grove__calloc(1, sizeof *p);
     if (!p) {
         errno = ENOMEM;
         return NULL;

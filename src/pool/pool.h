@@ -2,7 +2,7 @@
 #ifndef GROVE_POOL_INTERNAL_H
 #define GROVE_POOL_INTERNAL_H
 
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/pool.h"
 

@@ -1,7 +1,7 @@
 /* Resource pool (eventlet.pools.Pool): a bounded set of reusable items such as database
  * connections, created on demand. A put hands the item straight to the longest waiter;
  * a discard frees a slot, and the woken waiter creates a fresh item. */
-#include "core/internal.h"
+#include "core/thread.h"
 
 #include "grove/pool.h"
 
@@ -23,8 +23,8 @@ grove_respool *grove_respool_new(int (*create)(void *, void **), void (*destroy)
         errno = EINVAL;
         return NULL;
     }
-    grove_respool *rp = calloc(1, sizeof *rp);
-    if (!rp || !(rp->idle = calloc(max, sizeof *rp->idle))) {
+    grove_respool *rp = grove__calloc(1, sizeof *rp);
+    if (!rp || !(rp->idle = grove__calloc(max, sizeof *rp->idle))) {
         free(rp);
         errno = ENOMEM;
         return NULL;

@@ -55,7 +55,7 @@ static int before(const grove_queue *q, const entry *a, const entry *b)
 static int grow(grove_queue *q)
 {
     size_t cap = q->cap_ ? q->cap_ * 2 : 16;
-    entry *v = malloc(cap * sizeof *v);
+    entry *v = grove__malloc(cap * sizeof *v);
     if (!v)
         return -ENOMEM;
     for (size_t i = 0; i < q->n_; i++)   /* unroll the ring */
@@ -161,7 +161,7 @@ static int put(grove_queue *q, void *item, int wait)
     grove__waiter w;
     grove__waiter_init(&w);
     w.value = item;   /* taken from here by whoever makes room */
-    int rc = grove__check(h->current);
+    int rc = grove__check(grove__running(h));
     if (rc)
         return rc;
     grove__list_push(WL(&q->putters_), &w.link);

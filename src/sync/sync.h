@@ -2,7 +2,7 @@
 #ifndef GROVE_SYNC_INTERNAL_H
 #define GROVE_SYNC_INTERNAL_H
 
-#include "core/internal.h"
+#include "core/thread.h"
 
 _Static_assert(sizeof(grove_wlist_) == sizeof(grove__list), "grove_wlist_ layout");
 

@@ -1,4 +1,7 @@
-/* Internal interfaces shared by Grove's source files (never installed).
+/* Green threads as the layers above core see them (sync, pool, io, debug): the thread
+ * record, waiting and waking, kill/timeout checks, shields, and the calling OS thread's
+ * hub as an opaque handle. The hub's internals are core/hub.h, for core and the hub
+ * layer only.
  *
  * Blocking in Grove comes down to one pattern, used by every primitive:
  *
@@ -12,24 +15,23 @@
  * The waker pops a waiter and calls grove__wake(w, value): w->value carries a pointer
  * (an item, a result) to the woken thread without another lookup.
  */
-#ifndef GROVE_INTERNAL_H
-#define GROVE_INTERNAL_H
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <stdatomic.h>
-#include <string.h>
+#ifndef GROVE_CORE_THREAD_H
+#define GROVE_CORE_THREAD_H
 
 #include "grove.h"
 
-#include <sys/uio.h>
-
+#include "base/alloc.h"
 #include "base/compiler.h"
 #include "base/list.h"
 #include "base/sys.h"
-#include "base/alloc.h"
 #include "base/time.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
 
 /* ---- Timers: a binary min-heap ordered by (deadline, insertion sequence) ----------- */
 
@@ -127,10 +129,6 @@ struct grove_thread {
     char name[32];
 };
 
-/* Run the hub's scheduler: called by a thread that has already arranged to be woken
- * (or is done). Switches to the next runnable thread, or to the hub. */
-GROVE_HIDDEN void grove__schedule(grove__hub *h);
-
 /* Blocks the calling thread until grove__wake(w, ...), kill or timeout.
  * w must have been initialised and may be linked into a wait list beforehand.
  * Returns w->result (>= 0, set by the waker) or -ECANCELED / -ETIMEDOUT / -EDEADLK;
@@ -213,13 +211,9 @@ GROVE_HIDDEN grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg);
  * grove_wait_all do not count. NULL + errno on failure. */
 GROVE_HIDDEN grove_thread *grove__spawn_daemon(void *(*fn)(void *), void *arg, const char *name);
 
-/* Makes t runnable (tail of the run queue). Defined below, after the hub. */
-static inline void grove__ready(grove__hub *h, grove_thread *t);
-
 /* The calling OS thread's hub, created if needed (NULL on failure, errno set).
  * Inline: it is on every switch path. */
 GROVE_HIDDEN grove__hub *grove__hub_create(void);
-static inline grove__hub *grove__hub_get(void);
 /* The calling OS thread's hub if it exists, else NULL. */
 GROVE_HIDDEN grove__hub *grove__hub_peek(void);
 GROVE_HIDDEN grove_thread *grove__current(grove__hub *h);
@@ -229,127 +223,24 @@ GROVE_HIDDEN grove_thread *grove__current(grove__hub *h);
 GROVE_HIDDEN void grove__hub_ref(grove__hub *h);
 GROVE_HIDDEN void grove__hub_unref(grove__hub *h);
 
-/* Timers of the caller's hub. grove__timer_add never fails for an idle timer (the heap
- * grows by doubling; -ENOMEM is the only error). */
-GROVE_HIDDEN int grove__timer_add(grove__hub *h, grove__timer *tm, int64_t deadline, void (*cb)(grove__timer *));
-GROVE_HIDDEN void grove__timer_del(grove__hub *h, grove__timer *tm);
-static inline int grove__timer_active(const grove__timer *tm) { return tm->idx != GROVE__TIMER_IDLE; }
 
-/* Heap primitives (timer.c). */
-GROVE_HIDDEN int grove__heap_push(grove__heap *hp, grove__timer *tm);
-GROVE_HIDDEN void grove__heap_remove(grove__heap *hp, grove__timer *tm);
-static inline grove__timer *grove__heap_min(const grove__heap *hp) { return hp->n ? hp->v[0] : NULL; }
-GROVE_HIDDEN void grove__heap_free(grove__heap *hp);
-
-/* ---- Stacks (stack.c) -------------------------------------------------------------- */
-
-/* Allocates a stack of at least size bytes plus room for a grove_thread at its top, which
- * is returned zeroed with stack_lo/hi/map fields filled in. NULL + errno on failure. */
-GROVE_HIDDEN grove_thread *grove__stack_alloc(grove__hub *h, size_t size);
-/* Returns t's stack to the cache or the OS. Must not be called on the running stack
- * unless the cache has room (grove__stack_can_cache). */
-GROVE_HIDDEN void grove__stack_free(grove__hub *h, grove_thread *t);
-GROVE_HIDDEN int grove__stack_can_cache(grove__hub *h, const grove_thread *t);
-GROVE_HIDDEN void grove__stack_check_canary(grove_thread *t);
-GROVE_HIDDEN void grove__stack_install_overflow_handler(void);
-GROVE_HIDDEN void grove__stack_thread_init(void);   /* sigaltstack for this OS thread */
-GROVE_HIDDEN size_t grove__stack_size_for_hub(grove__hub *h);
-GROVE_HIDDEN void grove__stack_cache_drain(grove__hub *h);
-
-/* ---- Context switch (src/ctx/) ------------------------------------------------------ */
-
-/* Bytes the backend needs per thread, reserved below the grove_thread at the stack top. */
-#if defined(GROVE_CTX_UCONTEXT)
-#include <ucontext.h>
-#define GROVE__CTX_EXTRA ((sizeof(ucontext_t) + 15) & ~(size_t)15)
-#else
-#define GROVE__CTX_EXTRA ((size_t)0)
-#endif
-
-/* Prepares t (whose stack is set) so that switching to it calls entry(t) on its stack.
- * entry must never return. */
-GROVE_HIDDEN void grove__ctx_make(grove_thread *t, void (*entry)(grove_thread *));
-/* Saves the running context into from and resumes to. */
-GROVE_HIDDEN void grove__ctx_switch(grove_thread *from, grove_thread *to);
-
-/* ---- The hub ------------------------------------------------------------------------ */
-
-#define GROVE__STACK_CACHE_CLASSES 8
-
-typedef struct grove__stack_cache {
-    size_t size;         /* 0 = unused class */
-    grove__list *free;   /* cached stacks, a LIFO chained through grove_thread.runq.next
-                            (singly linked: freeing or reusing one touches no other stack) */
-    size_t n;
-} grove__stack_cache;
-
-struct grove__hub {
+/* The first field of every hub, which the layers above may read: the running thread. */
+typedef struct grove__hub_head {
     grove_thread *current;
-    grove_thread main;             /* the OS thread's own context */
-    grove_thread *loop;            /* the hub loop's own green thread */
-    grove__list runq;
-    unsigned ticks;                /* switches since the hub last polled */
-    grove__heap timers;
-    uint64_t timer_seq;
-    uint64_t next_id;
-    size_t nlive;                  /* spawned threads not yet finished */
-    size_t refs;                   /* keep-alive references */
-    grove__list wait_all;          /* grove_wait_all waiters */
-    grove__list all;               /* every live spawned thread */
-    grove_thread *zombie;          /* finished thread whose stack the hub must free */
-    /* The hub layer (src/hub/) plugs in here on first use (grove__hub_io_attach): */
-    struct grove__fdtab *fdtab;
-    struct grove__backend *backend;
-    int (*io_poll)(grove__hub *h, int64_t timeout_ns);   /* NULL: no I/O yet: sleep */
-    void (*io_close)(grove__hub *h);
-    int (*io_fork)(grove__hub *h);
-    size_t stack_default;          /* 0 = process default */
-    grove__stack_cache stacks[GROVE__STACK_CACHE_CLASSES];
-    void *slabs;                   /* slabs of unguarded stacks (stack.c) */
-    int *errno_ptr;                /* this OS thread's errno, saved per green thread */
-    void *main_stack_lo;           /* the OS thread's stack, for ASan */
-    size_t main_stack_size;
-    struct grove__inbox *inbox;    /* cross-thread posts (wakeup.c) */
-    /* For the blocking detector (src/debug/): read by the watchdog thread without locks. */
-    _Atomic unsigned long switches;  /* bumped on every switch (relaxed load + store) */
-    _Atomic int in_poll;             /* 1 while the hub sleeps in epoll_wait */
-    int64_t clock;                   /* grove_now() at the loop's last pass: park times */
-    unsigned long os_tid;            /* pthread_self() of the hub's OS thread */
-    struct grove__hub *next_hub;     /* registry of hubs (hub.c) */
-    unsigned char main_gone;         /* a fork child of a green thread other than main */
-    unsigned long wd_last, wd_reported; /* watchdog's view (watchdog thread only) */
-    int64_t wd_since;
-};
-
-/* Every hub of the process, for inspectors above core (the watchdog in src/debug/): walk
- * grove__hubs from h->next_hub while holding the registry lock (hubs stay alive). */
-GROVE_HIDDEN extern grove__hub *grove__hubs;
-GROVE_HIDDEN void grove__hubs_lock(void);
-GROVE_HIDDEN void grove__hubs_unlock(void);
-
-/* Hooks by which upper layers plug into core without core calling up: set once, from
- * the layer's own initialisation, before or after hubs exist. */
-typedef struct grove__core_hooks {
-    void (*hub_created)(grove__hub *h);   /* on the new hub's OS thread */
-    void (*fork_child)(void);             /* in a fork child, after core's own reset */
-} grove__core_hooks;
-/* Adds hooks (up to 8 sets); never removed. Thread-safe. */
-GROVE_HIDDEN void grove__core_hooks_add(const grove__core_hooks *hooks);
+} grove__hub_head;
 
 /* initial-exec: one %fs-relative load, also in libgrove.so (no __tls_get_addr call). */
 GROVE_HIDDEN extern __thread grove__hub *grove__tls_hub __attribute__((tls_model("initial-exec")));
 
+/* The calling OS thread's hub, created if needed (NULL on failure, errno set). */
 static inline grove__hub *grove__hub_get(void)
 {
     grove__hub *h = grove__tls_hub;
     return grove__likely(h != NULL) ? h : grove__hub_create();
 }
 
-static inline void grove__ready(grove__hub *h, grove_thread *t)
-{
-    t->state = GROVE__READY;
-    grove__list_push(&h->runq, &t->runq);
-}
+/* The running green thread of hub h. */
+static inline grove_thread *grove__running(grove__hub *h) { return ((grove__hub_head *)(void *)h)->current; }
 
 static inline int grove__wait_on(grove__list *l, const char *what, void **value)
 {
@@ -364,9 +255,6 @@ static inline int grove__wait_on(grove__list *l, const char *what, void **value)
     return rc;
 }
 
-/* Every how many switches a busy run queue lets the hub poll fds and timers. */
-#define GROVE__POLL_EVERY 64
-
 /* Fair I/O (Tokio's cooperative budget): after this many I/O calls in a row that
  * completed without waiting, the calling green thread yields once, so one connection
  * whose data never runs out cannot starve the others. Any park starts a new streak. */
@@ -378,7 +266,7 @@ GROVE_HIDDEN void grove__io_budget_yield(void);
 static inline void grove__io_budget_spend(void)
 {
     grove__hub *h = grove__tls_hub;
-    if (grove__likely(h != NULL) && grove__unlikely(++h->current->io_streak >= GROVE__IO_BUDGET))
+    if (grove__likely(h != NULL) && grove__unlikely(++grove__running(h)->io_streak >= GROVE__IO_BUDGET))
         grove__io_budget_yield();
 }
 
