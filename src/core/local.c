@@ -77,7 +77,7 @@ int grove_local_set(grove_local_key key, void *value)
         uint32_t n = t->nlocals ? t->nlocals : 4;
         while (n <= slot)
             n *= 2;
-        struct grove__local *v = realloc(t->locals, n * sizeof *v);
+        struct grove__local *v = grove__realloc(t->locals, n * sizeof *v);
         if (!v)
             return -ENOMEM;
         memset(v + t->nlocals, 0, (n - t->nlocals) * sizeof *v);

@@ -265,7 +265,7 @@ ssize_t grove_stream_vprintf(grove_stream *s, const char *fmt, va_list ap)
     }
     /* Too long for what is left: format aside (on the stack when small), then write. */
     char small[512];
-    char *buf = (size_t)n < sizeof small ? small : malloc((size_t)n + 1);
+    char *buf = (size_t)n < sizeof small ? small : grove__malloc((size_t)n + 1);
     if (!buf) {
         va_end(again);
         return -ENOMEM;

@@ -20,7 +20,7 @@ struct grove_group {
 
 grove_group *grove_group_new(void)
 {
-    grove_group *g = calloc(1, sizeof *g);
+    grove_group *g = grove__calloc(1, sizeof *g);
     if (!g) {
         errno = ENOMEM;
         return NULL;
@@ -47,7 +47,7 @@ int grove_group_add(grove_group *g, grove_thread *t)
 {
     if (!g || !t || t->is_main || t->is_hub || !t->joinable || t->detached || t->released || t->joined)
         return -EINVAL;
-    member *m = malloc(sizeof *m);
+    member *m = grove__malloc(sizeof *m);
     if (!m)
         return -ENOMEM;
     m->t = t;
@@ -74,7 +74,7 @@ grove_thread *grove_group_spawn(grove_group *g, void *(*fn)(void *), void *arg)
         errno = EINVAL;
         return NULL;
     }
-    member *m = malloc(sizeof *m);   /* before the spawn: nothing may fail after it */
+    member *m = grove__malloc(sizeof *m);   /* before the spawn: nothing may fail after it */
     if (!m) {
         errno = ENOMEM;
         return NULL;
