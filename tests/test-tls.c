@@ -417,6 +417,7 @@ static void test_peer_leaves_no_sigpipe(void)
     }
     grove_timeout_end(&to);
     grove_close(c);   /* gone without close_notify: a FIN, then an RST for the next data */
+    grove_tls_close(t);   /* frees it; its fd is already closed (nothing reused the number) */
     void *r;
     T_OK(grove_join(srv, &r));
     T_EQ((intptr_t)r, -EPIPE);

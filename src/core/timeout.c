@@ -118,7 +118,7 @@ bool grove_timeout_end(grove_timeout *to)
         return false;
     struct grove_timeout_impl *s = (struct grove_timeout_impl *)to;
     grove_thread *t = s->owner;
-    if (t && due(s, grove_now())) {
+    if (t && !s->fired && grove__timer_active(&s->tm) && due(s, grove_now())) {   /* clock only if armed */
         grove__timer_del(t->hub, &s->tm);
         fire(&s->tm);   /* t is running: this only marks it */
     }
@@ -143,7 +143,7 @@ bool grove_timeout_end(grove_timeout *to)
 bool grove_timeout_fired(const grove_timeout *to)
 {
     const struct grove_timeout_impl *s = (const struct grove_timeout_impl *)to;
-    return s && (s->fired || (s->owner && due(s, grove_now())));
+    return s && (s->fired || (s->owner && grove__timer_active(&s->tm) && due(s, grove_now())));
 }
 
 struct drop_ctx {
