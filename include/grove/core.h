@@ -205,6 +205,22 @@ GROVE_API int grove_local_set(grove_local_key key, void *value);
  * switches. */
 GROVE_API void *grove_local_get(grove_local_key key);
 
+/* ---- Signals and blocked calls (libc's EINTR) ---------------------------------------- */
+
+/* What the patch layer builds libc's EINTR on; also usable directly. Between
+ * grove_eintr_begin and grove_eintr_end (they nest), a blocking call of the calling green
+ * thread fails with -EINTR if a signal handler that calls grove_eintr_signal runs on its
+ * OS thread while the call is blocked (not inside a shield scope). Every green thread of
+ * that OS thread's hub blocked in such a section at that moment sees it, as each would
+ * have been a thread blocked in a system call. Signals taken by another OS thread do not
+ * count. grove_eintr_begin returns 0 or -ENOMEM; grove_eintr_end returns 0, or -EINVAL
+ * without an open section. Never switch. */
+GROVE_API int grove_eintr_begin(void);
+GROVE_API int grove_eintr_end(void);
+/* Call from a signal handler: async-signal-safe, never switches. Does nothing on an OS
+ * thread without a hub. */
+GROVE_API void grove_eintr_signal(void);
+
 /* ---- Shield scopes ----------------------------------------------------------------- */
 
 /* A shield lets cleanup code wait after a kill or an outer timeout (Trio's

@@ -443,7 +443,7 @@ static _Noreturn void report_overflow(const grove_thread *t, const char *how)
     say(" bytes): ");
     say(how);
     say("; raise its stack size (grove_spawn_attr.stack_size or GROVE_STACK_SIZE)\n");
-    signal(SIGABRT, SIG_DFL);
+    grove__sys_signal_default(SIGABRT);
     abort();
 }
 
@@ -488,7 +488,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         old->sa_handler(sig);
         return;
     }
-    signal(sig, SIG_DFL);   /* returning re-runs the faulting access */
+    grove__sys_signal_default(sig);   /* returning re-runs the faulting access */
 }
 
 static pthread_once_t g_handler_once = PTHREAD_ONCE_INIT;
@@ -500,8 +500,8 @@ static void install_handler(void)
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &g_old_segv);
-    sigaction(SIGBUS, &sa, &g_old_bus);
+    grove__sys_sigaction(SIGSEGV, &sa, &g_old_segv);
+    grove__sys_sigaction(SIGBUS, &sa, &g_old_bus);
 }
 
 void grove__stack_install_overflow_handler(void)

@@ -97,6 +97,7 @@ struct grove_thread {
     unsigned char released;        /* joined or detached and freed: the handle is stale */
     unsigned char ran;             /* fn was called (not killed before it started) */
     unsigned io_streak;            /* I/O calls in a row that completed without waiting */
+    unsigned eintr;                /* > 0: a blocked wait ends with -EINTR on a signal */
     uint32_t nlocals;              /* green-local values (local.c) */
     struct grove__local *locals;
     int saved_errno;               /* errno is per green thread */
