@@ -1,38 +1,54 @@
 /* The dispatch pattern (eventlet's feed scraper): a server that is also a client. For
  * every request it fetches all upstream URLs concurrently with a pile and answers with
- * their combined result, one "SIZE URL" line per upstream, in the order given.
+ * their combined result, one "SIZE URL" line per upstream, in the order given. Both sides
+ * are grove-http: its server in front, its client (with a keep-alive pool) behind.
  *   grove-dispatch LISTEN_ADDR URL...     e.g. grove-dispatch 127.0.0.1:8090 http://... */
-#include "fetch.h"
+#include <grove.h>
+#include <grove/http.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int g_nurls;
 static char **g_urls;
+static grove_http_client *g_client; /* shared by every request: one keep-alive pool */
 
-static void *fetch_size(void *arg) { return (void *)(intptr_t)fetch(arg, NULL); }
-
-static void handle(int fd, void *arg)
+/* The body size of one upstream URL, or -errno (-EPROTO for a status other than 200). */
+static void *fetch_size(void *arg)
 {
-    grove_stream *s = grove_stream_wrap(fd, 0);   /* grove_serve closes fd */
-    if (!s)
-        return;
-    char line[4096];
-    ssize_t n;
-    while ((n = grove_stream_readline(s, line, sizeof line)) > 0)   /* skip the request */
-        if (!strcmp(line, "\r\n") || !strcmp(line, "\n"))
-            break;
+    grove_http_resp *r;
+    int rc = grove_http_get(g_client, arg, &r);
+    if (rc < 0)
+        return (void *)(intptr_t)rc;
+    ssize_t size = 0, n;
+    char buf[16384];
+    while ((n = grove_http_resp_read(r, buf, sizeof buf)) > 0)
+        size += n;
+    if (n == 0 && grove_http_resp_status(r) != 200)
+        n = -EPROTO;
+    grove_http_resp_close(r);
+    return (void *)(intptr_t)(n < 0 ? n : size);
+}
+
+/* Every request: all upstreams at once, answered in the order given. */
+static int handle(grove_http_req *req, void *arg)
+{
+    (void)arg;
     grove_pile *pile = grove_pile_new(NULL, (size_t)g_nurls);
-    for (int i = 0; pile && i < g_nurls; i++)
+    if (!pile)
+        return -ENOMEM;
+    for (int i = 0; i < g_nurls; i++)
         grove_pile_spawn(pile, fetch_size, g_urls[i]);
     char body[8192];
     size_t len = 0;
     void *r;
-    for (int i = 0; pile && i < g_nurls && grove_pile_next(pile, &r) == 0; i++)
+    for (int i = 0; i < g_nurls && grove_pile_next(pile, &r) == 0; i++)
         len += (size_t)snprintf(body + len, sizeof body - len, "%zd %s\n", (ssize_t)(intptr_t)r, g_urls[i]);
     grove_pile_destroy(pile);
-    int hl = snprintf(line, sizeof line, "HTTP/1.0 200 OK\r\nContent-Length: %zu\r\n\r\n", len);
-    grove_stream_write(s, line, (size_t)hl);
-    grove_stream_write(s, body, len);
-    grove_stream_flush(s);
-    grove_stream_close(s);
+    return grove_http_respond(req, 200, "text/plain", body, len);
 }
 
 int main(int argc, char **argv)
@@ -48,8 +64,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "grove-dispatch: listen %s: %s\n", argv[1], grove_strerror(lfd));
         return 1;
     }
+    g_client = grove_http_client_new(NULL);
+    grove_http_server_opts o = {.handler = handle, .concurrency = 1000};
+    grove_http_server *srv = g_client ? grove_http_server_start(lfd, &o) : NULL;
+    if (!srv) {
+        perror("grove-dispatch");
+        return 1;
+    }
     printf("grove-dispatch: listening on port %d\n", grove_sock_port(lfd));
     fflush(stdout);
-    grove_serve(lfd, handle, NULL, 1000);
-    return 0;
+    for (;;) /* until killed */
+        grove_sleep(GROVE_SEC(3600));
 }

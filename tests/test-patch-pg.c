@@ -70,7 +70,7 @@ static void test_hundred_sleeps(void)
     g_use_barrier = 0;
     fprintf(stderr, "100 x pg_sleep(0.2) took %.0f ms\n", (double)took / 1e6);
     T_GE(took, GROVE_MS(195));
-    T_LT(took, GROVE_MS(1500));
+    T_LT(took, GROVE_SEC(6));   /* serially it would take 20 s; a loaded CI machine is slower */
 }
 
 /* From a plain pthread libpq blocks that OS thread (pg_sleep(0.2) really waits there)

@@ -1,0 +1,441 @@
+/* grove-pq (include/grove/pq.h): a PostgreSQL pool whose queries wait on the hub through
+ * libpq's asynchronous API. Built only on Grove's public API (a library of its own).
+ *
+ * Waiting is grove_poll_fd on PQsocket: a one-shot wait that never changes libpq's fd, so
+ * libpq stays the owner of its socket. Connections are made with PQconnectStart and
+ * PQconnectPoll under a timeout scope, then switched to libpq's non-blocking mode so that
+ * sending a large query or parameter set never blocks the OS thread either.
+ */
+#include "base/compiler.h"
+
+#include "grove.h"
+#include "grove/pq.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static __thread char t_err[256];
+
+const char *grove_pq_last_error(void) { return t_err; }
+
+static void set_err(const char *what, PGconn *c)
+{
+    const char *m = c ? PQerrorMessage(c) : "";
+    snprintf(t_err, sizeof t_err, "%s%s%s", what, *m ? ": " : "", m);
+    size_t n = strlen(t_err);
+    while (n && (t_err[n - 1] == '\n' || t_err[n - 1] == ' '))
+        t_err[--n] = 0;
+}
+
+/* The error for a connection that failed or broke. */
+static int conn_error(PGconn *c, const char *what)
+{
+    set_err(what, c);
+    if (strstr(t_err, "refused"))
+        return -ECONNREFUSED;
+    if (c && PQstatus(c) == CONNECTION_BAD)
+        return -ECONNRESET;
+    return -EIO;
+}
+
+/* ---- Connections ------------------------------------------------------------------------ */
+
+static int pq_connect(const char *conninfo, int64_t timeout_ns, PGconn **out)
+{
+    PGconn *c = PQconnectStart(conninfo);
+    if (!c)
+        return -ENOMEM;
+    if (PQstatus(c) == CONNECTION_BAD) {
+        int rc = conn_error(c, "connect");
+        PQfinish(c);
+        return rc == -ECONNRESET ? -ECONNREFUSED : rc;
+    }
+    grove_timeout to;
+    grove_timeout_start(&to, timeout_ns);
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    int rc = 0;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED) {
+            rc = conn_error(c, "connect");
+            if (rc == -ECONNRESET)
+                rc = -ECONNREFUSED;
+            break;
+        }
+        rc = grove_poll_fd(PQsocket(c), st == PGRES_POLLING_READING ? GROVE_READ : GROVE_WRITE);
+        if (rc < 0)
+            break;
+        rc = 0;
+        st = PQconnectPoll(c);
+    }
+    if (grove_timeout_end(&to) && rc == -ETIMEDOUT)
+        snprintf(t_err, sizeof t_err, "connect: timed out");
+    if (rc < 0) {
+        PQfinish(c);
+        return rc;
+    }
+    if (PQsetnonblocking(c, 1) != 0) {
+        rc = conn_error(c, "connect");
+        PQfinish(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* ---- Queries ---------------------------------------------------------------------------- */
+
+static void *do_cancel(void *arg)
+{
+    char buf[256];
+    return (void *)(intptr_t)PQcancel(arg, buf, sizeof buf);
+}
+
+/* The caller stopped waiting for a query: cancel it on the server and read what is left,
+ * so the connection can be used again. A cleanup path: shielded, and bounded by a scope
+ * of its own. If the results never come, the connection stays busy (PQTRANS_ACTIVE) and
+ * grove_pq_put closes it. */
+static void cancel_and_drain(PGconn *c)
+{
+    grove_shield_begin();
+    PGcancel *cn = PQgetCancel(c);
+    if (cn) {
+        void *r;
+        grove_tpool_call(do_cancel, cn, &r, NULL);
+        PQfreeCancel(cn);
+    }
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_SEC(5));
+    for (;;) {
+        if (PQflush(c) < 0)
+            break;
+        while (PQisBusy(c)) {
+            if (grove_poll_fd(PQsocket(c), GROVE_READ) < 0 || !PQconsumeInput(c))
+                goto out;
+        }
+        PGresult *r = PQgetResult(c);
+        if (!r)
+            break;
+        PQclear(r);
+    }
+out:
+    grove_timeout_end(&to);
+    grove_shield_end();
+}
+
+int grove_pq_exec(PGconn *c, const char *sql, int nparams, const char *const *values, PGresult **res)
+{
+    if (!c || !sql || !res || nparams < 0 || (nparams > 0 && !values))
+        return -EINVAL;
+    *res = NULL;
+    int sent = nparams > 0 ? PQsendQueryParams(c, sql, nparams, NULL, values, NULL, NULL, 0) : PQsendQuery(c, sql);
+    if (!sent)
+        return conn_error(c, "send");
+    int rc;
+    int f;
+    while ((f = PQflush(c)) == 1) {   /* the query did not fit in the socket buffer yet */
+        rc = grove_poll_fd(PQsocket(c), GROVE_READ | GROVE_WRITE);
+        if (rc < 0)
+            goto interrupted;
+        if ((rc & GROVE_READ) && !PQconsumeInput(c))
+            return conn_error(c, "send");
+    }
+    if (f < 0)
+        return conn_error(c, "send");
+    PGresult *last = NULL;
+    for (;;) {
+        while (PQisBusy(c)) {
+            rc = grove_poll_fd(PQsocket(c), GROVE_READ);
+            if (rc < 0) {
+                PQclear(last);
+                goto interrupted;
+            }
+            if (!PQconsumeInput(c)) {
+                PQclear(last);
+                return conn_error(c, "receive");
+            }
+        }
+        PGresult *r = PQgetResult(c);
+        if (!r)
+            break;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+            /* COPY is not supported here: end it and report it. */
+            PQclear(r);
+            PQclear(last);
+            snprintf(t_err, sizeof t_err, "COPY is not supported by grove_pq_exec");
+            cancel_and_drain(c);
+            return -ENOTSUP;
+        }
+        PQclear(last);
+        last = r;
+    }
+    if (!last)
+        return conn_error(c, "receive");
+    *res = last;
+    return 0;
+interrupted:
+    cancel_and_drain(c);
+    return rc;
+}
+
+/* ---- The pool ----------------------------------------------------------------------------- */
+
+typedef struct pconn {
+    PGconn *c;
+    int64_t created, last_used;
+    int out;
+} pconn;
+
+struct grove_pq_pool {
+    char *conninfo;
+    grove_pq_opts o;
+    pconn *v;                /* every open connection */
+    size_t n, cap;
+    grove_sem slots;         /* max_size permits: one per connection that may be out */
+    size_t waiting;
+};
+
+static void close_at(grove_pq_pool *p, size_t i)
+{
+    PQfinish(p->v[i].c);
+    p->v[i] = p->v[--p->n];
+}
+
+static int add_conn(grove_pq_pool *p, PGconn *c, int out)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        pconn *v = realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        p->v = v;
+        p->cap = cap;
+    }
+    int64_t now = grove_now();
+    p->v[p->n++] = (pconn){c, now, now, out};
+    return 0;
+}
+
+/* Closes idle connections past max_idle (keeping min_size open) or max_age. Checked
+ * whenever the pool is used. */
+static void prune(grove_pq_pool *p)
+{
+    int64_t now = grove_now();
+    for (size_t i = 0; i < p->n;) {
+        pconn *e = &p->v[i];
+        int old = p->o.max_age_ns > 0 && now - e->created > p->o.max_age_ns;
+        int stale = p->o.max_idle_ns > 0 && now - e->last_used > p->o.max_idle_ns && p->n > p->o.min_size;
+        if (!e->out && (old || stale))
+            close_at(p, i);
+        else
+            i++;
+    }
+}
+
+int grove_pq_pool_new(const grove_pq_opts *o, grove_pq_pool **out)
+{
+    if (!o || !out || !o->conninfo || o->max_size == 0 || o->min_size > o->max_size || o->connect_timeout_ns < 0 ||
+        o->max_idle_ns < 0 || o->max_age_ns < 0)
+        return -EINVAL;
+    grove_pq_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->o = *o;
+    if (!p->o.connect_timeout_ns)
+        p->o.connect_timeout_ns = GROVE_SEC(10);
+    if (!p->o.check_after_ns)
+        p->o.check_after_ns = GROVE_SEC(1);
+    p->conninfo = strdup(o->conninfo);
+    if (!p->conninfo) {
+        free(p);
+        return -ENOMEM;
+    }
+    p->o.conninfo = p->conninfo;
+    grove_sem_init(&p->slots, (long)o->max_size);
+    for (size_t i = 0; i < o->min_size; i++) {
+        PGconn *c;
+        int rc = pq_connect(p->conninfo, p->o.connect_timeout_ns, &c);
+        if (rc == 0 && (rc = add_conn(p, c, 0)) < 0)
+            PQfinish(c);
+        if (rc < 0) {
+            grove_pq_pool_destroy(p);
+            return rc;
+        }
+    }
+    *out = p;
+    return 0;
+}
+
+int grove_pq_pool_destroy(grove_pq_pool *p)
+{
+    if (!p)
+        return -EINVAL;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].out)
+            return -EBUSY;
+    if (p->waiting)
+        return -EBUSY;
+    while (p->n)
+        close_at(p, p->n - 1);
+    free(p->v);
+    grove_sem_destroy(&p->slots);
+    free(p->conninfo);
+    free(p);
+    return 0;
+}
+
+#define FRESH_NS GROVE_MS(2)
+
+/* Whether an idle connection can be handed out: alive as far as libpq can tell without
+ * waiting, and - if it was idle longer than check_after - answering a round trip. */
+static int usable(grove_pq_pool *p, pconn *e, int64_t now)
+{
+    PGconn *c = e->c;
+    if (PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE)
+        return 0;
+    /* An idle connection has nothing to say: anything readable (the server's goodbye
+     * when it terminated the session, a hang-up) calls for a round trip to be sure. A
+     * connection that came back a moment ago is handed out without looking (a busy pool
+     * saves the system call; a session ended in that moment fails its query with
+     * -ECONNRESET and is replaced). */
+    int said = 0;
+    if (now - e->last_used > FRESH_NS) {
+        struct pollfd pf = {.fd = PQsocket(c), .events = POLLIN};
+        said = poll(&pf, 1, 0) != 0;
+    }
+    if (said && (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK))
+        return 0;
+    if (!said && (p->o.check_after_ns < 0 || now - e->last_used <= p->o.check_after_ns))
+        return 1;
+    PGresult *r;
+    grove_timeout to;
+    grove_timeout_start(&to, p->o.connect_timeout_ns);
+    int rc = grove_pq_exec(c, "", 0, NULL, &r);
+    int mine = grove_timeout_end(&to);
+    if (rc < 0)
+        return rc == -ECANCELED || (rc == -ETIMEDOUT && !mine) ? rc : 0;
+    int ok = PQresultStatus(r) == PGRES_EMPTY_QUERY;
+    PQclear(r);
+    return ok;
+}
+
+int grove_pq_get(grove_pq_pool *p, PGconn **conn)
+{
+    if (!p || !conn)
+        return -EINVAL;
+    p->waiting++;
+    int rc = grove_sem_acquire(&p->slots);
+    p->waiting--;
+    if (rc < 0)
+        return rc;
+    prune(p);
+    for (;;) {
+        /* The most recently used idle connection: the warmest. */
+        size_t best = (size_t)-1;
+        for (size_t i = 0; i < p->n; i++)
+            if (!p->v[i].out && (best == (size_t)-1 || p->v[i].last_used > p->v[best].last_used))
+                best = i;
+        if (best == (size_t)-1)
+            break;
+        pconn *e = &p->v[best];
+        e->out = 1;   /* ours while we check it */
+        rc = usable(p, e, grove_now());
+        if (rc > 0) {
+            *conn = e->c;
+            return 0;
+        }
+        /* usable() may have switched: find it again by its connection. */
+        PGconn *c = e->c;
+        for (size_t i = 0; i < p->n; i++)
+            if (p->v[i].c == c) {
+                if (rc < 0)
+                    p->v[i].out = 0;   /* interrupted: it goes back as it was */
+                else
+                    close_at(p, i);    /* dead: replaced */
+                break;
+            }
+        if (rc < 0) {
+            grove_sem_release(&p->slots);
+            return rc;
+        }
+    }
+    PGconn *c;
+    rc = pq_connect(p->conninfo, p->o.connect_timeout_ns, &c);
+    if (rc == 0 && (rc = add_conn(p, c, 1)) < 0)
+        PQfinish(c);
+    if (rc < 0) {
+        grove_sem_release(&p->slots);
+        return rc;
+    }
+    *conn = c;
+    return 0;
+}
+
+int grove_pq_put(grove_pq_pool *p, PGconn *c)
+{
+    if (!p || !c)
+        return -EINVAL;
+    size_t i = 0;
+    while (i < p->n && p->v[i].c != c)
+        i++;
+    if (i == p->n || !p->v[i].out)
+        return -EINVAL;
+    grove_shield_begin();
+    int keep = PQstatus(c) == CONNECTION_OK;
+    PGTransactionStatusType tx = keep ? PQtransactionStatus(c) : PQTRANS_UNKNOWN;
+    if (tx == PQTRANS_ACTIVE || tx == PQTRANS_UNKNOWN) {
+        keep = 0;   /* a query still running (its cancel failed) or a lost connection */
+    } else if (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR) {
+        grove_timeout to;
+        grove_timeout_start(&to, GROVE_SEC(5));
+        PGresult *r;
+        int rc = grove_pq_exec(c, "ROLLBACK", 0, NULL, &r);
+        grove_timeout_end(&to);
+        keep = rc == 0 && PQresultStatus(r) == PGRES_COMMAND_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
+        if (rc == 0)
+            PQclear(r);
+    }
+    /* The rollback may have switched: find the entry again. */
+    for (i = 0; i < p->n && p->v[i].c != c; i++) {
+    }
+    if (i < p->n) {
+        int64_t now = grove_now();
+        if (keep && p->o.max_age_ns > 0 && now - p->v[i].created > p->o.max_age_ns)
+            keep = 0;
+        if (keep) {
+            p->v[i].out = 0;
+            p->v[i].last_used = now;
+        } else {
+            close_at(p, i);
+        }
+    }
+    grove_sem_release(&p->slots);
+    grove_shield_end();
+    return 0;
+}
+
+int grove_pq_query(grove_pq_pool *p, const char *sql, int nparams, const char *const *values, PGresult **res)
+{
+    PGconn *c;
+    int rc = grove_pq_get(p, &c);
+    if (rc < 0)
+        return rc;
+    rc = grove_pq_exec(c, sql, nparams, values, res);
+    grove_pq_put(p, c);
+    return rc;
+}
+
+size_t grove_pq_pool_open(const grove_pq_pool *p) { return p ? p->n : 0; }
+
+size_t grove_pq_pool_idle(const grove_pq_pool *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; p && i < p->n; i++)
+        n += !p->v[i].out;
+    return n;
+}
+
+size_t grove_pq_pool_waiting(const grove_pq_pool *p) { return p ? p->waiting : 0; }

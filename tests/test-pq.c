@@ -1,0 +1,347 @@
+/* grove-pq against a real PostgreSQL server started here (initdb in a temporary
+ * directory, stopped by PID): 1,000 green threads sharing a pool of 10 with correct
+ * results and never more than 10 connections open (pg_stat_activity), queries killed or
+ * timed out mid-flight cancelled on the server and their connection not reused dirty, a
+ * server restart mid-run (clear errors, then the pool recovers), the pool's knobs, and
+ * bad input. */
+// ctest: labels=net,pq,server timeout=240 libs=grove_pq
+#include "test.h"
+#include "pgserver.h"
+#include <grove/pq.h>
+
+static t_pg g_pg;
+static grove_pq_pool *g_mon;   /* a separate pool for looking at the server */
+
+static long mon_count(const char *sql)
+{
+    PGresult *r;
+    T_OK(grove_pq_query(g_mon, sql, 0, NULL, &r));
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        T_FAIL("%s: %s", sql, PQresultErrorMessage(r));
+    long n = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
+static grove_pq_pool *make_pool(size_t min, size_t max)
+{
+    grove_pq_opts o = {.conninfo = g_pg.conninfo, .min_size = min, .max_size = max};
+    grove_pq_pool *p;
+    T_OK(grove_pq_pool_new(&o, &p));
+    return p;
+}
+
+/* ---- 1,000 green threads, 10 connections ---------------------------------------------- */
+
+static grove_pq_pool *g_pool;
+static int g_stop;
+static size_t g_max_open;
+static long g_max_server;
+
+static void *worker(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    char v[16];
+    snprintf(v, sizeof v, "%d", i);
+    const char *vals[1] = {v};
+    PGresult *r;
+    int rc = grove_pq_query(g_pool, "SELECT $1::int * 2, pg_sleep(0.002)", 1, vals, &r);
+    if (rc < 0)
+        return (void *)(intptr_t)rc;
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) == 2 * i;
+    PQclear(r);
+    return (void *)(intptr_t)(ok ? 0 : -1);
+}
+
+static void *monitor(void *arg)
+{
+    while (!g_stop) {
+        size_t o = grove_pq_pool_open(g_pool);
+        if (o > g_max_open)
+            g_max_open = o;
+        long s = mon_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'grove-test' "
+                           "AND backend_type = 'client backend'");
+        if (s > g_max_server)
+            g_max_server = s;
+        grove_sleep(GROVE_MS(20));
+    }
+    return NULL;
+}
+
+static void test_thousand_threads_pool_of_ten(void)
+{
+    g_pool = make_pool(2, 10);
+    g_stop = 0;
+    g_max_open = 0;
+    g_max_server = 0;
+    grove_thread *mon = grove_spawn(monitor, NULL);
+    grove_thread *t[1000];
+    int64_t t0 = grove_now();
+    for (int i = 0; i < 1000; i++)
+        t[i] = grove_spawn(worker, (void *)(intptr_t)i);
+    for (int i = 0; i < 1000; i++) {
+        void *r;
+        T_OK(grove_join(t[i], &r));
+        T_EQ((intptr_t)r, 0);
+    }
+    int64_t took = grove_now() - t0;
+    g_stop = 1;
+    T_OK(grove_join(mon, NULL));
+    fprintf(stderr, "     1000 queries through 10 connections in %.0f ms; at most %zu open, %ld seen by the server\n",
+            (double)took / 1e6, g_max_open, g_max_server);
+    T_LE(g_max_open, 10);
+    T_GE(g_max_open, 5);   /* they did share: more than one at a time */
+    T_LE(g_max_server, 10);
+    T_GE(g_max_server, 1);
+    T_EQ(grove_pq_pool_waiting(g_pool), 0);
+    T_OK(grove_pq_pool_destroy(g_pool));
+}
+
+/* ---- Cancellation -------------------------------------------------------------------------- */
+
+static long sleeping_on_server(void)
+{
+    return mon_count("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' "
+                     "AND application_name = 'grove-test'");
+}
+
+static void wait_no_sleeper(void)
+{
+    int64_t end = grove_now() + GROVE_SEC(5);
+    while (sleeping_on_server() > 0) {
+        if (grove_now() > end)
+            T_FAIL("the cancelled query still runs on the server");
+        grove_sleep(GROVE_MS(20));
+    }
+}
+
+static PGconn *g_conn;
+static void *long_query(void *arg)
+{
+    PGresult *r = NULL;
+    int rc = grove_pq_exec(g_conn, "SELECT pg_sleep(30)", 0, NULL, &r);
+    if (rc == 0)
+        PQclear(r);
+    return (void *)(intptr_t)rc;
+}
+
+static void test_timeout_and_kill_cancel_on_server(void)
+{
+    grove_pq_pool *p = make_pool(0, 1);
+    PGresult *r;
+    T_OK(grove_pq_query(p, "CREATE TABLE IF NOT EXISTS t (v int)", 0, NULL, &r));
+    PQclear(r);
+    PGconn *c;
+    T_OK(grove_pq_get(p, &c));
+    T_OK(grove_pq_exec(c, "BEGIN; INSERT INTO t VALUES (1)", 0, NULL, &r));
+    T_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    /* A timeout scope mid-query: -ETIMEDOUT soon, and the query stops on the server. */
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(100));
+    int64_t t0 = grove_now();
+    T_EQ(grove_pq_exec(c, "SELECT pg_sleep(30)", 0, NULL, &r), -ETIMEDOUT);
+    T_ASSERT(grove_timeout_end(&to));
+    T_LT(grove_now() - t0, GROVE_SEC(5));
+    wait_no_sleeper();
+    /* Back in the pool: rolled back (the insert is gone), and the next user gets a clean
+     * connection. */
+    T_EQ(PQtransactionStatus(c), PQTRANS_INERROR);   /* the cancel aborted the transaction */
+    T_OK(grove_pq_put(p, c));
+    T_OK(grove_pq_query(p, "SELECT count(*) FROM t", 0, NULL, &r));
+    T_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+    T_EQ(atoi(PQgetvalue(r, 0, 0)), 0);
+    PQclear(r);
+    /* Kill mid-query: -ECANCELED, cancelled on the server too. */
+    T_OK(grove_pq_get(p, &g_conn));
+    grove_thread *t = grove_spawn(long_query, NULL);
+    int64_t end = grove_now() + GROVE_SEC(5);
+    while (sleeping_on_server() == 0 && grove_now() < end)
+        grove_sleep(GROVE_MS(10));
+    T_EQ(sleeping_on_server(), 1);
+    T_OK(grove_kill(t));
+    void *res;
+    T_OK(grove_join(t, &res));
+    T_EQ((intptr_t)res, -ECANCELED);
+    wait_no_sleeper();
+    T_EQ(PQtransactionStatus(g_conn), PQTRANS_IDLE);
+    T_OK(grove_pq_put(p, g_conn));
+    T_OK(grove_pq_query(p, "SELECT 42", 0, NULL, &r));
+    T_EQ(atoi(PQgetvalue(r, 0, 0)), 42);
+    PQclear(r);
+    T_OK(grove_pq_pool_destroy(p));
+}
+
+/* ---- Server restart ---------------------------------------------------------------------- */
+
+static int g_ok_before, g_errors, g_ok_after, g_restarted;
+
+static void *restart_worker(void *arg)
+{
+    while (!g_stop) {
+        PGresult *r = NULL;
+        int rc = grove_pq_query(g_pool, "SELECT 1, pg_sleep(0.02)", 0, NULL, &r);
+        int ok = rc == 0 && PQresultStatus(r) == PGRES_TUPLES_OK;
+        if (rc == 0)
+            PQclear(r);
+        if (!ok)
+            g_errors++;
+        else if (g_restarted)
+            g_ok_after++;
+        else
+            g_ok_before++;
+        if (!ok)
+            grove_sleep(GROVE_MS(20));
+    }
+    return NULL;
+}
+
+static void test_server_restart(void)
+{
+    g_pool = make_pool(2, 4);
+    g_stop = 0;
+    g_ok_before = g_errors = g_ok_after = g_restarted = 0;
+    grove_thread *t[20];
+    for (int i = 0; i < 20; i++)
+        t[i] = grove_spawn(restart_worker, NULL);
+    grove_sleep(GROVE_MS(300));
+    t_pg_stop(&g_pg, SIGINT);   /* fast shutdown: sessions are terminated */
+    grove_sleep(GROVE_MS(200));
+    t_pg_launch(&g_pg);
+    g_restarted = 1;
+    int64_t end = grove_now() + GROVE_SEC(20);
+    while (g_ok_after < 50 && grove_now() < end)
+        grove_sleep(GROVE_MS(20));
+    g_stop = 1;
+    for (int i = 0; i < 20; i++)
+        T_OK(grove_join(t[i], NULL));
+    fprintf(stderr, "     before %d, errors %d, after the restart %d\n", g_ok_before, g_errors, g_ok_after);
+    T_GT(g_ok_before, 0);
+    T_GT(g_errors, 0);      /* in-flight and refused queries failed clearly... */
+    T_GE(g_ok_after, 50);   /* ...and the pool recovered */
+    T_LE(grove_pq_pool_open(g_pool), 4);
+    T_OK(grove_pq_pool_destroy(g_pool));
+    /* The monitor's connection was cut too: its next use finds out and reconnects. */
+    T_EQ(mon_count("SELECT 1"), 1);
+}
+
+/* ---- Knobs and bad input --------------------------------------------------------------------- */
+
+static PGconn *g_held[3];
+static void *hold(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    return (void *)(intptr_t)grove_pq_get(g_pool, &g_held[i]);
+}
+
+static void test_knobs(void)
+{
+    /* max_idle: connections idle past it are closed (down to min_size). */
+    grove_pq_opts o = {.conninfo = g_pg.conninfo, .min_size = 1, .max_size = 3, .max_idle_ns = GROVE_MS(100)};
+    T_OK(grove_pq_pool_new(&o, &g_pool));
+    for (int i = 0; i < 3; i++)
+        T_OK(grove_pq_get(g_pool, &g_held[i]));
+    T_EQ(grove_pq_pool_open(g_pool), 3);
+    /* A fourth waits (first come, first served) until one comes back. */
+    grove_thread *w = grove_spawn(hold, (void *)0);
+    T_OK(grove_sleep(GROVE_MS(10)));
+    T_EQ(grove_pq_pool_waiting(g_pool), 1);
+    PGconn *first = g_held[0];
+    T_OK(grove_pq_put(g_pool, first));
+    void *r;
+    T_OK(grove_join(w, &r));
+    T_EQ((intptr_t)r, 0);
+    T_ASSERT(g_held[0] == first);   /* the waiter got the connection that came back */
+    for (int i = 0; i < 3; i++)
+        T_OK(grove_pq_put(g_pool, g_held[i]));
+    T_EQ(grove_pq_pool_idle(g_pool), 3);
+    grove_sleep(GROVE_MS(150));
+    PGconn *c;
+    T_OK(grove_pq_get(g_pool, &c));   /* using the pool prunes it */
+    T_OK(grove_pq_put(g_pool, c));
+    T_EQ(grove_pq_pool_open(g_pool), 1);
+    /* Liveness: a connection the server dropped while idle is replaced, not handed out. */
+    T_OK(grove_pq_get(g_pool, &c));
+    int pid = PQbackendPID(c);
+    T_OK(grove_pq_put(g_pool, c));
+    char q[128];
+    snprintf(q, sizeof q, "SELECT pg_terminate_backend(%d)::int", pid);
+    T_EQ(mon_count(q), 1);
+    grove_sleep(GROVE_MS(100));
+    PGresult *res;
+    T_OK(grove_pq_query(g_pool, "SELECT pg_backend_pid()", 0, NULL, &res));
+    T_EQ(PQresultStatus(res), PGRES_TUPLES_OK);
+    T_NE(atoi(PQgetvalue(res, 0, 0)), pid);
+    PQclear(res);
+    T_OK(grove_pq_pool_destroy(g_pool));
+
+    /* max_age: an old connection is closed when it comes back. */
+    grove_pq_opts a = {.conninfo = g_pg.conninfo, .max_size = 1, .max_age_ns = GROVE_MS(50)};
+    T_OK(grove_pq_pool_new(&a, &g_pool));
+    T_OK(grove_pq_get(g_pool, &c));
+    pid = PQbackendPID(c);
+    grove_sleep(GROVE_MS(80));
+    T_OK(grove_pq_put(g_pool, c));
+    T_EQ(grove_pq_pool_open(g_pool), 0);
+    T_OK(grove_pq_get(g_pool, &c));
+    T_NE(PQbackendPID(c), pid);
+    /* SQL errors are results, not transport errors. */
+    T_OK(grove_pq_exec(c, "SELECT no_such_column", 0, NULL, &res));
+    T_EQ(PQresultStatus(res), PGRES_FATAL_ERROR);
+    PQclear(res);
+    T_EQ(grove_pq_pool_destroy(g_pool), -EBUSY);   /* one is still out */
+    T_OK(grove_pq_put(g_pool, c));
+    T_EQ(grove_pq_put(g_pool, c), -EINVAL);        /* not out any more */
+    T_OK(grove_pq_pool_destroy(g_pool));
+}
+
+static void test_bad_input(void)
+{
+    grove_pq_pool *p;
+    grove_pq_opts o = {.conninfo = g_pg.conninfo, .max_size = 0};
+    T_EQ(grove_pq_pool_new(&o, &p), -EINVAL);
+    o.max_size = 1;
+    o.min_size = 2;
+    T_EQ(grove_pq_pool_new(&o, &p), -EINVAL);
+    T_EQ(grove_pq_pool_new(NULL, &p), -EINVAL);
+    /* Nothing listens: refused, with the reason. */
+    char ci[128];
+    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=grove dbname=postgres", t_free_port());
+    grove_pq_opts r = {.conninfo = ci, .min_size = 1, .max_size = 1};
+    T_EQ(grove_pq_pool_new(&r, &p), -ECONNREFUSED);
+    T_ASSERT(strstr(grove_pq_last_error(), "refused") != NULL);
+    /* A server that accepts but never answers: the connect timeout. */
+    int l = grove_listen("127.0.0.1:0", 8);
+    T_OK(l);
+    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=grove dbname=postgres", grove_sock_port(l));
+    grove_pq_opts s = {.conninfo = ci, .min_size = 1, .max_size = 1, .connect_timeout_ns = GROVE_MS(200)};
+    int64_t t0 = grove_now();
+    T_EQ(grove_pq_pool_new(&s, &p), -ETIMEDOUT);
+    T_LT(grove_now() - t0, GROVE_SEC(3));
+    grove_close(l);
+    T_EQ(grove_pq_exec(NULL, "SELECT 1", 0, NULL, NULL), -EINVAL);
+}
+
+static const t_case cases[] = {
+    T_CASE(test_thousand_threads_pool_of_ten),
+    T_CASE(test_timeout_and_kill_cancel_on_server),
+    T_CASE(test_server_restart),
+    T_CASE(test_knobs),
+    T_CASE(test_bad_input),
+    {0},
+};
+
+int main(int argc, char **argv)
+{
+    t_pg_start(&g_pg);
+    char ci[300];
+    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=grove dbname=postgres application_name=grove-monitor",
+             g_pg.port);
+    grove_pq_opts o = {.conninfo = ci, .max_size = 1};
+    T_OK(grove_pq_pool_new(&o, &g_mon));
+    int rc = t_run(cases, argc, argv);
+    if (g_mon)
+        grove_pq_pool_destroy(g_mon);
+    t_pg_cleanup(&g_pg);
+    return rc;
+}
