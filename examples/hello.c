@@ -1,5 +1,6 @@
 /* A first look at Grove: a few green threads that sleep, talk through a timeout scope and
- * are joined. Run with `make run` until the HTTP demo server exists. */
+ * are joined. Build with `make build` and run ./build/examples/grove-hello (`make run`
+ * starts the echo server demo, examples/echo.c). */
 #include <grove.h>
 
 #include <stdio.h>

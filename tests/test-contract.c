@@ -469,6 +469,80 @@ static void test_24_service_threads_not_counted(void)
     grove_close(l);
 }
 
+/* Timers that fire on time: a yield loop inside a scope sees its deadline exactly, even
+ * with busy threads around (before: up to 64 switches late); a deadline that passed with
+ * no switch at all is reported by grove_timeout_end and grove_timeout_fired. */
+static int g_busy_stop;
+static void spin_ns(int64_t ns)
+{
+    int64_t end = grove_now() + ns;
+    while (grove_now() < end) {
+    }
+}
+static void *busy_yielder(void *arg)
+{
+    (void)arg;
+    while (!g_busy_stop) {
+        spin_ns(GROVE_US(500));
+        if (grove_yield() < 0)
+            break;
+    }
+    return NULL;
+}
+
+static void test_timers_on_time(void)
+{
+    g_busy_stop = 0;
+    grove_thread *b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = grove_spawn(busy_yielder, NULL);
+    grove_timeout to;
+    T_OK(grove_timeout_start(&to, GROVE_MS(10)));
+    int64_t t0 = grove_now();
+    int rc;
+    while ((rc = grove_yield()) == 0) {
+    }
+    int64_t late = grove_now() - t0 - GROVE_MS(10);
+    T_EQ(rc, -ETIMEDOUT);
+    T_ASSERT(grove_timeout_end(&to));
+    T_LT(late, GROVE_MS(6));   /* one round of the four busy threads is 2 ms */
+    g_busy_stop = 1;
+    for (int i = 0; i < 4; i++)
+        T_OK(grove_join(b[i], NULL));
+
+    T_OK(grove_timeout_start(&to, GROVE_MS(2)));
+    spin_ns(GROVE_MS(4));   /* no switch point at all */
+    T_ASSERT(grove_timeout_fired(&to));
+    T_ASSERT(grove_timeout_end(&to));
+    T_OK(grove_yield());    /* ended: nothing left over */
+    T_OK(grove_timeout_start(&to, GROVE_MS(50)));
+    T_ASSERT(!grove_timeout_fired(&to));
+    T_ASSERT(!grove_timeout_end(&to));
+}
+
+/* 17. Memory that only a parked green thread points to is not a leak: the thread stays
+ * parked until the process exits, and LeakSanitizer (ASan build, detect_leaks=1) must
+ * not report its block. Runs last. */
+static grove_event g_forever;
+static void *hold_block(void *arg)
+{
+    (void)arg;
+    char *volatile block = malloc(4096);   /* only this frame points to it */
+    memset(block, 1, 4096);
+    grove_event_wait(&g_forever, NULL);
+    free(block);
+    return NULL;
+}
+
+static void test_17_parked_thread_not_a_leak(void)
+{
+    grove_event_init(&g_forever);
+    grove_spawn_attr small = {.stack_size = GROVE_STACK_SMALL};
+    T_ASSERT(grove_spawn(hold_block, NULL) != NULL);
+    T_ASSERT(grove_spawn_opts(&small, hold_block, NULL) != NULL);
+    T_OK(grove_yield());   /* both park; the process exits with them parked */
+}
+
 static const t_case cases[] = {
     T_CASE(test_01_double_join),
     T_CASE(test_03_communicate_sigpipe),
@@ -487,6 +561,8 @@ static const t_case cases[] = {
     T_CASE(test_21_strerror),
     T_CASE(test_22_imap_free),
     T_CASE(test_24_service_threads_not_counted),
+    T_CASE(test_timers_on_time),
+    T_CASE(test_17_parked_thread_not_a_leak),
     {0},
 };
 

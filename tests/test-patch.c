@@ -8,6 +8,7 @@
 #include <grove/patch.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -502,7 +503,153 @@ static void test_select_many_and_poll_interrupted(void)
     }
 }
 
+/* Issue 9, defects 7 and 11: a huge nanosleep saturates (before: it overflowed and
+ * returned at once, or UBSan aborted); recv with MSG_WAITALL waits for all it asked. */
+static void *write_in_two_parts(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    write(fd, "abc", 3);
+    grove_sleep(GROVE_MS(5));
+    write(fd, "def", 3);
+    return NULL;
+}
+
+static void test_huge_sleep_and_waitall(void)
+{
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(10));
+    struct timespec req = {10000000000LL, 0}, rem = {0, 0};
+    int64_t t0 = grove_now();
+    T_EQ(nanosleep(&req, &rem), -1);
+    T_EQ(errno, ETIMEDOUT);
+    T_GE(grove_now() - t0, GROVE_MS(9));
+    T_GE(rem.tv_sec, 1000000000LL);
+    T_ASSERT(grove_timeout_end(&to));
+
+    int sv[2];
+    T_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    grove_thread *w = grove_spawn(write_in_two_parts, (void *)(intptr_t)sv[1]);
+    char buf[8] = {0};
+    T_EQ(recv(sv[0], buf, 6, MSG_WAITALL), 6);
+    T_STREQ(buf, "abcdef");
+    T_OK(grove_join(w, NULL));
+    close(sv[1]);
+    T_EQ(recv(sv[0], buf, 6, MSG_WAITALL), 0);   /* EOF */
+    close(sv[0]);
+}
+
+/* Issue 9, defect 25: a caught signal interrupts patched blocking calls as it would libc's:
+ * EINTR without SA_RESTART, resumed with it (sleeps and poll fail either way, as on Linux),
+ * nanosleep reports the time left; every green thread blocked in a patched call on the OS
+ * thread that took the signal sees it. The signal comes from a timer aimed at this OS
+ * thread (as alarm() would, without racing other threads for a process-wide signal). */
+static volatile sig_atomic_t g_caught;
+static void on_alarm(int sig)
+{
+    (void)sig;
+    g_caught++;
+}
+
+static timer_t g_timer;
+static void alarm_in(int64_t ns)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGALRM;
+    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    T_EQ(timer_create(CLOCK_MONOTONIC, &sev, &g_timer), 0);
+    struct itimerspec its = {{0, 0}, {ns / 1000000000, ns % 1000000000}};
+    T_EQ(timer_settime(g_timer, 0, &its, NULL), 0);
+}
+static void alarm_done(void) { timer_delete(g_timer); }
+
+static void *blocked_read(void *arg)
+{
+    char c;
+    ssize_t n = read((int)(intptr_t)arg, &c, 1);
+    return (void *)(intptr_t)(n < 0 ? -errno : n);
+}
+
+static void *write_later(void *arg)
+{
+    grove_sleep(GROVE_MS(60));
+    write((int)(intptr_t)arg, "k", 1);
+    return NULL;
+}
+
+static void test_signal_interrupts_blocked_calls(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;   /* no SA_RESTART: blocked calls fail with EINTR */
+    T_EQ(sigaction(SIGALRM, &sa, &old), 0);
+    T_EQ(sigaction(SIGALRM, NULL, &old), 0);
+    T_ASSERT(old.sa_handler == on_alarm);   /* the user's handler, not a trampoline */
+
+    int p[2], q[2];
+    T_EQ(pipe(p), 0);
+    T_EQ(pipe(q), 0);
+    g_caught = 0;
+    grove_thread *other = grove_spawn(blocked_read, (void *)(intptr_t)q[0]);
+    T_OK(grove_yield());   /* other blocks in read too */
+    alarm_in(GROVE_MS(20));
+    char c;
+    grove_timeout bound;   /* before the fix the read never ended: fail instead of hanging */
+    grove_timeout_start(&bound, GROVE_SEC(2));
+    T_EQ(read(p[0], &c, 1), -1);
+    T_EQ(errno, EINTR);
+    T_ASSERT(!grove_timeout_end(&bound));
+    T_EQ(g_caught, 1);
+    T_OK(grove_sleep(GROVE_MS(1)));
+    if (!grove_thread_done(other)) {
+        grove_kill(other);
+        T_FAIL("the other blocked green thread did not see the signal");
+    }
+    void *r;
+    T_OK(grove_join(other, &r));
+    T_EQ((intptr_t)r, -EINTR);   /* both blocked green threads saw it */
+    alarm_done();
+
+    /* nanosleep: EINTR with the time left. */
+    alarm_in(GROVE_MS(20));
+    struct timespec req = {5, 0}, rem = {0, 0};
+    T_EQ(nanosleep(&req, &rem), -1);
+    T_EQ(errno, EINTR);
+    T_GE(rem.tv_sec, 3);
+    alarm_done();
+    alarm_in(GROVE_MS(20));
+    T_GE(sleep(5), 3);   /* seconds not slept */
+    alarm_done();
+
+    /* SA_RESTART (signal() gives it): the read resumes and gets its byte. */
+    T_ASSERT(signal(SIGALRM, on_alarm) == on_alarm);
+    g_caught = 0;
+    grove_thread *w = grove_spawn(write_later, (void *)(intptr_t)p[1]);
+    alarm_in(GROVE_MS(20));
+    T_EQ(read(p[0], &c, 1), 1);
+    T_EQ(c, 'k');
+    T_EQ(g_caught, 1);
+    T_OK(grove_join(w, NULL));
+    alarm_done();
+    /* ...but a sleep still ends early, as on Linux. */
+    alarm_in(GROVE_MS(20));
+    T_EQ(usleep(3000000), -1);
+    T_EQ(errno, EINTR);
+    alarm_done();
+
+    signal(SIGALRM, SIG_DFL);
+    for (int i = 0; i < 2; i++) {
+        close(p[i]);
+        close(q[i]);
+    }
+}
+
 static const t_case cases[] = {
+    T_CASE(test_signal_interrupts_blocked_calls),
+    T_CASE(test_huge_sleep_and_waitall),
     T_CASE(test_blocking_read_is_green),
     T_CASE(test_sleeps_are_green),
     T_CASE(test_poll_select),

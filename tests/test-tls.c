@@ -369,7 +369,82 @@ static void test_stream_ops(void)
     T_OK(grove_stream_close(s));
 }
 
+/* Issue 9, defect 2: a peer that leaves during a TLS write or during grove_tls_accept
+ * gives an error (-EPIPE for the write), never SIGPIPE (left at SIG_DFL here, so the
+ * process would die). */
+static void *tls_accept_one(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    grove_tls *t;
+    int rc = grove_tls_accept(g_sctx, fd, &t);
+    if (rc < 0)
+        return (void *)(intptr_t)rc;
+    grove_sleep(GROVE_MS(30));   /* the client has closed: our socket is in CLOSE_WAIT */
+    static char big[65536];
+    ssize_t w = 0;
+    for (int i = 0; i < 200 && w >= 0; i++)   /* until the vanished peer shows */
+        w = grove_tls_write(t, big, sizeof big);
+    grove_tls_close(t);
+    return (void *)(intptr_t)w;
+}
+
+static void *tls_connect_stuck(void *arg)
+{
+    grove_tls *t;
+    return (void *)(intptr_t)grove_tls_connect(g_cctx, (int)(intptr_t)arg, "localhost", &t);
+}
+
+static void test_peer_leaves_no_sigpipe(void)
+{
+    signal(SIGPIPE, SIG_DFL);
+    int l = grove_listen("127.0.0.1:0", 8);
+    T_OK(l);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", grove_sock_port(l));
+
+    /* During writes: the client completes the handshake, then vanishes. */
+    int c = grove_connect(addr);
+    T_OK(c);
+    int s = grove_accept(l, NULL, NULL);
+    T_OK(s);
+    grove_thread *srv = grove_spawn(tls_accept_one, (void *)(intptr_t)s);
+    grove_tls *t;
+    T_OK(grove_tls_connect(g_cctx, c, "localhost", &t));
+    char buf[1024];
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(10));
+    while (grove_tls_read(t, buf, sizeof buf) > 0) {   /* session tickets: leave nothing unread */
+    }
+    grove_timeout_end(&to);
+    grove_close(c);   /* gone without close_notify: a FIN, then an RST for the next data */
+    grove_tls_close(t);   /* frees it; its fd is already closed (nothing reused the number) */
+    void *r;
+    T_OK(grove_join(srv, &r));
+    T_EQ((intptr_t)r, -EPIPE);
+    grove_close(s);
+
+    /* During the handshake: the client sent its hello and vanished. */
+    for (int i = 0; i < 5; i++) {
+        c = grove_connect(addr);
+        T_OK(c);
+        s = grove_accept(l, NULL, NULL);
+        T_OK(s);
+        grove_thread *cl = grove_spawn(tls_connect_stuck, (void *)(intptr_t)c);
+        T_OK(grove_sleep(GROVE_MS(5)));   /* its ClientHello is on the wire */
+        T_OK(grove_kill(cl));
+        T_OK(grove_join(cl, NULL));
+        grove_close(c);
+        srv = grove_spawn(tls_accept_one, (void *)(intptr_t)s);
+        T_OK(grove_join(srv, &r));
+        T_LT((intptr_t)r, 0);   /* an error, and we are still alive */
+        grove_close(s);
+    }
+    grove_close(l);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 static const t_case cases[] = {
+    T_CASE(test_peer_leaves_no_sigpipe),
     T_CASE(test_client_verification),
     T_CASE(test_client_request_and_alpn),
     T_CASE(test_grove_server_with_curl),

@@ -148,7 +148,11 @@ GROVE_API int grove_wait_all(void);
 
 /* Sleeps for ns nanoseconds; ns <= 0 yields: the caller goes to the back of the run queue
  * and every thread that was runnable runs once before it resumes. Switches.
- * Returns 0, -ECANCELED or -ETIMEDOUT. */
+ * Returns 0, -ECANCELED or -ETIMEDOUT. A yield inside a timeout scope checks the scope's
+ * deadline against the clock, so a loop of yields fails with -ETIMEDOUT as soon as its
+ * deadline has passed. Other timers (sleepers, scopes of threads that do not yield) are
+ * run by the hub whenever nothing is runnable and at least every 64 switches. Durations
+ * saturate: INT64_MAX means forever. */
 GROVE_API int grove_sleep(int64_t ns);
 
 /* grove_sleep(0), the cheapest handoff to other runnable green threads. */
@@ -171,12 +175,51 @@ typedef struct grove_timeout {
 GROVE_API int grove_timeout_start(grove_timeout *to, int64_t ns);
 
 /* Ends the scope. Returns true if this scope fired (its deadline passed while it was
- * active), false otherwise. Scopes should end in LIFO order; ending an outer scope first
+ * active: checked against the clock, so a deadline that passed without any switch point
+ * in between counts too), false otherwise. Scopes should end in LIFO order; ending an outer scope first
  * also works (it is simply removed). Never switches. */
 GROVE_API bool grove_timeout_end(grove_timeout *to);
 
-/* Whether the scope has fired so far. */
+/* Whether the scope has fired so far (its deadline has passed, by the clock). */
 GROVE_API bool grove_timeout_fired(const grove_timeout *to);
+
+/* ---- Green-local storage (gevent.local, eventlet's corolocal) ----------------------- */
+
+/* A key names one value per green thread, like a pthread key per OS thread. */
+typedef uint32_t grove_local_key;
+
+/* Makes a key; dtor (may be NULL) is called with a green thread's non-NULL value when that
+ * thread finishes (after its link callbacks, in its context, where switch points fail:
+ * dtor must not block), or, for main, when its OS thread exits. Keys are process-wide;
+ * at most 1024 exist at once. Returns 0; -EINVAL (key NULL); -EAGAIN (no key left).
+ * Never switches. Thread-safe. */
+GROVE_API int grove_local_key_create(grove_local_key *key, void (*dtor)(void *value));
+/* Deletes a key. Values stored under it are no longer visible and their destructor is not
+ * called (as pthread_key_delete). Returns 0, or -EINVAL for a key that is not live.
+ * Never switches. Thread-safe. */
+GROVE_API int grove_local_key_delete(grove_local_key key);
+/* Stores value for the calling green thread. Returns 0; -EINVAL (not a live key);
+ * -ENOMEM. Never switches. */
+GROVE_API int grove_local_set(grove_local_key key, void *value);
+/* The calling green thread's value, or NULL (never set, or not a live key). Never
+ * switches. */
+GROVE_API void *grove_local_get(grove_local_key key);
+
+/* ---- Signals and blocked calls (libc's EINTR) ---------------------------------------- */
+
+/* What the patch layer builds libc's EINTR on; also usable directly. Between
+ * grove_eintr_begin and grove_eintr_end (they nest), a blocking call of the calling green
+ * thread fails with -EINTR if a signal handler that calls grove_eintr_signal runs on its
+ * OS thread while the call is blocked (not inside a shield scope). Every green thread of
+ * that OS thread's hub blocked in such a section at that moment sees it, as each would
+ * have been a thread blocked in a system call. Signals taken by another OS thread do not
+ * count. grove_eintr_begin returns 0 or -ENOMEM; grove_eintr_end returns 0, or -EINVAL
+ * without an open section. Never switch. */
+GROVE_API int grove_eintr_begin(void);
+GROVE_API int grove_eintr_end(void);
+/* Call from a signal handler: async-signal-safe, never switches. Does nothing on an OS
+ * thread without a hub. */
+GROVE_API void grove_eintr_signal(void);
 
 /* ---- Shield scopes ----------------------------------------------------------------- */
 

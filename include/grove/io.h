@@ -3,7 +3,11 @@
  * Every function takes plain file descriptors, so Grove mixes with any C code. Calls try
  * the system call first and wait (grove_wait_fd) only when it would block, so they are
  * switch points only then; they honour the caller's timeout scope (-ETIMEDOUT) and kill
- * (-ECANCELED) while waiting. Returns are >= 0 or -errno. An fd used here is made
+ * (-ECANCELED) while waiting. Fair I/O: after 64 calls in a row (reads, writes, accepts,
+ * TLS reads and writes) that completed without waiting, a call yields once before it
+ * returns, so one connection whose data never runs out cannot starve the others; any
+ * wait starts a new count. A kill or timeout seen in that yield shows at the next switch
+ * point (the call's own result is returned). Returns are >= 0 or -errno. An fd used here is made
  * non-blocking; close it with grove_close (or grove_fd_forget before close).
  * Sockets are created non-blocking and close-on-exec; sends never raise SIGPIPE (a peer
  * that went away gives -EPIPE).
@@ -16,6 +20,7 @@
 #include "grove/core.h"
 
 #include <netdb.h>
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -23,6 +28,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* <netdb.h> declares struct addrinfo only with POSIX features on (not under a strict
+ * -std=c11): declared here at file scope, so grove_getaddrinfo is usable either way. */
+struct addrinfo;
 
 /* ---- Addresses and sockets ---------------------------------------------------------- */
 
@@ -131,6 +140,16 @@ GROVE_API ssize_t grove_stream_readline(grove_stream *s, char *buf, size_t size)
 GROVE_API ssize_t grove_stream_read_until(grove_stream *s, const void *delim, size_t dlen, void *buf, size_t size);
 /* Buffers n bytes for writing, flushing as the buffer fills. Returns n or -errno. */
 GROVE_API ssize_t grove_stream_write(grove_stream *s, const void *buf, size_t n);
+/* printf into the stream's write buffer (formatted in place when it fits, so no copy and
+ * no allocation; longer output is formatted aside and written). Returns the number of
+ * bytes written, or -errno (-EINVAL for a NULL stream or format or an encoding error,
+ * -ENOMEM, or the transport's error while flushing). Switches only to flush. */
+GROVE_API ssize_t grove_stream_printf(grove_stream *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+GROVE_API ssize_t grove_stream_vprintf(grove_stream *s, const char *fmt, va_list ap);
 /* Writes out everything buffered. Returns 0 or -errno. */
 GROVE_API int grove_stream_flush(grove_stream *s);
 /* Bytes buffered for reading. Never switches. */
@@ -156,6 +175,12 @@ typedef struct grove_server grove_server;
  * Returns the server or NULL with errno. Never switches. */
 GROVE_API grove_server *grove_server_start(int listen_fd, void (*handle)(int fd, void *arg), void *arg,
                                            size_t concurrency);
+/* A connection handler that also gets the peer's address (as accept(2) returned it:
+ * sockaddr_in, sockaddr_in6 or sockaddr_un; valid until the handler returns). */
+typedef void (*grove_peer_handler)(int fd, const struct sockaddr *peer, socklen_t peer_len, void *arg);
+/* grove_server_start with a handler that gets the peer's address. Same contract. */
+GROVE_API grove_server *grove_server_start_peer(int listen_fd, grove_peer_handler handle, void *arg,
+                                                size_t concurrency);
 /* Graceful stop: stops accepting at once, waits up to grace_ns for running handlers to
  * return, then kills the rest (their switch points fail with -ECANCELED) and waits for
  * them. Frees the server. A cleanup path: it shields itself, so it completes even when
@@ -175,6 +200,8 @@ GROVE_API size_t grove_server_active(const grove_server *srv);
  * grove_wait_all do not count it. Switches.
  * Returns -ECANCELED / -ETIMEDOUT (the reason it stopped) or -errno from accept. */
 GROVE_API int grove_serve(int listen_fd, void (*handle)(int fd, void *arg), void *arg, size_t concurrency);
+/* grove_serve with a handler that gets the peer's address (see grove_peer_handler). */
+GROVE_API int grove_serve_peer(int listen_fd, grove_peer_handler handle, void *arg, size_t concurrency);
 
 #ifdef __cplusplus
 }

@@ -107,6 +107,41 @@ GROVE_API int grove_imap_set_free(grove_imap *it, void (*free_arg)(void *arg), v
  * The feeder is a service thread (not counted by grove_thread_count). */
 GROVE_API int grove_imap_close(grove_imap *it);
 
+/* ---- Groups (gevent's Group, joinall, wait(count=1), kill) ------------------------------- */
+
+typedef struct grove_group grove_group;
+
+/* An empty group. Returns it, or NULL with errno ENOMEM. Never switches. */
+GROVE_API grove_group *grove_group_new(void);
+/* Spawns fn(arg) as a member (grove_spawn). The group holds the handle: do not join or
+ * detach it until grove_group_wait_any hands it over. Returns the thread, or NULL with
+ * errno EINVAL / ENOMEM (nothing started). Never switches. */
+GROVE_API grove_thread *grove_group_spawn(grove_group *g, void *(*fn)(void *), void *arg);
+/* Adds a joinable thread spawned elsewhere (it may have finished); the group holds its
+ * handle from now on, as for grove_group_spawn. Returns 0, -EINVAL (NULL, main, detached
+ * or already joined), -ENOMEM. Never switches. */
+GROVE_API int grove_group_add(grove_group *g, grove_thread *t);
+/* Waits until no member is running (joinall). Finished members stay in the group for
+ * grove_group_wait_any. Switches unless none runs. Returns 0, -ECANCELED, -ETIMEDOUT. */
+GROVE_API int grove_group_join(grove_group *g);
+/* Waits for the first member to finish that was not handed over yet, and hands it over in
+ * *done: the caller now owns the handle (join it for its result, or detach it). Members
+ * are handed over in the order they finished. Switches unless one has finished.
+ * Returns 0; -ENOENT (no member left at all); -ECANCELED / -ETIMEDOUT (nothing handed
+ * over); -EINVAL. */
+GROVE_API int grove_group_wait_any(grove_group *g, grove_thread **done);
+/* Kills every running member and waits until they have all finished. A cleanup path: it
+ * shields itself, so a killed caller still waits. Switches. Returns 0; -ETIMEDOUT only
+ * for a timeout opened inside the caller's own shield; -EINVAL. */
+GROVE_API int grove_group_kill(grove_group *g);
+/* Members running / finished and not handed over. Never switch. */
+GROVE_API size_t grove_group_running(const grove_group *g);
+GROVE_API size_t grove_group_finished(const grove_group *g);
+/* Joins (releases) the finished members not handed over and frees the group. Returns 0,
+ * -EBUSY while a member runs or a thread waits on the group (nothing freed), -EINVAL.
+ * Never switches. */
+GROVE_API int grove_group_free(grove_group *g);
+
 /* ---- Resource pool (eventlet.pools.Pool) -------------------------------------------- */
 
 typedef struct grove_respool grove_respool;

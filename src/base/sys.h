@@ -180,6 +180,33 @@ static inline int grove__sys_ppoll(struct pollfd *fds, nfds_t n, const struct ti
 {
     return (int)GROVE__SC(SYS_ppoll, fds, n, ts, 0, 8, 0);   /* 8: the kernel's sigset size */
 }
+/* sigaction without the patch layer's interposer (which wraps handlers to give patched
+ * calls libc's EINTR): glibc exports the same function as __sigaction. Under ASan the
+ * public name, so ASan's interceptor still sees Grove's handlers (the patch layer never
+ * wraps the fault signals Grove installs handlers for). */
+#include <signal.h>
+#include <string.h>
+#ifndef GROVE_ASAN
+extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+#endif
+static inline int grove__sys_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+#ifdef GROVE_ASAN
+    return sigaction(sig, act, old);
+#else
+    return __sigaction(sig, act, old);
+#endif
+}
+/* signal(sig, SIG_DFL) through grove__sys_sigaction (async-signal-safe). */
+static inline void grove__sys_signal_default(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    grove__sys_sigaction(sig, &sa, NULL);
+}
+
 /* Sleeps for ns nanoseconds (<= 0: returns at once), resuming after signals. */
 GROVE_HIDDEN void grove__sys_sleep_ns(int64_t ns);
 

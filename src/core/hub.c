@@ -98,12 +98,28 @@ int grove_yield(void)
     if (grove__unlikely(!h))
         return -ENOMEM;
     grove_thread *t = h->current;
+    /* Inside a timeout scope, a yield loop sees its deadline exactly (a clock read per
+     * yield), not at the hub's next timer pass up to GROVE__POLL_EVERY switches later.
+     * Threads outside any scope pay one test. */
+    if (grove__unlikely(t->scopes != NULL))
+        grove__timeout_poll(h, t);
     int rc = grove__check(t);
     if (grove__unlikely(rc))
         return rc;
     grove__ready(h, t);
     schedule(h);
     return grove__check(t);
+}
+
+void grove__io_budget_yield(void)
+{
+    grove__hub *h = grove__tls_hub;
+    grove_thread *t = h->current;
+    t->io_streak = 0;
+    if (t == h->loop || grove__check(t))
+        return;   /* the loop never yields; a cancelled caller fails at its next switch */
+    grove__ready(h, t);
+    schedule(h);
 }
 
 /* ---- Parking and waking ---------------------------------------------------------------- */
@@ -121,6 +137,7 @@ int grove__park(grove__waiter *w, const char *what)
     if (w->woken)
         return w->result;
     w->t = t;
+    t->io_streak = 0;
     t->parked_on = w;
     t->wait_what = what;
     t->park_since = h->clock;   /* the loop's last clock reading: no syscall here */
@@ -211,6 +228,51 @@ static void io_wait(grove__hub *h, int64_t timeout_ns)
         grove__sys_sleep_ns(timeout_ns);
 }
 
+/* ---- Signals: libc's EINTR for waits that asked for it ------------------------------- */
+
+void grove_eintr_signal(void)
+{
+    /* In a signal handler: one TLS load and an atomic add, both async-signal-safe. If the
+     * hub sleeps in epoll_wait on this OS thread, the handler has interrupted it; else the
+     * loop sees the count at its next pass (within GROVE__POLL_EVERY switches, as a
+     * blocked thread implies an fd wait or a timer that keeps the loop passing). */
+    grove__hub *h = grove__tls_hub;
+    if (h)
+        atomic_fetch_add_explicit(&h->sig_count, 1, memory_order_relaxed);
+}
+
+static void eintr_one(grove_thread *t)
+{
+    if (t->state == GROVE__PARKED && t->eintr && !t->shield)
+        grove__interrupt(t, -EINTR);
+}
+
+static void signal_arrived(grove__hub *h)
+{
+    h->sig_seen = atomic_load_explicit(&h->sig_count, memory_order_relaxed);
+    eintr_one(&h->main);
+    for (grove__list *n = h->all.next; n != &h->all; n = n->next)
+        eintr_one(grove__container_of(n, grove_thread, all));
+}
+
+int grove_eintr_begin(void)
+{
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -ENOMEM;
+    h->current->eintr++;
+    return 0;
+}
+
+int grove_eintr_end(void)
+{
+    grove__hub *h = grove__tls_hub;
+    if (!h || !h->current->eintr)
+        return -EINVAL;
+    h->current->eintr--;
+    return 0;
+}
+
 static _Noreturn void hub_loop(grove_thread *self)
 {
     grove__hub *h = self->hub;
@@ -221,6 +283,8 @@ static _Noreturn void hub_loop(grove_thread *self)
         h->ticks = 0;
         h->clock = grove_now();
         free_zombie(h);
+        if (grove__unlikely(atomic_load_explicit(&h->sig_count, memory_order_relaxed) != h->sig_seen))
+            signal_arrived(h);
         run_timers(h);
         if (grove__list_empty(&h->runq)) {
             int64_t wait = -1;
@@ -391,6 +455,8 @@ static void hub_destroy(void *p)
     if (!h)
         return;
     hubs_remove(h);
+    if (h->main.locals)
+        grove__local_finish(&h->main);   /* the OS thread's own green-local values */
     free_zombie(h);
     if (h->loop)
         grove__stack_free(h, h->loop);

@@ -95,6 +95,8 @@ struct grove__hub {
     /* For the blocking detector (src/debug/): read by the watchdog thread without locks. */
     _Atomic unsigned long switches;  /* bumped on every switch (relaxed load + store) */
     _Atomic int in_poll;             /* 1 while the hub sleeps in epoll_wait */
+    _Atomic unsigned sig_count;      /* grove_eintr_signal calls (from signal handlers) */
+    unsigned sig_seen;               /* sig_count when the loop last looked */
     int64_t clock;                   /* grove_now() at the loop's last pass: park times */
     unsigned long os_tid;            /* pthread_self() of the hub's OS thread */
     struct grove__hub *next_hub;     /* registry of hubs (hub.c) */

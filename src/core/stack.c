@@ -55,6 +55,32 @@ static size_t page_size(void)
     return g_page;
 }
 
+/* LeakSanitizer scans thread stacks and heap blocks, not our mappings: without help, memory
+ * that only a parked green thread points to is reported as leaked. Every stack mapping is
+ * a root region while it exists. Weak references: a no-op unless a sanitizer runtime is
+ * loaded (also when a non-sanitized libgrove runs inside an ASan program). */
+extern void __lsan_register_root_region(const void *p, size_t size) __attribute__((weak));
+extern void __lsan_unregister_root_region(const void *p, size_t size) __attribute__((weak));
+
+static void roots_add(const void *p, size_t n)
+{
+    if (__lsan_register_root_region)
+        __lsan_register_root_region(p, n);
+}
+
+static void roots_del(const void *p, size_t n)
+{
+    if (__lsan_unregister_root_region)
+        __lsan_unregister_root_region(p, n);
+}
+
+/* Unmaps a guarded stack (its first page is the guard, never a root). */
+static void unmap_guarded(void *base, size_t len)
+{
+    roots_del((char *)base + page_size(), len - page_size());
+    munmap(base, len);
+}
+
 /* to is a power of two (64 or the page size): a mask, not a division, on the spawn path. */
 static size_t round_up(size_t n, size_t to) { return (n + to - 1) & ~(to - 1); }
 
@@ -207,7 +233,7 @@ static void cache_evict(grove__stack_cache *c)
     grove__list *n;
     while ((n = cache_pop(c))) {
         grove_thread *t = grove__container_of(n, grove_thread, runq);
-        munmap(t->map_base, t->map_len);
+        unmap_guarded(t->map_base, t->map_len);
         atomic_fetch_add_explicit(&g_guarded_budget, 1, memory_order_relaxed);
     }
     c->size = 0;
@@ -260,6 +286,7 @@ static grove_thread *alloc_slab(grove__hub *h, size_t stride, size_t cls)
         errno = ENOMEM;
         return NULL;
     }
+    roots_add(base, len);
     s->base = base;
     s->len = len;
     s->next = h->slabs;
@@ -333,6 +360,7 @@ grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
         return NULL;
     }
     atomic_fetch_sub_explicit(&g_guarded_budget, 1, memory_order_relaxed);
+    roots_add(base + page, len - page);
     return init_header(base + len - colour_of(base), base + page, base, len, cls);
 }
 
@@ -361,7 +389,7 @@ void grove__stack_free(grove__hub *h, grove_thread *t)
         cache_push(c, &t->runq);
         return;
     }
-    munmap(t->map_base, t->map_len);
+    unmap_guarded(t->map_base, t->map_len);
     atomic_fetch_add_explicit(&g_guarded_budget, 1, memory_order_relaxed);
 }
 
@@ -376,6 +404,7 @@ void grove__stack_cache_drain(grove__hub *h)
     slab *s = h->slabs;
     while (s) {
         slab *next = s->next;
+        roots_del(s->base, s->len);
         munmap(s->base, s->len);
         free(s);
         s = next;
@@ -414,7 +443,7 @@ static _Noreturn void report_overflow(const grove_thread *t, const char *how)
     say(" bytes): ");
     say(how);
     say("; raise its stack size (grove_spawn_attr.stack_size or GROVE_STACK_SIZE)\n");
-    signal(SIGABRT, SIG_DFL);
+    grove__sys_signal_default(SIGABRT);
     abort();
 }
 
@@ -459,7 +488,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         old->sa_handler(sig);
         return;
     }
-    signal(sig, SIG_DFL);   /* returning re-runs the faulting access */
+    grove__sys_signal_default(sig);   /* returning re-runs the faulting access */
 }
 
 static pthread_once_t g_handler_once = PTHREAD_ONCE_INIT;
@@ -471,8 +500,8 @@ static void install_handler(void)
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &g_old_segv);
-    sigaction(SIGBUS, &sa, &g_old_bus);
+    grove__sys_sigaction(SIGSEGV, &sa, &g_old_segv);
+    grove__sys_sigaction(SIGBUS, &sa, &g_old_bus);
 }
 
 void grove__stack_install_overflow_handler(void)

@@ -154,7 +154,9 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
         l = next;
     }
     t->links = NULL;
-    grove__timeout_drop_thread(h, t);   /* scopes a callback left open */
+    if (t->locals)
+        grove__local_finish(t);   /* green-local destructors, after the link callbacks */
+    grove__timeout_drop_thread(h, t);   /* scopes a callback or destructor left open */
     t->shield = 0;
 
     t->state = GROVE__DONE;

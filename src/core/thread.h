@@ -96,6 +96,10 @@ struct grove_thread {
     unsigned char daemon;          /* a Grove service thread: not counted as live */
     unsigned char released;        /* joined or detached and freed: the handle is stale */
     unsigned char ran;             /* fn was called (not killed before it started) */
+    unsigned io_streak;            /* I/O calls in a row that completed without waiting */
+    unsigned eintr;                /* > 0: a blocked wait ends with -EINTR on a signal */
+    uint32_t nlocals;              /* green-local values (local.c) */
+    struct grove__local *locals;
     int saved_errno;               /* errno is per green thread */
     int interrupt;                 /* why park ended without a wake (-EDEADLK...) */
     uint64_t id;
@@ -181,6 +185,10 @@ static inline unsigned grove__shield_enter(grove_thread *t)
 }
 static inline void grove__shield_leave(grove_thread *t, unsigned token) { t->shield -= token; }
 
+/* Runs t's green-local destructors and frees its values (local.c). Never switches itself. */
+GROVE_HIDDEN void grove__local_finish(grove_thread *t);
+/* Fires t's scopes whose deadline has passed by the clock (t is running). Never switches. */
+GROVE_HIDDEN void grove__timeout_poll(grove__hub *h, grove_thread *t);
 /* Drops the timeout scopes t left open when its function or a link callback returned:
  * they lived in frames that are gone, so their timers are found in the heap by address
  * (those inside t's stack are never dereferenced) and removed. Never switches. */
@@ -246,6 +254,21 @@ static inline int grove__wait_on(grove__list *l, const char *what, void **value)
     if (value)
         *value = w.value;
     return rc;
+}
+
+/* Fair I/O (Tokio's cooperative budget): after this many I/O calls in a row that
+ * completed without waiting, the calling green thread yields once, so one connection
+ * whose data never runs out cannot starve the others. Any park starts a new streak. */
+#define GROVE__IO_BUDGET 64
+GROVE_HIDDEN void grove__io_budget_yield(void);
+/* Called by an I/O call that completed without waiting. Never switches except once per
+ * GROVE__IO_BUDGET calls in a row; a kill or timeout seen in that yield is left for the
+ * caller's next switch point (the I/O already happened). */
+static inline void grove__io_budget_spend(void)
+{
+    grove__hub *h = grove__tls_hub;
+    if (grove__likely(h != NULL) && grove__unlikely(++grove__running(h)->io_streak >= GROVE__IO_BUDGET))
+        grove__io_budget_yield();
 }
 
 #endif

@@ -94,12 +94,34 @@ int grove_timeout_start(grove_timeout *to, int64_t ns)
     return 0;
 }
 
+/* A deadline that passed counts even if the hub has not run its timers since (a thread
+ * that never switched, or one in a busy run queue): checked against the clock. */
+static int due(const struct grove_timeout_impl *s, int64_t now)
+{
+    return !s->fired && grove__timer_active(&s->tm) && s->tm.deadline <= now;
+}
+
+void grove__timeout_poll(grove__hub *h, grove_thread *t)
+{
+    int64_t now = grove_now();
+    for (struct grove_timeout_impl *s = t->scopes; s; s = s->parent) {
+        if (due(s, now)) {
+            grove__timer_del(h, &s->tm);
+            fire(&s->tm);
+        }
+    }
+}
+
 bool grove_timeout_end(grove_timeout *to)
 {
     if (!to)
         return false;
     struct grove_timeout_impl *s = (struct grove_timeout_impl *)to;
     grove_thread *t = s->owner;
+    if (t && !s->fired && grove__timer_active(&s->tm) && due(s, grove_now())) {   /* clock only if armed */
+        grove__timer_del(t->hub, &s->tm);
+        fire(&s->tm);   /* t is running: this only marks it */
+    }
     bool fired = s->fired;
     if (!t)
         return fired;   /* already ended */
@@ -120,7 +142,8 @@ bool grove_timeout_end(grove_timeout *to)
 
 bool grove_timeout_fired(const grove_timeout *to)
 {
-    return to && ((const struct grove_timeout_impl *)to)->fired;
+    const struct grove_timeout_impl *s = (const struct grove_timeout_impl *)to;
+    return s && (s->fired || (s->owner && grove__timer_active(&s->tm) && due(s, grove_now())));
 }
 
 struct drop_ctx {

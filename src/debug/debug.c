@@ -216,7 +216,7 @@ static void wd_init_once(void)
     sa.sa_sigaction = on_bt_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(GROVE_DEBUG_SIGNAL, &sa, NULL);
+    grove__sys_sigaction(GROVE_DEBUG_SIGNAL, &sa, NULL);
 }
 
 static int wd_start(int64_t threshold_ns, grove_debug_block_cb cb, void *arg, int fd)

@@ -15,6 +15,7 @@
 struct grove_server {
     int lfd;
     void (*handle)(int fd, void *arg);
+    grove_peer_handler handle_peer;   /* instead of handle: also gets the peer's address */
     void *arg;
     grove_sem slots;
     int limited;
@@ -33,13 +34,18 @@ typedef struct conn {   /* one per connection; freed by its handler thread */
     grove_thread *t;
     grove_server *srv;
     int fd;
+    socklen_t peer_len;
+    struct sockaddr_storage peer;
 } conn;
 
 static void conn_main(void *arg)
 {
     conn *c = arg;
     grove_server *srv = c->srv;
-    srv->handle(c->fd, srv->arg);
+    if (srv->handle_peer)
+        srv->handle_peer(c->fd, (const struct sockaddr *)&c->peer, c->peer_len, srv->arg);
+    else
+        srv->handle(c->fd, srv->arg);
     grove_close(c->fd);
     grove__list_remove(&c->link);
     free(c);
@@ -74,7 +80,9 @@ static void *acceptor(void *arg)
     for (;;) {
         if (srv->limited && grove_sem_acquire(&srv->slots) < 0)
             break;   /* killed: stopping */
-        int fd = grove_accept(srv->lfd, NULL, NULL);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        int fd = grove_accept(srv->lfd, (struct sockaddr *)&peer, &peer_len);
         if (fd < 0) {
             if (srv->limited)
                 grove_sem_release(&srv->slots);
@@ -108,14 +116,17 @@ static void *acceptor(void *arg)
         }
         c->srv = srv;
         c->fd = fd;
+        c->peer_len = peer_len <= sizeof c->peer ? peer_len : (socklen_t)sizeof c->peer;
+        memcpy(&c->peer, &peer, c->peer_len);
         grove__list_push(&srv->conns, &c->link);
     }
     return NULL;
 }
 
-grove_server *grove_server_start(int lfd, void (*handle)(int, void *), void *arg, size_t concurrency)
+static grove_server *start(int lfd, void (*handle)(int, void *), grove_peer_handler handle_peer, void *arg,
+                           size_t concurrency)
 {
-    if (lfd < 0 || !handle) {
+    if (lfd < 0 || (!handle && !handle_peer)) {
         errno = EINVAL;
         return NULL;
     }
@@ -126,6 +137,7 @@ grove_server *grove_server_start(int lfd, void (*handle)(int, void *), void *arg
     }
     srv->lfd = lfd;
     srv->handle = handle;
+    srv->handle_peer = handle_peer;
     srv->arg = arg;
     srv->limited = concurrency > 0;
     grove_sem_init(&srv->slots, (long)concurrency);
@@ -139,6 +151,16 @@ grove_server *grove_server_start(int lfd, void (*handle)(int, void *), void *arg
         return NULL;
     }
     return srv;
+}
+
+grove_server *grove_server_start(int lfd, void (*handle)(int, void *), void *arg, size_t concurrency)
+{
+    return start(lfd, handle, NULL, arg, concurrency);
+}
+
+grove_server *grove_server_start_peer(int lfd, grove_peer_handler handle, void *arg, size_t concurrency)
+{
+    return start(lfd, NULL, handle, arg, concurrency);
 }
 
 uint64_t grove_server_accepted(const grove_server *srv) { return srv ? srv->accepted : 0; }
@@ -196,9 +218,8 @@ int grove_server_stop(grove_server *srv, int64_t grace_ns)
     return rc;
 }
 
-int grove_serve(int lfd, void (*handle)(int, void *), void *arg, size_t concurrency)
+static int serve(grove_server *srv)
 {
-    grove_server *srv = grove_server_start(lfd, handle, arg, concurrency);
     if (!srv)
         return -errno;
     /* Wait for our own end (kill, timeout) or the acceptor's (fatal error). */
@@ -215,4 +236,14 @@ int grove_serve(int lfd, void (*handle)(int, void *), void *arg, size_t concurre
     if (rc < 0)
         return rc;
     return st < 0 ? st : err;
+}
+
+int grove_serve(int lfd, void (*handle)(int, void *), void *arg, size_t concurrency)
+{
+    return serve(grove_server_start(lfd, handle, arg, concurrency));
+}
+
+int grove_serve_peer(int lfd, grove_peer_handler handle, void *arg, size_t concurrency)
+{
+    return serve(grove_server_start_peer(lfd, handle, arg, concurrency));
 }

@@ -31,8 +31,10 @@ static inline int prep(int fd)
             return p_;                                                                     \
         for (;;) {                                                                         \
             ssize_t r_ = (call);                                                           \
-            if (r_ >= 0)                                                                   \
+            if (r_ >= 0) {                                                                 \
+                grove__io_budget_spend();                                                  \
                 return r_;                                                                 \
+            }                                                                              \
             if (r_ == -EINTR)                                                              \
                 continue;                                                                  \
             if (r_ != -EAGAIN || p_ == 1)                                                  \
@@ -60,6 +62,7 @@ static inline int prep(int fd)
             if (r_ >= 0) {                                                                 \
                 if (p_ == 0)                                                               \
                     grove__fd_note_read(fd, (size_t)r_, n);                                \
+                grove__io_budget_spend();                                                  \
                 return r_;                                                                 \
             }                                                                              \
             if (r_ == -EINTR)                                                              \

@@ -5,6 +5,7 @@
 
 #include "grove/io.h"
 
+#include <stdarg.h>
 #include <unistd.h>
 
 /* How long a killed or timed-out caller's grove_stream_close may spend flushing. */
@@ -242,6 +243,48 @@ ssize_t grove_stream_write(grove_stream *s, const void *buf, size_t n)
     memcpy(s->wbuf + s->wlen, buf, n);
     s->wlen += n;
     return (ssize_t)n;
+}
+
+ssize_t grove_stream_vprintf(grove_stream *s, const char *fmt, va_list ap)
+{
+    if (!s || !fmt)
+        return -EINVAL;
+    va_list again;
+    va_copy(again, ap);
+    /* Straight into the write buffer when it fits: no copy, no allocation. */
+    size_t room = s->wcap - s->wlen;
+    int n = vsnprintf(s->wbuf + s->wlen, room, fmt, ap);
+    if (n < 0) {
+        va_end(again);
+        return -EINVAL;
+    }
+    if ((size_t)n < room) {
+        s->wlen += (size_t)n;
+        va_end(again);
+        return n;
+    }
+    /* Too long for what is left: format aside (on the stack when small), then write. */
+    char small[512];
+    char *buf = (size_t)n < sizeof small ? small : grove__malloc((size_t)n + 1);
+    if (!buf) {
+        va_end(again);
+        return -ENOMEM;
+    }
+    vsnprintf(buf, (size_t)n + 1, fmt, again);
+    va_end(again);
+    ssize_t r = grove_stream_write(s, buf, (size_t)n);
+    if (buf != small)
+        free(buf);
+    return r;
+}
+
+ssize_t grove_stream_printf(grove_stream *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ssize_t r = grove_stream_vprintf(s, fmt, ap);
+    va_end(ap);
+    return r;
 }
 
 int grove_stream_close(grove_stream *s)

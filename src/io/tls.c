@@ -379,8 +379,10 @@ ssize_t grove_tls_read(grove_tls *t, void *buf, size_t n)
         ERR_clear_error();
         errno = 0;
         int r = SSL_read_ex(t->ssl, buf, n, &got);
-        if (r == 1)
+        if (r == 1) {
+            grove__io_budget_spend();   /* fair I/O: see GROVE__IO_BUDGET */
             return (ssize_t)got;
+        }
         int rc = want(t, r);
         if (rc != 1)
             return rc;
@@ -407,6 +409,7 @@ ssize_t grove_tls_write(grove_tls *t, const void *buf, size_t n)
         if (rc != 1)
             return rc == -ECONNRESET ? -EPIPE : rc;
     }
+    grove__io_budget_spend();
     return (ssize_t)n;
 }
 

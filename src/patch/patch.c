@@ -9,6 +9,7 @@
 #include "base/compiler.h"
 #include "base/time.h"
 
+#include "grove/debug.h"
 #include "grove/io.h"
 #include "grove/patch.h"
 
@@ -24,6 +25,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -101,6 +103,7 @@ static int (*real_socketpair)(int, int, int, int[2]);
 static int (*real_pipe)(int[2]);
 static int (*real_pipe2)(int[2], int);
 static ssize_t (*real_sendfile)(int, int, off_t *, size_t);
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
 /* ---- The patch layer's view of each fd ----------------------------------------------------
  * Process-wide (fds are), indexed by fd in pages that are allocated on first use and never
@@ -261,15 +264,63 @@ static inline int fail(int rc)
  * Switches. Returns > 0 or -errno. */
 static int wait_private(int fd, int events) { return grove_poll_fd(fd, events); }
 
-/* Waits for fd under an optional SO_*TIMEO limit. 0, or -1 with errno: EAGAIN (the socket
- * timeout expired), ETIMEDOUT (the caller's scope), ECANCELED, EBADF... */
-static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to)
+/* ---- Signals: libc's EINTR ------------------------------------------------------------------
+ * A blocked libc call fails with EINTR when a caught signal's handler runs (or resumes, for
+ * a handler installed with SA_RESTART; sleeps and poll/select fail either way, as on Linux).
+ * To see handlers run, sigaction and signal install a trampoline in front of the user's
+ * handler: it counts the signal, tells the hub (grove_eintr_signal: green threads blocked in
+ * a patched call on that OS thread wake with -EINTR), then calls the user's handler.
+ * sigaction reports the user's handler back, never the trampoline. Synchronous fault signals
+ * and Grove's debug signal are never wrapped. */
+static struct sigaction g_user_act[_NSIG];
+static _Atomic unsigned char g_wrapped[_NSIG];
+static _Atomic unsigned g_nwrapped;       /* signals with a trampoline installed */
+static _Atomic unsigned g_norestart;      /* handlers without SA_RESTART that have run */
+
+static void trampoline(int sig, siginfo_t *si, void *uc)
 {
+    int e = errno;
+    const struct sigaction *u = &g_user_act[sig];
+    if (!(u->sa_flags & SA_RESTART))
+        atomic_fetch_add_explicit(&g_norestart, 1, memory_order_relaxed);
+    grove_eintr_signal();
+    errno = e;
+    if (u->sa_flags & SA_SIGINFO)
+        u->sa_sigaction(sig, si, uc);
+    else if (u->sa_handler != SIG_DFL && u->sa_handler != SIG_IGN)
+        u->sa_handler(sig);
+}
+
+static int wrappable(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP: case SIGSYS: case SIGABRT:
+        return 0;
+    default:
+        return sig > 0 && sig < _NSIG && sig != GROVE_DEBUG_SIGNAL;
+    }
+}
+
+/* Whether a blocked call should see signals: only once a handler is wrapped. */
+static inline int eintr_wanted(void) { return atomic_load_explicit(&g_nwrapped, memory_order_relaxed) != 0; }
+
+/* Waits for fd under an optional SO_*TIMEO limit. 0 (retry the call), or -1 with errno:
+ * EAGAIN (the socket timeout expired), ETIMEDOUT (the caller's scope), ECANCELED, EBADF,
+ * EINTR (a handler without SA_RESTART ran since the call began: norestart0)... */
+static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to, unsigned norestart0)
+{
+    int sig = eintr_wanted();
+    if (sig)
+        grove_eintr_begin();
     int rc = grove_wait_fd(fd, events);
     if (rc == -EBUSY)
         rc = wait_private(fd, events);
+    if (sig)
+        grove_eintr_end();
     if (rc >= 0)
         return 0;
+    if (rc == -EINTR)   /* SA_RESTART handlers only: the call resumes */
+        return atomic_load_explicit(&g_norestart, memory_order_relaxed) != norestart0 ? fail(rc) : 0;
     if (rc == -ETIMEDOUT && has_to && grove_timeout_fired(to))
         return fail(-EAGAIN);
     return fail(rc);
@@ -286,11 +337,12 @@ static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to)
         if (lim_ > 0)                                                                      \
             grove_timeout_start(&to_, lim_);                                               \
         __typeof__(call) r_;                                                               \
+        unsigned nr_ = atomic_load_explicit(&g_norestart, memory_order_relaxed);          \
         for (;;) {                                                                         \
             r_ = call;                                                                     \
             if (r_ >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))                      \
                 break;                                                                     \
-            if (wait_fd_timeo(fd, events, &to_, lim_ > 0) < 0) {                           \
+            if (wait_fd_timeo(fd, events, &to_, lim_ > 0, nr_) < 0) {                      \
                 r_ = -1;                                                                   \
                 break;                                                                     \
             }                                                                              \
@@ -489,7 +541,9 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
     grove_timeout to;
     if (st > 0)
         grove_timeout_start(&to, st);
-    int rc = wait_fd_timeo(fd, GROVE_WRITE, &to, st > 0);
+    /* Interrupted by any caught signal: EINTR, and the connection goes on in the
+     * background (what libc reports when it does not restart connect). */
+    int rc = wait_fd_timeo(fd, GROVE_WRITE, &to, st > 0, atomic_load(&g_norestart) - 1);
     int e = errno;
     if (st > 0)
         grove_timeout_end(&to);
@@ -577,8 +631,13 @@ static int green_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns)
     grove_timeout to;
     if (timeout_ns > 0)
         grove_timeout_start(&to, timeout_ns);
+    int sig = eintr_wanted();   /* poll and select fail with EINTR, SA_RESTART or not */
     for (;;) {
+        if (sig)
+            grove_eintr_begin();
         int rc = poll_wait_once(fds, n);
+        if (sig)
+            grove_eintr_end();
         if (rc < 0) {
             if (rc == -ETIMEDOUT && timeout_ns > 0 && grove_timeout_fired(&to))
                 r = 0;   /* poll's own timeout */
@@ -710,7 +769,12 @@ int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts
 static int green_sleep(int64_t ns, int64_t *left)
 {
     int64_t end = grove__add_sat(grove_now(), ns);
+    int sig = eintr_wanted() && ns > 0;   /* a caught signal ends a sleep, SA_RESTART or not */
+    if (sig)
+        grove_eintr_begin();
     int rc = grove_sleep(ns > 0 ? ns : 0);
+    if (sig)
+        grove_eintr_end();
     if (left) {
         int64_t l = end - grove_now();
         *left = l > 0 ? l : 0;
@@ -1002,6 +1066,56 @@ int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
         fd_set_timeo(fd, opt == SO_SNDTIMEO, grove__sec_to_ns((int64_t)tv->tv_sec, (int64_t)tv->tv_usec * 1000));
     }
     return r;
+}
+
+/* ---- sigaction and signal: see "Signals: libc's EINTR" above -------------------------------- */
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (!wrappable(sig))
+        return REAL(sigaction)(sig, act, old);
+    struct sigaction prev_user = g_user_act[sig];
+    int was = atomic_load(&g_wrapped[sig]);
+    int rc;
+    if (act && grove_patched() && act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN) {
+        struct sigaction w = *act;
+        w.sa_flags |= SA_SIGINFO;
+        w.sa_sigaction = trampoline;
+        g_user_act[sig] = *act;   /* before the trampoline can run */
+        rc = REAL(sigaction)(sig, &w, old);
+        if (rc == 0) {
+            if (!was)
+                atomic_fetch_add(&g_nwrapped, 1);
+            atomic_store(&g_wrapped[sig], 1);
+        } else {
+            g_user_act[sig] = prev_user;
+        }
+    } else {
+        rc = REAL(sigaction)(sig, act, old);
+        if (rc == 0 && act && was) {
+            atomic_store(&g_wrapped[sig], 0);
+            atomic_fetch_sub(&g_nwrapped, 1);
+        }
+    }
+    if (rc == 0 && old && (old->sa_flags & SA_SIGINFO) && old->sa_sigaction == trampoline)
+        *old = prev_user;   /* the user's own handler, never the trampoline */
+    return rc;
+}
+
+/* glibc's signal(): BSD semantics (the handler stays, SA_RESTART, the signal is blocked
+ * while its handler runs), through the interposed sigaction so the trampoline is used. */
+sighandler_t signal(int sig, sighandler_t handler)
+{
+    struct sigaction a, o;
+    memset(&a, 0, sizeof a);
+    a.sa_handler = handler;
+    sigemptyset(&a.sa_mask);
+    if (sig > 0 && sig < _NSIG)
+        sigaddset(&a.sa_mask, sig);
+    a.sa_flags = SA_RESTART;
+    if (sigaction(sig, &a, &o) < 0)
+        return SIG_ERR;
+    return o.sa_handler;
 }
 
 #pragma GCC visibility pop
