@@ -187,7 +187,8 @@ static void test_crawl_example(void)
     T_EQ(g_http_served, 400);
     T_LE(g_http_peak, 200);   /* the pool of 200 bounds the concurrency */
     T_GE(g_http_peak, 20);    /* ...and it really was concurrent */
-    T_LT(took, GROVE_SEC(5)); /* serially: 400 x ~20 ms = 8 s */
+    T_LT(took, GROVE_MS(7500)); /* serially: 400 x ~20 ms = 8 s (the peak above is the proof;
+                                    this bound allows for an ASan build on a loaded machine) */
     int st = stop(&c);
     T_ASSERT((WIFEXITED(st) && WEXITSTATUS(st) == 0) || WIFSIGNALED(st));
 }

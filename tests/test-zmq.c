@@ -392,6 +392,8 @@ static void test_waiters(void)
     T_EQ(g_got[0], 'x');
     T_EQ(g_got[1], 'y');
     T_EQ(g_got[2], 'z');
+    /* The sockets' watchers are service threads: they do not count as the user's. */
+    T_EQ(grove_thread_count(), 0);
     /* Kill ends a wait. */
     grove_thread *k = grove_spawn(blocked_reader, NULL);
     T_OK(grove_sleep(GROVE_MS(2)));

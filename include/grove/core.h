@@ -52,6 +52,8 @@ GROVE_API int64_t grove_now(void);
 typedef struct grove_spawn_attr {
     size_t stack_size;   /* 0 = the default (grove_stack_size_default()). See below. */
     const char *name;    /* copied (up to 31 bytes); NULL = "thread-<id>" */
+    int service;         /* nonzero: a library's own helper thread (a socket's watcher...):
+                            grove_thread_count and grove_wait_all do not count it */
 } grove_spawn_attr;
 
 /* Spawns a joinable green thread running fn(arg). It is queued FIFO behind the threads

@@ -50,6 +50,10 @@ grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *)
     t->fn = fn;
     t->arg = arg;
     t->joinable = 1;
+    if (attr && attr->service) {
+        t->daemon = 1;
+        h->nlive--;
+    }
     grove__ready(h, t);
     return t;
 }
@@ -58,13 +62,8 @@ grove_thread *grove_spawn(void *(*fn)(void *), void *arg) { return grove_spawn_o
 
 grove_thread *grove__spawn_daemon(void *(*fn)(void *), void *arg, const char *name)
 {
-    grove_spawn_attr at = {.name = name};
-    grove_thread *t = grove_spawn_opts(&at, fn, arg);
-    if (t) {
-        t->daemon = 1;
-        t->hub->nlive--;
-    }
-    return t;
+    grove_spawn_attr at = {.name = name, .service = 1};
+    return grove_spawn_opts(&at, fn, arg);
 }
 
 grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg)

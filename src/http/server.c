@@ -50,6 +50,7 @@ struct grove_http_req {
     grove_http_req *prev, *next; /* the server's connections */
     grove_thread *self;
     int idle;                     /* waiting for a request's first byte */
+    unsigned served;              /* requests answered on this connection */
     int64_t rdeadline;            /* a read in progress must finish by then (0: none) */
     int timed_out;                /* the sweeper cut the read side at rdeadline */
     grove__hio io;
@@ -860,9 +861,14 @@ static int read_head(grove_http_req *c)
             linger_close(c);
             return -1;
         }
-        if (srv->stopping && !seen)
+        /* Stopping: a keep-alive connection between requests ends now (a client that was
+         * just sending on it retries on a fresh one, as clients do for a reused
+         * connection), but a connection that has not sent its first request yet is given
+         * the grace period for it - the client has only just connected and is sending
+         * it, and closing now would reset a request that was never seen. */
+        if (srv->stopping && !seen && c->served)
             return -1;
-        c->idle = !seen;
+        c->idle = !seen && c->served;
         ssize_t r = seen ? timed_fill(c, deadline) : idle_wait(c, grove_now() + srv->lim.idle_timeout);
         c->idle = 0;
         if (r == -ETIMEDOUT && seen) {
@@ -968,6 +974,7 @@ static void serve_request(grove_http_req *c)
         c->must_close = 1;
     log_request(c);
     srv->requests++;
+    c->served++;
 }
 
 static void conn_main(int fd, void *arg)
@@ -1083,7 +1090,8 @@ grove_http_server *grove_http_server_start(int listen_fd, const grove_http_serve
                 goto fail;
             srv->log_own = 1;
         }
-        srv->log_thread = grove_spawn(log_main, srv);
+        grove_spawn_attr la = {.name = "http access log", .service = 1};
+        srv->log_thread = grove_spawn_opts(&la, log_main, srv);
         if (!srv->log_thread)
             goto fail;
     }
@@ -1094,7 +1102,8 @@ grove_http_server *grove_http_server_start(int listen_fd, const grove_http_serve
         t = srv->lim.body_timeout;
     t /= 4;
     srv->sweep_every = t < GROVE_MS(5) ? GROVE_MS(5) : t > GROVE_SEC(1) ? GROVE_SEC(1) : t;
-    srv->sweeper = grove_spawn(sweep_main, srv);
+    grove_spawn_attr sa = {.name = "http sweeper", .service = 1};
+    srv->sweeper = grove_spawn_opts(&sa, sweep_main, srv);
     if (!srv->sweeper)
         goto fail;
     srv->srv = grove_server_start(listen_fd, conn_main, srv, opts->concurrency);

@@ -110,7 +110,8 @@ static int wait_dir(grove_zmq *s, int dir)
 {
     s->waiting[dir]++;
     if (!s->watcher) {
-        s->watcher = grove_spawn(watch, s);
+        grove_spawn_attr at = {.name = "zmq watcher", .service = 1};
+        s->watcher = grove_spawn_opts(&at, watch, s);
         if (!s->watcher) {
             s->waiting[dir]--;
             return -errno;
