@@ -97,7 +97,19 @@ static void *watch(void *arg)
                 break;   /* killed by close */
             continue;
         }
-        events(s);
+        int ev = events(s);
+        /* Every waiting direction was just handed its readiness: the woken waiters try
+         * again, and whoever still has to wait comes back through wait_dir, which wakes
+         * this watcher. Sleeping on ZMQ_FD now would only re-arm it needlessly. */
+        int need = (s->waiting[IN] && !(ev & ZMQ_POLLIN)) || (s->waiting[OUT] && !(ev & ZMQ_POLLOUT));
+        if (!need) {
+            s->watcher_idle = 1;
+            int rc = grove_sem_acquire(&s->idle);
+            s->watcher_idle = 0;
+            if (rc < 0)
+                break;
+            continue;
+        }
         if (grove_poll_fd(s->fd, GROVE_READ) < 0)
             break;
     }
