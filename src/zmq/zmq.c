@@ -88,6 +88,7 @@ static int events(grove_zmq *s)
 static void *watch(void *arg)
 {
     grove_zmq *s = arg;
+    int fresh = 1;   /* a waiter has just failed its try: ZMQ_FD is armed, nothing to read */
     while (!s->closed) {
         if (!s->waiting[IN] && !s->waiting[OUT]) {
             s->watcher_idle = 1;
@@ -95,7 +96,15 @@ static void *watch(void *arg)
             s->watcher_idle = 0;
             if (rc < 0)
                 break;   /* killed by close */
+            fresh = 1;
             continue;
+        }
+        if (fresh) {
+            /* ZMQ_FD is level-triggered for grove_poll_fd: anything that arrived since the
+             * waiter's try makes this return at once. */
+            fresh = 0;
+            if (grove_poll_fd(s->fd, GROVE_READ) < 0)
+                break;
         }
         int ev = events(s);
         /* Every waiting direction was just handed its readiness: the woken waiters try
@@ -108,6 +117,7 @@ static void *watch(void *arg)
             s->watcher_idle = 0;
             if (rc < 0)
                 break;
+            fresh = 1;
             continue;
         }
         if (grove_poll_fd(s->fd, GROVE_READ) < 0)
@@ -247,9 +257,13 @@ int grove_zmq_getsockopt(grove_zmq *s, int option, void *value, size_t *len)
             r_ = (op);                                                                     \
             if (r_ >= 0 || r_ != -EAGAIN || (nowait))                                      \
                 break;                                                                     \
-            int ev_ = events(s);                                                           \
-            if (ev_ & ((dir) == IN ? ZMQ_POLLIN : ZMQ_POLLOUT))                            \
-                continue;                                                                  \
+            /* The failed try processed libzmq's commands, which may have cleared ZMQ_FD  \
+             * for the other direction's waiters or a poller: tell them what it says. */  \
+            if ((s)->waiting[1 - (dir)] || (s)->pokes) {                                   \
+                int ev_ = events(s);                                                       \
+                if (ev_ & ((dir) == IN ? ZMQ_POLLIN : ZMQ_POLLOUT))                        \
+                    continue;                                                              \
+            }                                                                              \
             int w_ = wait_dir((s), (dir));                                                 \
             if (w_ < 0) {                                                                  \
                 r_ = w_;                                                                   \
