@@ -42,6 +42,7 @@ struct grove_http_server {
     size_t loglen, logcap, sparecap;
     grove_thread *log_thread;
     grove_thread *sweeper;
+    int64_t drain_ns;             /* a stop's drain window */
     int64_t sweep_every;
 };
 
@@ -861,13 +862,10 @@ static int read_head(grove_http_req *c)
             linger_close(c);
             return -1;
         }
-        /* Stopping: a keep-alive connection between requests ends now (a client that was
-         * just sending on it retries on a fresh one, as clients do for a reused
-         * connection), but a connection that has not sent its first request yet is given
-         * the grace period for it - the client has only just connected and is sending
-         * it, and closing now would reset a request that was never seen. */
-        if (srv->stopping && !seen && c->served)
-            return -1;
+        /* Stopping: a connection waiting for its next request keeps waiting for a short
+         * drain window (grove_http_server_stop), so a client that is sending it right
+         * now gets an answer (with "Connection: close") instead of a closed connection;
+         * one that has not sent its first request yet has the whole grace period. */
         c->idle = !seen && c->served;
         ssize_t r = seen ? timed_fill(c, deadline) : idle_wait(c, grove_now() + srv->lim.idle_timeout);
         c->idle = 0;
@@ -1128,16 +1126,42 @@ fail:;
     return NULL;
 }
 
+/* The drain window of a stop: keep-alive connections idle between requests may still send
+ * one more (answered with "Connection: close"); those that have not by then are closed.
+ * Closing them at once would fail a request a client was sending at that moment (a load
+ * generator like wrk does not retry it, as browsers and grove's client do). */
+#define DRAIN_NS GROVE_MS(500)
+
+static void *drain_main(void *arg)
+{
+    grove_http_server *srv = arg;
+    if (grove_sleep(srv->drain_ns) == 0)
+        for (grove_http_req *c = srv->conns; c; c = c->next)
+            if (c->idle)
+                grove_kill_nowait(c->self);
+    return NULL;
+}
+
 int grove_http_server_stop(grove_http_server *srv, int64_t grace_ns)
 {
     if (!srv)
         return -EINVAL;
     srv->stopping = 1;
-    /* Idle keep-alive connections have nothing in flight: end them now. */
-    for (grove_http_req *c = srv->conns; c; c = c->next)
-        if (c->idle)
-            grove_kill_nowait(c->self);
+    srv->drain_ns = grace_ns < DRAIN_NS ? grace_ns : DRAIN_NS;
+    grove_spawn_attr da = {.name = "http drain", .service = 1};
+    grove_thread *drain = grove_spawn_opts(&da, drain_main, srv);
+    if (!drain) {   /* out of memory: end the idle ones now */
+        for (grove_http_req *c = srv->conns; c; c = c->next)
+            if (c->idle)
+                grove_kill_nowait(c->self);
+    }
     int killed = grove_server_stop(srv->srv, grace_ns);
+    if (drain) {
+        grove_shield_begin();
+        grove_kill(drain);
+        grove_join(drain, NULL);
+        grove_shield_end();
+    }
     grove_kill(srv->sweeper);
     grove_join(srv->sweeper, NULL);
     if (srv->log_thread) {
