@@ -82,45 +82,28 @@ static int events(grove_zmq *s)
     return ev;
 }
 
-/* The watcher lives as long as the socket: it sleeps on ZMQ_FD while anybody waits and
- * on its idle semaphore otherwise (so a socket used in a request/reply loop does not
- * spawn one per wait). */
+/* The watcher lives as long as the socket: while anybody waits it sleeps on ZMQ_FD, and
+ * when that fires it wakes the first waiter of each direction, which tries its operation
+ * again (the try makes libzmq process its commands, which is also what clears ZMQ_FD: a
+ * readable ZMQ_FD with no event costs one failed try, never a busy loop). Then it sleeps on
+ * its idle semaphore until a waiter whose try failed again calls it back. Reading
+ * ZMQ_EVENTS here instead would cost a libzmq call per wait for nothing. */
 static void *watch(void *arg)
 {
     grove_zmq *s = arg;
-    int fresh = 1;   /* a waiter has just failed its try: ZMQ_FD is armed, nothing to read */
     while (!s->closed) {
-        if (!s->waiting[IN] && !s->waiting[OUT]) {
-            s->watcher_idle = 1;
-            int rc = grove_sem_acquire(&s->idle);
-            s->watcher_idle = 0;
-            if (rc < 0)
-                break;   /* killed by close */
-            fresh = 1;
-            continue;
-        }
-        if (fresh) {
-            /* ZMQ_FD is level-triggered for grove_poll_fd: anything that arrived since the
-             * waiter's try makes this return at once. */
-            fresh = 0;
+        if (s->waiting[IN] || s->waiting[OUT]) {
             if (grove_poll_fd(s->fd, GROVE_READ) < 0)
-                break;
+                break;   /* killed by close */
+            hand_on(s, IN);
+            hand_on(s, OUT);
+            if (s->pokes)
+                poke_pollers(s);
         }
-        int ev = events(s);
-        /* Every waiting direction was just handed its readiness: the woken waiters try
-         * again, and whoever still has to wait comes back through wait_dir, which wakes
-         * this watcher. Sleeping on ZMQ_FD now would only re-arm it needlessly. */
-        int need = (s->waiting[IN] && !(ev & ZMQ_POLLIN)) || (s->waiting[OUT] && !(ev & ZMQ_POLLOUT));
-        if (!need) {
-            s->watcher_idle = 1;
-            int rc = grove_sem_acquire(&s->idle);
-            s->watcher_idle = 0;
-            if (rc < 0)
-                break;
-            fresh = 1;
-            continue;
-        }
-        if (grove_poll_fd(s->fd, GROVE_READ) < 0)
+        s->watcher_idle = 1;
+        int rc = grove_sem_acquire(&s->idle);
+        s->watcher_idle = 0;
+        if (rc < 0)
             break;
     }
     s->watcher = NULL;
