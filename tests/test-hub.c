@@ -183,6 +183,26 @@ static void test_bogus_fds(void)
     T_LT(m1.uordblks + m1.hblkhd, m0.uordblks + m0.hblkhd + 1024 * 1024);
 }
 
+static void test_wait_then_read(void)
+{
+    /* A short read leaves a "drained" hint (the next read waits first); a caller that
+     * then waits itself consumes the edge, and the read after it must not wait again. */
+    int sv[2];
+    T_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char buf[16];
+    T_EQ(write(sv[1], "a", 1), 1);
+    T_EQ(grove_read(sv[0], buf, sizeof buf), 1);   /* short: drained */
+    T_EQ(write(sv[1], "b", 1), 1);
+    T_EQ(grove_wait_fd(sv[0], GROVE_READ) & GROVE_READ, GROVE_READ);
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_SEC(2));
+    T_EQ(grove_recv(sv[0], buf, sizeof buf, 0), 1);
+    T_ASSERT(!grove_timeout_end(&to));
+    T_EQ(buf[0], 'b');
+    grove_close(sv[0]);
+    grove_close(sv[1]);
+}
+
 /* ---- fork ------------------------------------------------------------------------------- */
 
 static int g_pipe[2], g_pipe2[2];
@@ -372,6 +392,7 @@ static const t_case cases[] = {
     T_CASE(test_poll_fd_errors_timeout_kill),
     T_CASE(test_poll_fd_foreign_kinds),
     T_CASE(test_bogus_fds),
+    T_CASE(test_wait_then_read),
     T_CASE(test_grove_fork),
     T_CASE(test_plain_fork),
     T_CASE(test_fork_from_green_thread),

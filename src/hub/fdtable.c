@@ -188,6 +188,10 @@ int grove_wait_fd(int fd, int events)
     fd_slot *s = slot_registered(h, fd, &rc);
     if (!s)
         return rc;
+    /* A caller waiting for reading itself will read next: the "drained" hint of its last
+     * short read is spent (the edge it waits for is the one this wait consumes). */
+    if (events & GROVE_READ)
+        s->drained = 0;
     if (s->ready & events) {
         int r = s->ready & events;
         s->ready &= (unsigned char)~r;
