@@ -1,4 +1,4 @@
-// ctest: labels=unit,net,portable timeout=120 libs=grove_http
+// ctest: labels=unit,net,portable timeout=120 libs=grove_http serial
 /* The HTTP server: responses and their headers, keep-alive and pipelining, chunked bodies
  * in and out with trailers, lazy 100-continue, HEAD, HTTP/1.0, handler failures, limits,
  * timeouts, slow clients, graceful stop, take-over, router, access log, sendfile, and
