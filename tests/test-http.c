@@ -1,4 +1,4 @@
-// ctest: labels=unit,net,portable timeout=120 libs=grove_http
+// ctest: labels=unit,net,portable timeout=120 libs=grove_http serial
 /* The HTTP server: responses and their headers, keep-alive and pipelining, chunked bodies
  * in and out with trailers, lazy 100-continue, HEAD, HTTP/1.0, handler failures, limits,
  * timeouts, slow clients, graceful stop, take-over, router, access log, sendfile, and
@@ -147,7 +147,7 @@ static void test_keepalive_pauses(void)
             n += (size_t)r;
             buf[n] = 0;
         }
-        T_LT(grove_now() - t0, GROVE_MS(100));
+        T_LT(grove_now() - t0, GROVE_MS(500)); /* generous: the machine may be loaded */
         grove_sleep(GROVE_MS(30 * i));
     }
     grove_close(fd);

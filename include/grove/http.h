@@ -36,7 +36,9 @@ extern "C" {
 /* ---- Limits ------------------------------------------------------------------------------ */
 
 /* Size limits and timeouts, shared by the server and the client. A zero field means its
- * default (given in brackets; they follow nginx's). */
+ * default (given in brackets; they follow nginx's). The server enforces its read timeouts
+ * with one sweeper per server rather than a timer per read, so they fire up to a quarter
+ * of the smallest of them late (at least 5 ms, at most 1 s). */
 typedef struct grove_http_limits {
     size_t max_request_line;   /* [8 KiB] request line (or status line) -> 414 */
     size_t max_header_line;    /* [8 KiB] one header line -> 431 */
