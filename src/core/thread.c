@@ -37,7 +37,8 @@ static grove_thread *spawn(grove__hub *h, size_t stack_size, const char *name)
 
 grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *), void *arg)
 {
-    if (!fn || (attr && attr->stack_size && (attr->stack_size < GROVE_STACK_MIN || attr->stack_size > GROVE__STACK_MAX))) {
+    if (!fn ||
+        (attr && attr->stack_size && (attr->stack_size < GROVE_STACK_MIN || attr->stack_size > GROVE__STACK_MAX))) {
         errno = EINVAL;
         return NULL;
     }
@@ -154,8 +155,8 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
     }
     t->links = NULL;
     if (t->locals)
-        grove__local_finish(t);   /* green-local destructors, after the link callbacks */
-    grove__timeout_drop_thread(h, t);   /* scopes a callback or destructor left open */
+        grove__local_finish(t);       /* green-local destructors, after the link callbacks */
+    grove__timeout_drop_thread(h, t); /* scopes a callback or destructor left open */
     t->shield = 0;
 
     t->state = GROVE__DONE;
@@ -173,8 +174,8 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
             release(h, t);
         } else {
             GROVE_ASSERT(h->zombie == NULL);
-            h->zombie = t;                  /* the loop unmaps it */
-            h->ticks = GROVE__POLL_EVERY;   /* make grove__schedule pick the loop */
+            h->zombie = t;                /* the loop unmaps it */
+            h->ticks = GROVE__POLL_EVERY; /* make grove__schedule pick the loop */
         }
     }
     grove__schedule(h);
@@ -211,7 +212,7 @@ int grove_join(grove_thread *t, void **result)
         grove__waiter w;
         grove__waiter_init(&w);
         grove__list_push(&t->exit_waiters, &w.link);
-        t->joined = 1;   /* a second concurrent join gets -EINVAL */
+        t->joined = 1; /* a second concurrent join gets -EINVAL */
         int rc = grove__park(&w, "join");
         t->joined = 0;
         if (rc < 0)
@@ -241,10 +242,10 @@ int grove_kill_nowait(grove_thread *t)
         return 0;
     t->killed |= 1;
     if (t->state == GROVE__NEW && grove__timer_active(&t->sleep_timer)) {
-        grove__timer_del(t->hub, &t->sleep_timer);   /* spawn_after: cancel the start */
+        grove__timer_del(t->hub, &t->sleep_timer); /* spawn_after: cancel the start */
         grove__ready(t->hub, t);
     } else if (t->state == GROVE__PARKED && grove__check(t)) {
-        grove__interrupt(t, -ECANCELED);   /* a shielded t sees it when the shield ends */
+        grove__interrupt(t, -ECANCELED); /* a shielded t sees it when the shield ends */
     }
     return 0;
 }

@@ -31,8 +31,8 @@ void grove__http_limits_fill(grove_http_limits *lim, const grove_http_limits *in
         .send_timeout = GROVE_SEC(60),
     };
     *lim = in ? *in : defaults;
-#define FILL(f)                                                                                    \
-    if (!lim->f)                                                                                   \
+#define FILL(f)                                                                                                        \
+    if (!lim->f)                                                                                                       \
         lim->f = defaults.f;
     FILL(max_request_line)
     FILL(max_header_line)

@@ -42,7 +42,7 @@ struct grove_http_server {
     size_t loglen, logcap, sparecap;
     grove_thread *log_thread;
     grove_thread *sweeper;
-    int64_t drain_ns;             /* a stop's drain window */
+    int64_t drain_ns; /* a stop's drain window */
     int64_t sweep_every;
 };
 
@@ -50,10 +50,10 @@ struct grove_http_req {
     grove_http_server *srv;
     grove_http_req *prev, *next; /* the server's connections */
     grove_thread *self;
-    int idle;                     /* waiting for a request's first byte */
-    unsigned served;              /* requests answered on this connection */
-    int64_t rdeadline;            /* a read in progress must finish by then (0: none) */
-    int timed_out;                /* the sweeper cut the read side at rdeadline */
+    int idle;          /* waiting for a request's first byte */
+    unsigned served;   /* requests answered on this connection */
+    int64_t rdeadline; /* a read in progress must finish by then (0: none) */
+    int timed_out;     /* the sweeper cut the read side at rdeadline */
     grove__hio io;
     grove__hp hp;
     struct sockaddr_storage peer;
@@ -136,10 +136,7 @@ const char *grove_http_req_method(const grove_http_req *req)
     return llhttp_method_name((llhttp_method_t)req->hp.ll.method);
 }
 
-const char *grove_http_req_target(const grove_http_req *req)
-{
-    return req->io.buf + req->hp.url;
-}
+const char *grove_http_req_target(const grove_http_req *req) { return req->io.buf + req->hp.url; }
 
 const char *grove_http_req_path(const grove_http_req *req) { return req->path; }
 const char *grove_http_req_query(const grove_http_req *req) { return req->query; }
@@ -194,10 +191,7 @@ static int send_iov(grove_http_req *c, struct iovec *iov, int n)
     return 0;
 }
 
-static int body_done(const grove_http_req *c)
-{
-    return c->hp.msg_done || c->hp.content_length == 0;
-}
+static int body_done(const grove_http_req *c) { return c->hp.msg_done || c->hp.content_length == 0; }
 
 /* Whether the connection can stay open after this response. */
 static int keep_alive(grove_http_req *c)
@@ -532,8 +526,8 @@ static ssize_t idle_wait(grove_http_req *c, int64_t deadline)
             return -ETIMEDOUT;
         if (!c->io.buf && grove__hio_acquire(&c->io) < 0)
             return -ENOMEM;
-        ssize_t r = syscall(SYS_recvfrom, c->io.fd, c->io.buf + c->io.end, c->io.cap - c->io.end, MSG_DONTWAIT,
-                            NULL, NULL);
+        ssize_t r =
+            syscall(SYS_recvfrom, c->io.fd, c->io.buf + c->io.end, c->io.cap - c->io.end, MSG_DONTWAIT, NULL, NULL);
         if (r >= 0) {
             c->io.end += (size_t)r;
             return r;
@@ -763,8 +757,7 @@ static void log_request(grove_http_req *c)
     log_esc(srv, grove_http_req_method(c));
     append(&srv->log, &srv->loglen, &srv->logcap, " ", 1);
     log_esc(srv, grove_http_req_target(c));
-    snprintf(line, sizeof line, " HTTP/1.%d\" %d %llu", c->hp.http_minor, c->status,
-             (unsigned long long)c->body_sent);
+    snprintf(line, sizeof line, " HTTP/1.%d\" %d %llu", c->hp.http_minor, c->status, (unsigned long long)c->body_sent);
     append(&srv->log, &srv->loglen, &srv->logcap, line, strlen(line));
     if (srv->log_fmt == GROVE_HTTP_LOG_COMBINED) {
         append(&srv->log, &srv->loglen, &srv->logcap, " \"", 2);
@@ -960,8 +953,9 @@ static void serve_request(grove_http_req *c)
         if (c->body_err && c->body_err != -EMSGSIZE && c->body_err != -EPROTO)
             c->must_close = 1; /* the client is gone or stalled */
         else
-            send_error(c, st, st == 500 ? (rc < 0 ? grove_strerror(rc) : "the handler sent no response")
-                                        : c->hp.reason_text, st != 500);
+            send_error(c, st,
+                       st == 500 ? (rc < 0 ? grove_strerror(rc) : "the handler sent no response") : c->hp.reason_text,
+                       st != 500);
     } else if (rc < 0) {
         c->must_close = 1;
     } else if (!c->finished) {
@@ -1150,7 +1144,7 @@ int grove_http_server_stop(grove_http_server *srv, int64_t grace_ns)
     srv->drain_ns = grace_ns < DRAIN_NS ? grace_ns : DRAIN_NS;
     grove_spawn_attr da = {.name = "http drain", .service = 1};
     grove_thread *drain = grove_spawn_opts(&da, drain_main, srv);
-    if (!drain) {   /* out of memory: end the idle ones now */
+    if (!drain) { /* out of memory: end the idle ones now */
         for (grove_http_req *c = srv->conns; c; c = c->next)
             if (c->idle)
                 grove_kill_nowait(c->self);
