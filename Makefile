@@ -1,5 +1,5 @@
 # Grove's two front doors (see README.md). CMake does the building, CTest the testing.
-#   make run    build and start the main demo
+#   make run    build and start grove-serve with the demo app on 127.0.0.1:8080
 #   make test   build and run the whole suite: normal build, ASan+UBSan build (with fault
 #               injection: tests/test-fault.c), the
 #               portable (ucontext) context switch, and Valgrind over the core tests
@@ -17,8 +17,9 @@ build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 	cmake --build build -j $(JOBS)
 
+# grove-serve with the built-in demo app: http://127.0.0.1:8080/ (status on :8081).
 run: build
-	./build/examples/grove-echo 127.0.0.1:8080
+	./build/tools/grove-serve --bind 127.0.0.1:8080 --status 127.0.0.1:8081
 
 test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGROVE_SANITIZE=ON -DGROVE_FAULT=ON -DGROVE_BUILD_BENCH=OFF $(CMAKE_FLAGS)
