@@ -140,23 +140,27 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
 {
     /* Scopes fn left open live in frames that have returned: drop them without reading
      * them (their timers must never fire on this record once it is reused). */
-    grove__timeout_drop_thread(h, t);
+    if (grove__unlikely(t->scopes || t->fired))
+        grove__timeout_drop_thread(h, t);
 
     /* Exit hook and link callbacks run on this stack; switch points inside them fail. */
     t->killed |= 2;
-    if (t->exit_hook)
-        t->exit_hook(t, t->exit_arg);
-    grove__link_cb *l = t->links;
-    while (l) {
-        grove__link_cb *next = l->next;
-        l->cb(t, l->arg);
-        free(l);
-        l = next;
+    if ((t->exit_hook != NULL) | (t->links != NULL) | (t->locals != NULL)) { /* one test in the common case */
+        if (t->exit_hook)
+            t->exit_hook(t, t->exit_arg);
+        grove__link_cb *l = t->links;
+        while (l) {
+            grove__link_cb *next = l->next;
+            l->cb(t, l->arg);
+            free(l);
+            l = next;
+        }
+        t->links = NULL;
+        if (t->locals)
+            grove__local_finish(t); /* green-local destructors, after the link callbacks */
+        if (t->scopes || t->fired)
+            grove__timeout_drop_thread(h, t); /* scopes a callback or destructor left open */
     }
-    t->links = NULL;
-    if (t->locals)
-        grove__local_finish(t);       /* green-local destructors, after the link callbacks */
-    grove__timeout_drop_thread(h, t); /* scopes a callback or destructor left open */
     t->shield = 0;
 
     t->state = GROVE__DONE;

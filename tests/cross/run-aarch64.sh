@@ -10,7 +10,7 @@ for tool in aarch64-linux-gnu-gcc qemu-aarch64; do
 done
 mkdir -p "$out"
 cd "$src"
-srcs="src/core/*.c src/hub/epoll.c src/hub/wakeup.c src/ctx/aarch64.S src/ctx/make.c src/debug/debug.c
+srcs="src/base/*.c src/core/*.c src/hub/epoll.c src/hub/fdtable.c src/hub/wakeup.c src/ctx/aarch64.S src/ctx/make.c src/debug/debug.c
       src/io/signal.c src/io/sock.c src/sync/*.c src/pool/*.c tests/cross/no-dns.c"
 for t in core sync pool; do
     # shellcheck disable=SC2086
