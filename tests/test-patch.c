@@ -43,6 +43,8 @@ static void test_blocking_read_is_green(void)
     grove_thread *tick = grove_spawn(ticker, NULL);
     grove_thread *r = grove_spawn(blocking_reader, (void *)(intptr_t)p[0]);
     T_OK(grove_sleep(GROVE_MS(30)));
+    for (int i = 0; i < 100 && g_ticks < 5; i++) /* a loaded machine ticks late */
+        T_OK(grove_sleep(GROVE_MS(10)));
     T_GE(g_ticks, 5); /* the reader did not block the hub */
     T_ASSERT(!grove_thread_done(r));
     /* The user still sees a blocking fd. */
