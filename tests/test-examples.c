@@ -187,7 +187,9 @@ static void test_crawl_example(void)
     T_EQ(g_http_served, 400);
     T_LE(g_http_peak, 200);   /* the pool of 200 bounds the concurrency */
     T_GE(g_http_peak, 20);    /* ...and it really was concurrent */
-    T_LT(took, GROVE_SEC(5)); /* serially: 400 x ~20 ms = 8 s */
+    /* Serially: 400 x ~20 ms = 8 s. Under ASan with ctest -j2 on a shared 2-core machine a
+     * concurrent run took 5-6 s (2.2 s alone); the peak above proves the concurrency. */
+    T_LT(took, GROVE_MS(7500));
     int st = stop(&c);
     T_ASSERT((WIFEXITED(st) && WEXITSTATUS(st) == 0) || WIFSIGNALED(st));
 }
