@@ -20,7 +20,7 @@ static void client(void *arg)
         g_failed++;
         return;
     }
-    grove_event_wait(&g_go, NULL);   /* every connection is open before any talks */
+    grove_event_wait(&g_go, NULL); /* every connection is open before any talks */
     char msg[16] = "0123456789abcdef", got[16];
     if (grove_sendall(fd, msg, sizeof msg) == (ssize_t)sizeof msg) {
         size_t have = 0;

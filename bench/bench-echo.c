@@ -31,6 +31,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "grove-echo: listen %s: %s\n", addr, grove_strerror(lfd));
         return 1;
     }
-    grove_serve(lfd, echo, NULL, 0);   /* SIGTERM's default action ends the process */
+    grove_serve(lfd, echo, NULL, 0); /* SIGTERM's default action ends the process */
     return 0;
 }

@@ -32,7 +32,7 @@ int main(int argc, char **argv)
         return 2;
     }
     grove_event_init(&g_ev);
-    grove_yield();   /* create the hub first: it is not per-thread memory */
+    grove_yield(); /* create the hub first: it is not per-thread memory */
     long before = vmrss_bytes();
     for (long i = 0; i < n; i++) {
         int rc = grove_spawn_n(blocked, NULL);
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
             _exit(1);
         }
     }
-    grove_yield();   /* every thread runs once and blocks on the event */
+    grove_yield(); /* every thread runs once and blocks on the event */
     if (grove_thread_count() != (size_t)n) {
         fprintf(stderr, "expected %ld live threads, have %zu\n", n, grove_thread_count());
         _exit(1);
@@ -49,6 +49,7 @@ int main(int argc, char **argv)
     long after = vmrss_bytes();
     fprintf(stderr, "VmRSS before=%ld after=%ld bytes, threads=%ld, default stack=%zu bytes\n", before, after, n,
             grove_stack_size_default());
-    bench_report_as("memory", n, (double)(after - before) / (double)n, "bytes of RSS per idle thread", "bytes_per_thread");
+    bench_report_as("memory", n, (double)(after - before) / (double)n, "bytes of RSS per idle thread",
+                    "bytes_per_thread");
     _exit(0);
 }

@@ -24,7 +24,8 @@ static double cpu_us(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static void *green_worker(void *arg)
@@ -59,8 +60,8 @@ static void *thread_worker(void *arg)
         char v[24];
         snprintf(v, sizeof v, "%ld", i++);
         const char *vals[1] = {v};
-        PGresult *r = g_param ? PQexecParams(c, "SELECT $1::int + 1", 1, NULL, vals, NULL, NULL, 0)
-                              : PQexec(c, "SELECT 1");
+        PGresult *r =
+            g_param ? PQexecParams(c, "SELECT $1::int + 1", 1, NULL, vals, NULL, NULL, 0) : PQexec(c, "SELECT 1");
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             fprintf(stderr, "query failed: %s", PQresultErrorMessage(r));
             exit(1);
@@ -92,8 +93,8 @@ static void measure(double secs, const char *what, int clients, int conns)
     long q = g_queries - q0;
     double cpu = cpu_us() - c0, el = (double)(grove_now() - t0) / 1e9;
     g_stop = 1;
-    fprintf(stderr, "pq %s clients=%d conns=%d query=%s q_per_s=%.0f client_cpu_us_per_q=%.2f\n", what, clients,
-            conns, g_param ? "param" : "select1", q / el, cpu / q);
+    fprintf(stderr, "pq %s clients=%d conns=%d query=%s q_per_s=%.0f client_cpu_us_per_q=%.2f\n", what, clients, conns,
+            g_param ? "param" : "select1", q / el, cpu / q);
     printf("%.0f\n", q / el);
     fflush(stdout);
 }

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
 {
     long n = bench_arg(argc, argv, 1000000);
     n = (n + BATCH - 1) / BATCH * BATCH;
-    if (batches(n / 10 < BATCH ? BATCH : n / 10) < 0) {   /* warm-up: fills the stack cache */
+    if (batches(n / 10 < BATCH ? BATCH : n / 10) < 0) { /* warm-up: fills the stack cache */
         perror("grove_spawn");
         return 1;
     }

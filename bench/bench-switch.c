@@ -19,10 +19,10 @@ static void *pingpong(void *arg)
     for (long i = 0; i < g_warm; i++)
         grove_yield();
     if (!g_started++)
-        g_t0 = grove_now();   /* the first one past the warm-up starts the clock */
+        g_t0 = grove_now(); /* the first one past the warm-up starts the clock */
     for (long i = 0; i < g_n; i++)
         grove_yield();
-    g_t1 = grove_now();       /* the last one to finish stops it */
+    g_t1 = grove_now(); /* the last one to finish stops it */
     return NULL;
 }
 

@@ -18,7 +18,7 @@ static void *caller(void *arg)
 int main(int argc, char **argv)
 {
     long n = bench_arg(argc, argv, 100000);
-    for (int i = 0; i < 1000; i++)   /* warm-up: starts pool threads */
+    for (int i = 0; i < 1000; i++) /* warm-up: starts pool threads */
         grove_tpool_run(empty, NULL);
     int64_t t0 = grove_now();
     for (long i = 0; i < n; i++)

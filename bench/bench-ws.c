@@ -17,8 +17,11 @@ static void serve(int fd, void *arg)
     if (n > 0) {
         head[n] = 0;
         /* the bench's own client sends exactly these headers */
-        grove_ws_request req = {.method = "GET", .upgrade = "websocket", .connection = "Upgrade",
-                                .version = "13", .extensions = strstr(head, "permessage-deflate") ? "permessage-deflate" : NULL};
+        grove_ws_request req = {.method = "GET",
+                                .upgrade = "websocket",
+                                .connection = "Upgrade",
+                                .version = "13",
+                                .extensions = strstr(head, "permessage-deflate") ? "permessage-deflate" : NULL};
         char key[32] = "";
         const char *k = strstr(head, "Sec-WebSocket-Key: ");
         if (k)

@@ -24,7 +24,8 @@ static double cpu_us(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 /* ---- green ---- */
@@ -64,7 +65,7 @@ static void run_green(int clients, double secs)
     grove_thread **t = calloc((size_t)clients, sizeof *t);
     for (int i = 0; i < clients; i++)
         t[i] = grove_spawn(green_client, NULL);
-    grove_sleep(GROVE_MS(300));   /* warm-up: connections made */
+    grove_sleep(GROVE_MS(300)); /* warm-up: connections made */
     long r0 = g_rts;
     double c0 = cpu_us();
     int64_t t0 = grove_now();
@@ -142,7 +143,7 @@ static void run_blocking(int clients, double secs)
         pthread_join(t[i], NULL);
     fprintf(stderr, "zmq blocking clients=%d rt_per_s=%.0f cpu_us_per_rt=%.2f\n", clients, rts / el, cpu / rts);
     printf("%.0f\n", rts / el);
-    _exit(0);   /* the server thread is still blocked in libzmq */
+    _exit(0); /* the server thread is still blocked in libzmq */
 }
 
 int main(int argc, char **argv)

@@ -61,7 +61,7 @@ static int connect_backend(void)
         if (rc >= 0)
             return rc;
         if (rc == -ECANCELED || (rc == -ETIMEDOUT && !mine))
-            return rc;   /* the connection itself is being stopped */
+            return rc; /* the connection itself is being stopped */
         fprintf(stderr, "grove-balancer: backend %s: %s; trying the next\n", addr, grove_strerror(rc));
     }
     return g_n ? rc : -ENOENT;
@@ -71,7 +71,7 @@ static void handle(int client, void *arg)
 {
     int backend = connect_backend();
     if (backend < 0)
-        return;   /* the server closes the client */
+        return; /* the server closes the client */
     pipe_ends up = {client, backend}, down = {backend, client};
     grove_thread *t = grove_spawn(copy, &down);
     if (t) {
@@ -162,7 +162,7 @@ int main(int argc, char **argv)
     if (!api)
         return 1;
     fprintf(stderr, "grove-balancer: %s -> %d backends; management API on %s\n", argv[1], g_n, argv[2]);
-    int rc = grove_serve(front, handle, NULL, 0);   /* until killed */
+    int rc = grove_serve(front, handle, NULL, 0); /* until killed */
     grove_http_server_stop(api, GROVE_SEC(1));
     grove_http_router_free(r);
     return rc == -ECANCELED ? 0 : 1;

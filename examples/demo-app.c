@@ -37,7 +37,7 @@ typedef struct member {
 typedef struct demo {
     grove_http_router *router;
     grove_http_client *client;
-    member *room;      /* the chat room of this worker */
+    member *room; /* the chat room of this worker */
     int test_mode;
 } demo;
 
@@ -90,7 +90,7 @@ static int h_block(grove_http_req *req, void *arg)
     if (!d->test_mode)
         return grove_http_respond(req, 404, "text/plain", "not found", 9);
     for (;;)
-        pause();   /* a handler that blocks the OS thread: what the heartbeat is for */
+        pause(); /* a handler that blocks the OS thread: what the heartbeat is for */
 }
 
 static const char CHAT[] =
@@ -199,7 +199,7 @@ static int h_fetch(grove_http_req *req, void *arg)
             url_decode(tok + 4);
             snprintf(jobs[n++].url, sizeof jobs[0].url, "%s", tok + 4);
         }
-    if (n == 0) {   /* default: this server's own pages */
+    if (n == 0) { /* default: this server's own pages */
         const char *host = grove_http_req_header(req, "Host");
         snprintf(jobs[0].url, sizeof jobs[0].url, "http://%s/hello", host ? host : "127.0.0.1");
         snprintf(jobs[1].url, sizeof jobs[1].url, "http://%s/version", host ? host : "127.0.0.1");
@@ -293,6 +293,6 @@ static void demo_exit(void *state)
 #ifdef GROVE_DEMO_BUILTIN
 const grove_app_def grove_builtin_demo_app = {GROVE_APP_ABI, demo_init, demo_handle, demo_exit};
 #else
-__attribute__((visibility("default"))) const grove_app_def grove_app = {GROVE_APP_ABI, demo_init, demo_handle,
-                                                                        demo_exit};
+__attribute__((visibility("default")))
+const grove_app_def grove_app = {GROVE_APP_ABI, demo_init, demo_handle, demo_exit};
 #endif

@@ -33,13 +33,13 @@ static void *puller(void *arg)
         if (n < 0)
             return (void *)(intptr_t)n;
         if ((size_t)n > sizeof buf - 1)
-            n = sizeof buf - 1;   /* truncated by zmq_recv: keep what fitted */
+            n = sizeof buf - 1; /* truncated by zmq_recv: keep what fitted */
         buf[n] = 0;
         if (g_store.n == g_store.cap) {
             size_t cap = g_store.cap ? g_store.cap * 2 : 256;
             char **l = realloc(g_store.lines, cap * sizeof *l);
             if (!l)
-                continue;   /* out of memory: drop the line, keep serving */
+                continue; /* out of memory: drop the line, keep serving */
             g_store.lines = l;
             g_store.cap = cap;
         }
@@ -98,7 +98,7 @@ static int client(char *endpoints, long count, const char *text)
 {
     void *ctx = zmq_ctx_new();
     grove_zmq *push = grove_zmq_socket(ctx, ZMQ_PUSH);
-    int linger = 5000;   /* deliver what is queued before exiting */
+    int linger = 5000; /* deliver what is queued before exiting */
     grove_zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
     for (char *ep = strtok(endpoints, ","); ep; ep = strtok(NULL, ","))
         if (grove_zmq_connect(push, ep) < 0) {

@@ -38,8 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int is_request = !(data[0] & 0x80);
     data++;
     size--;
-    grove_http_limits lim = {.max_request_line = 256, .max_header_line = 256, .max_header_bytes = 1024,
-                             .max_headers = 16, .max_body = 4096, .max_chunk_ext = 64};
+    grove_http_limits lim = {.max_request_line = 256,
+                             .max_header_line = 256,
+                             .max_header_bytes = 1024,
+                             .max_headers = 16,
+                             .max_body = 4096,
+                             .max_chunk_ext = 64};
     grove__hp hp;
     if (grove__hp_init(&hp, is_request, &lim) < 0)
         return 0;

@@ -20,12 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(c)                                                                           \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                                       \
-        }                                                                                  \
+#define CHECK(c)                                                                                                       \
+    do {                                                                                                               \
+        if (!(c)) {                                                                                                    \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                                      \
+            abort();                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 typedef struct mem {

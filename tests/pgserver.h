@@ -28,11 +28,30 @@ static inline void t_pg_launch(t_pg *pg)
     struct passwd *pw = getpwnam("postgres");
     snprintf(uid, sizeof uid, "--reuid=%u", pw ? pw->pw_uid : 0);
     snprintf(gid, sizeof gid, "--regid=%u", pw ? pw->pw_gid : 0);
-    char *root_argv[] = {"setpriv", uid, gid, "--init-groups", "--", postgres, "-D", datadir, "-p", portstr,
-                         "-k", pg->dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                         "max_connections=150", NULL};
-    char *user_argv[] = {postgres, "-D", datadir, "-p", portstr, "-k", pg->dir, "-c", "listen_addresses=127.0.0.1",
-                         "-c", "fsync=off", "-c", "max_connections=150", NULL};
+    char *root_argv[] = {"setpriv", uid,
+                         gid,       "--init-groups",
+                         "--",      postgres,
+                         "-D",      datadir,
+                         "-p",      portstr,
+                         "-k",      pg->dir,
+                         "-c",      "listen_addresses=127.0.0.1",
+                         "-c",      "fsync=off",
+                         "-c",      "max_connections=150",
+                         NULL};
+    char *user_argv[] = {postgres,
+                         "-D",
+                         datadir,
+                         "-p",
+                         portstr,
+                         "-k",
+                         pg->dir,
+                         "-c",
+                         "listen_addresses=127.0.0.1",
+                         "-c",
+                         "fsync=off",
+                         "-c",
+                         "max_connections=150",
+                         NULL};
     pg->proc = t_start(geteuid() == 0 ? root_argv : user_argv);
     t_wait_port(pg->port, GROVE_SEC(30));
     /* Listening is not ready: wait until it accepts sessions. */

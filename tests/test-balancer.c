@@ -75,7 +75,7 @@ static void test_balancer(void)
     snprintf(front, sizeof front, "127.0.0.1:%d", fport);
     snprintf(adm, sizeof adm, "127.0.0.1:%d", aport);
     snprintf(exe, sizeof exe, "%s/examples/grove-balancer", g_bin);
-    snprintf(dead, sizeof dead, "127.0.0.1:%d", t_free_port());   /* nothing listens there */
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", t_free_port()); /* nothing listens there */
     char *argv[] = {exe, front, adm, a.addr, dead, b.addr, NULL};
     grove_proc *lb = t_start(argv);
     t_wait_port(fport, GROVE_SEC(10));
@@ -98,7 +98,7 @@ static void test_balancer(void)
         counts[slot]++;
     }
     T_GT(counts[0], 0);
-    T_GT(counts[1], 0);   /* both backends got traffic */
+    T_GT(counts[1], 0); /* both backends got traffic */
 
     /* A keep-alive connection through the balancer, then remove its backend. */
     grove_http_client *keep = grove_http_client_new(NULL);

@@ -46,14 +46,18 @@ static void test_spawn_n(void)
     g_counter = 0;
     for (int i = 0; i < 100; i++)
         T_OK(grove_spawn_n(bump, (void *)(intptr_t)1));
-    T_EQ(g_counter, 0);   /* spawning never switches */
+    T_EQ(g_counter, 0); /* spawning never switches */
     T_EQ(grove_thread_count(), 100);
     T_OK(grove_wait_all());
     T_EQ(g_counter, 100);
     T_EQ(grove_thread_count(), 0);
 }
 
-static void *log_a(void *arg) { logc(arg); return NULL; }
+static void *log_a(void *arg)
+{
+    logc(arg);
+    return NULL;
+}
 
 static void test_spawn_after_order(void)
 {
@@ -125,7 +129,11 @@ static void test_sleep_duration(void)
 /* ---- kill ---------------------------------------------------------------------------- */
 
 static int g_ran;
-static void *mark_ran(void *arg) { g_ran = 1; return (void *)1; }
+static void *mark_ran(void *arg)
+{
+    g_ran = 1;
+    return (void *)1;
+}
 
 static void test_kill_before_start(void)
 {
@@ -150,7 +158,7 @@ static void test_kill_before_start(void)
 static void *sleeper_rc(void *arg)
 {
     int rc1 = grove_sleep(GROVE_SEC(10));
-    int rc2 = grove_yield();   /* every later switch point fails too */
+    int rc2 = grove_yield(); /* every later switch point fails too */
     int *out = arg;
     out[0] = rc1;
     out[1] = rc2;
@@ -161,7 +169,7 @@ static void test_kill_parked(void)
 {
     int out[2] = {1, 1};
     grove_thread *t = grove_spawn(sleeper_rc, out);
-    T_OK(grove_yield());   /* let it park */
+    T_OK(grove_yield()); /* let it park */
     int64_t t0 = grove_now();
     T_OK(grove_kill(t));
     T_LT(grove_now() - t0, GROVE_MS(100));
@@ -189,7 +197,7 @@ static void test_link_order_and_after_exit(void)
     T_STREQ(g_log, "");
     T_OK(grove_yield());
     T_STREQ(g_log, "123");
-    T_OK(grove_link(t, link_cb, "4"));   /* after exit: at once */
+    T_OK(grove_link(t, link_cb, "4")); /* after exit: at once */
     T_STREQ(g_log, "1234");
     T_OK(grove_join(t, NULL));
 }
@@ -203,19 +211,19 @@ static void test_timeout_basic(void)
     int64_t t0 = grove_now();
     T_EQ(grove_sleep(GROVE_SEC(5)), -ETIMEDOUT);
     T_LT(grove_now() - t0, GROVE_MS(500));
-    T_EQ(grove_yield(), -ETIMEDOUT);   /* every switch point inside the scope */
+    T_EQ(grove_yield(), -ETIMEDOUT); /* every switch point inside the scope */
     T_ASSERT(grove_timeout_end(&to));
-    T_OK(grove_yield());               /* and none after it */
+    T_OK(grove_yield()); /* and none after it */
 
     T_OK(grove_timeout_start(&to, GROVE_MS(500)));
     T_OK(grove_sleep(GROVE_MS(1)));
     T_ASSERT(!grove_timeout_end(&to));
 
-    T_OK(grove_timeout_start(&to, 0));   /* 0: fires at the next switch point */
+    T_OK(grove_timeout_start(&to, 0)); /* 0: fires at the next switch point */
     T_EQ(grove_yield(), -ETIMEDOUT);
     T_ASSERT(grove_timeout_end(&to));
 
-    T_OK(grove_timeout_start(&to, -1));  /* never */
+    T_OK(grove_timeout_start(&to, -1)); /* never */
     T_OK(grove_sleep(GROVE_MS(1)));
     T_ASSERT(!grove_timeout_end(&to));
 }
@@ -230,7 +238,7 @@ static void test_timeout_nested(void)
     T_ASSERT(grove_timeout_fired(&inner));
     T_ASSERT(!grove_timeout_fired(&outer));
     T_ASSERT(grove_timeout_end(&inner));
-    T_OK(grove_sleep(GROVE_MS(1)));   /* back under the outer scope only */
+    T_OK(grove_sleep(GROVE_MS(1))); /* back under the outer scope only */
     T_ASSERT(!grove_timeout_end(&outer));
 
     /* Outer earlier: the outer fires while inside the inner; inner did not fire. */
@@ -240,7 +248,7 @@ static void test_timeout_nested(void)
     T_EQ(grove_sleep(GROVE_SEC(5)), -ETIMEDOUT);
     T_LT(grove_now() - t0, GROVE_MS(200));
     T_ASSERT(!grove_timeout_end(&inner));
-    T_EQ(grove_yield(), -ETIMEDOUT);   /* still inside the fired outer scope */
+    T_EQ(grove_yield(), -ETIMEDOUT); /* still inside the fired outer scope */
     T_ASSERT(grove_timeout_end(&outer));
     T_OK(grove_yield());
 }
@@ -268,7 +276,7 @@ static void test_timeout_join_then_join_again(void)
     void *rc;
     T_OK(grove_join(j, &rc));
     T_EQ((intptr_t)rc, -ETIMEDOUT);
-    T_OK(grove_join(slow, NULL));   /* still joinable after the timed-out join */
+    T_OK(grove_join(slow, NULL)); /* still joinable after the timed-out join */
 }
 
 /* ---- errno per green thread, names ------------------------------------------------- */
@@ -326,7 +334,7 @@ static void test_wait_all_and_deadlock(void)
     (void)self_joiner;
     grove_timeout to;
     grove_timeout_start(&to, GROVE_SEC(5));
-    T_OK(grove_wait_all());   /* ret_arg finishes: fine */
+    T_OK(grove_wait_all()); /* ret_arg finishes: fine */
     grove_timeout_end(&to);
     T_OK(grove_join(self_joiner, NULL));
 }
@@ -357,7 +365,7 @@ static void test_100k_no_leak(void)
     }
     struct mallinfo2 after = mallinfo2();
     T_EQ(total, (long)(N / BATCH) * (BATCH * (BATCH + 1) / 2));
-    T_EQ(after.uordblks, before.uordblks);   /* spawn/join allocate nothing on the heap */
+    T_EQ(after.uordblks, before.uordblks); /* spawn/join allocate nothing on the heap */
     T_EQ(grove_thread_count(), 0);
 }
 
@@ -398,7 +406,7 @@ static void run_child_expect_report(void *(*fn)(void *), size_t stack, const cha
         grove_spawn_attr at = {.stack_size = stack, .name = name};
         grove_thread *t = grove_spawn_opts(&at, fn, NULL);
         grove_join(t, NULL);
-        _exit(0);   /* not reached if the overflow is caught */
+        _exit(0); /* not reached if the overflow is caught */
     }
     close(pfd[1]);
     char buf[4096];
@@ -487,7 +495,7 @@ static void test_wait_fd(void)
     T_EQ(pipe2(p, O_NONBLOCK), 0);
     grove_thread *r = grove_spawn(reader, (void *)(intptr_t)p[0]);
     T_OK(grove_yield());
-    T_EQ(grove_wait_fd(p[0], GROVE_READ), -EBUSY);   /* one reader at a time */
+    T_EQ(grove_wait_fd(p[0], GROVE_READ), -EBUSY); /* one reader at a time */
     T_EQ(write(p[1], "x", 1), 1);
     void *res;
     T_OK(grove_join(r, &res));
@@ -515,7 +523,7 @@ static void test_wait_fd(void)
     grove_close(q[0]);
     grove_close(q[1]);
     grove_close(p[1]);
-    int devnull = open("/proc/self/exe", O_RDONLY);   /* a regular file */
+    int devnull = open("/proc/self/exe", O_RDONLY); /* a regular file */
     T_EQ(grove_wait_fd(devnull, GROVE_READ), -EPERM);
     close(devnull);
 }
@@ -550,7 +558,7 @@ static void test_deadlock_detected(void)
     T_OK(grove_kill(b));
     void *ra;
     T_OK(grove_join(a, &ra));
-    T_EQ((intptr_t)ra, 0);   /* a's join of b succeeded once b was killed */
+    T_EQ((intptr_t)ra, 0); /* a's join of b succeeded once b was killed */
 }
 
 static const t_case cases[] = {

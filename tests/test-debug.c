@@ -128,7 +128,8 @@ static void test_watchdog_callback(void)
     unsigned long before = grove_debug_watchdog_reports();
     pthread_t ot;
     T_EQ(pthread_create(&ot, NULL, other_hub, NULL), 0);
-    T_OK(grove_sleep(GROVE_MS(700)));   /* main's hub stays healthy meanwhile; the other hub has finished its 400 ms spin by then, so the join below is short */
+    T_OK(grove_sleep(GROVE_MS(
+        700))); /* main's hub stays healthy meanwhile; the other hub has finished its 400 ms spin by then, so the join below is short */
     T_EQ(pthread_join(ot, NULL), 0);
     T_OK(grove_debug_watchdog_stop());
     T_EQ(g_cb.n, 1);
@@ -217,9 +218,13 @@ static void test_dump(void)
     lseek(fd, 0, SEEK_SET);
     drain_pipe(fd);
     close(fd);
-    const char *want[] = {"'main' running", "'sleeper' parked: waiting on sleep for",
-                          "'event-waiter' parked: waiting on event for", "'joiner' parked: waiting on join for",
-                          "'not-started' new", "sleeper+", "event_waiter+"};
+    const char *want[] = {"'main' running",
+                          "'sleeper' parked: waiting on sleep for",
+                          "'event-waiter' parked: waiting on event for",
+                          "'joiner' parked: waiting on join for",
+                          "'not-started' new",
+                          "sleeper+",
+                          "event_waiter+"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(g_buf, want[i]))
             T_FAIL("dump lacks \"%s\":\n%s", want[i], g_buf);
@@ -227,7 +232,7 @@ static void test_dump(void)
     grove_kill(w);
     grove_kill(later);
     T_OK(grove_join(s, NULL));
-    T_OK(grove_join(j, NULL));   /* j's join of w completed when w was killed */
+    T_OK(grove_join(j, NULL)); /* j's join of w completed when w was killed */
     T_OK(grove_join(later, NULL));
 }
 
@@ -237,7 +242,7 @@ static void test_dump_on_signal(void)
     int fd = mkstemp(path);
     unlink(path);
     int saved = dup(2);
-    dup2(fd, 2);   /* the signal-triggered dump goes to stderr */
+    dup2(fd, 2); /* the signal-triggered dump goes to stderr */
     T_OK(grove_debug_dump_on_signal(SIGUSR2));
     kill(getpid(), SIGUSR2);
     for (int i = 0; i < 100; i++) {
@@ -264,7 +269,7 @@ static int gdb_child(void)
     grove_spawn_opts(&a1, sleeper, NULL);
     grove_spawn_opts(&a2, event_waiter, NULL);
     grove_sleep(GROVE_MS(10));
-    raise(SIGTRAP);   /* gdb takes over here */
+    raise(SIGTRAP); /* gdb takes over here */
     return 0;
 }
 
@@ -275,8 +280,8 @@ static void test_gdb_script(void)
     T_GT(n, 0);
     self[n] = 0;
     snprintf(script, sizeof script, "%s/tools/grove-gdb.py", getenv("GROVE_TEST_SRCDIR"));
-    char *argv[] = {"gdb", "-nx", "-batch", "-x", script, "-ex", "run", "-ex", "grove threads", "-ex",
-                    "grove bt all", "--args", self, "--gdb-child", NULL};
+    char *argv[] = {"gdb",           "-nx", "-batch",       "-x",     script, "-ex",         "run", "-ex",
+                    "grove threads", "-ex", "grove bt all", "--args", self,   "--gdb-child", NULL};
     grove_proc_opts o = {.flags = GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
     grove_proc *p = grove_proc_spawn(argv, &o);
     if (!p)
@@ -287,8 +292,9 @@ static void test_gdb_script(void)
     int st = grove_proc_communicate(p, NULL, 0, &out, NULL, NULL, NULL);
     grove_timeout_end(&to);
     T_OK(st);
-    const char *want[] = {"gdb-sleeper", "gdb-waiter", "parked   waiting on sleep", "parked   waiting on event",
-                          "[main]", "green thread", "grove_sleep", "sleeper"};
+    const char *want[] = {
+        "gdb-sleeper", "gdb-waiter", "parked   waiting on sleep", "parked   waiting on event", "[main]", "green thread",
+        "grove_sleep", "sleeper"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(out, want[i]))
             T_FAIL("gdb output lacks \"%s\":\n%s", want[i], out);
@@ -308,7 +314,7 @@ static void *attach_other_os(void *arg)
 
 static int attach_child(void)
 {
-    prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY);   /* Yama ptrace_scope 1: let a sibling attach */
+    prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY); /* Yama ptrace_scope 1: let a sibling attach */
     grove_event_init(&g_never);
     grove_spawn_attr a1 = {.name = "attach-sleeper"}, a2 = {.name = "attach-waiter"};
     grove_spawn_opts(&a1, sleeper, NULL);
@@ -317,7 +323,7 @@ static int attach_child(void)
     pthread_create(&ot, NULL, attach_other_os, NULL);
     grove_sleep(GROVE_MS(50));
     (void)!write(1, "ready\n", 6);
-    grove_sleep(GROVE_SEC(60));   /* killed by the test long before */
+    grove_sleep(GROVE_SEC(60)); /* killed by the test long before */
     return 0;
 }
 
@@ -347,9 +353,18 @@ static char *run_gdb(char **argv)
 
 static void check_gdb_output(const char *out, const char *how)
 {
-    const char *want[] = {"attach-sleeper", "attach-waiter", "other-os-sleeper", "parked   waiting on sleep",
-                          "parked   waiting on event", "parked   waiting on join", "on 2 hubs", "[main]",
-                          "in grove_sleep", "in sleeper", "grove_event_wait", "in attach_other_os"};
+    const char *want[] = {"attach-sleeper",
+                          "attach-waiter",
+                          "other-os-sleeper",
+                          "parked   waiting on sleep",
+                          "parked   waiting on event",
+                          "parked   waiting on join",
+                          "on 2 hubs",
+                          "[main]",
+                          "in grove_sleep",
+                          "in sleeper",
+                          "grove_event_wait",
+                          "in attach_other_os"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(out, want[i]))
             T_FAIL("gdb (%s) output lacks \"%s\":\n%s", how, want[i], out);
@@ -386,8 +401,8 @@ static void test_gdb_attach_and_core(void)
 #else
     const char *gen_cmd = gen;
 #endif
-    char *aargv[] = {"gdb", "-nx", "-batch", "-x", script, "-ex", "grove threads", "-ex", "grove bt all",
-                     "-ex", (char *)gen_cmd, "-p", pidarg, NULL};
+    char *aargv[] = {"gdb",          "-nx", "-batch",        "-x", script, "-ex", "grove threads", "-ex",
+                     "grove bt all", "-ex", (char *)gen_cmd, "-p", pidarg, NULL};
     char *out = run_gdb(aargv);
     check_gdb_output(out, "attached");
     free(out);
@@ -395,8 +410,8 @@ static void test_gdb_attach_and_core(void)
     grove_proc_free(child);
 
 #ifndef __SANITIZE_ADDRESS__
-    char *pargv[] = {"gdb", "-nx", "-batch", "-x", script, "-ex", "grove threads", "-ex", "grove bt all",
-                     self, core, NULL};
+    char *pargv[] = {"gdb",           "-nx", "-batch",       "-x", script, "-ex",
+                     "grove threads", "-ex", "grove bt all", self, core,   NULL};
     out = run_gdb(pargv);
     check_gdb_output(out, "core file");
     free(out);
@@ -405,14 +420,8 @@ static void test_gdb_attach_and_core(void)
 }
 
 static const t_case cases[] = {
-    T_CASE(test_watchdog),
-    T_CASE(test_watchdog_callback),
-    T_CASE(test_watchdog_env),
-    T_CASE(test_dump),
-    T_CASE(test_dump_on_signal),
-    T_CASE(test_gdb_script),
-    T_CASE(test_gdb_attach_and_core),
-    {0},
+    T_CASE(test_watchdog),       T_CASE(test_watchdog_callback), T_CASE(test_watchdog_env),        T_CASE(test_dump),
+    T_CASE(test_dump_on_signal), T_CASE(test_gdb_script),        T_CASE(test_gdb_attach_and_core), {0},
 };
 
 int main(int argc, char **argv)

@@ -16,10 +16,22 @@ static grove_proc *chromium(const char *url, const char *profile, int dump)
 {
     char prof[128];
     snprintf(prof, sizeof prof, "--user-data-dir=%s", profile);
-    char *argv[] = {"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--mute-audio", prof, dump ? "--dump-dom" : "--enable-logging=stderr", (char *)url, NULL};
+    char *argv[] = {"chromium",
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--no-first-run",
+                    "--no-default-browser-check",
+                    "--disable-extensions",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--mute-audio",
+                    prof,
+                    dump ? "--dump-dom" : "--enable-logging=stderr",
+                    (char *)url,
+                    NULL};
     grove_proc_opts po = {.flags = GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
     grove_proc *p = grove_proc_spawn(argv, &po);
     if (!p)
@@ -152,7 +164,7 @@ int main(int argc, char **argv)
     char bind[64], st[64];
     snprintf(bind, sizeof bind, "127.0.0.1:%d", g_port);
     snprintf(st, sizeof st, "127.0.0.1:%d", g_sport);
-    char *sargv[] = {g_serve, "--bind", bind, "--status", st, NULL};   /* the built-in demo, as make run */
+    char *sargv[] = {g_serve, "--bind", bind, "--status", st, NULL}; /* the built-in demo, as make run */
     grove_proc *srv = t_start(sargv);
     t_wait_port(g_port, GROVE_SEC(20));
     t_wait_port(g_sport, GROVE_SEC(20));

@@ -23,11 +23,11 @@ static void dtor(void *v)
 
 static void *uses_local(void *arg)
 {
-    T_ASSERT(grove_local_get(g_key) == NULL);   /* each thread starts empty */
+    T_ASSERT(grove_local_get(g_key) == NULL); /* each thread starts empty */
     int *v = malloc(sizeof *v);
     *v = (int)(intptr_t)arg;
     T_OK(grove_local_set(g_key, v));
-    T_OK(grove_yield());   /* the others set theirs meanwhile */
+    T_OK(grove_yield()); /* the others set theirs meanwhile */
     int *back = grove_local_get(g_key);
     T_ASSERT(back == v);
     return (void *)(intptr_t)*back;
@@ -39,9 +39,9 @@ static void *replaces_and_clears(void *arg)
     int *a = malloc(sizeof *a);
     *a = 1000;
     T_OK(grove_local_set(g_key, a));
-    T_OK(grove_local_set(g_key, NULL));   /* cleared: no destructor for it */
+    T_OK(grove_local_set(g_key, NULL)); /* cleared: no destructor for it */
     free(a);
-    T_OK(grove_local_set(g_key2, (void *)0x1));   /* a key without a destructor */
+    T_OK(grove_local_set(g_key2, (void *)0x1)); /* a key without a destructor */
     return NULL;
 }
 
@@ -60,7 +60,7 @@ static void test_local_storage(void)
         T_OK(grove_join(t[i], &r));
         T_EQ((intptr_t)r, i + 1);
     }
-    T_EQ(g_dtor_calls, 10);   /* each value destroyed once, when its thread finished */
+    T_EQ(g_dtor_calls, 10); /* each value destroyed once, when its thread finished */
     T_EQ(g_dtor_sum, 55);
     grove_thread *c = grove_spawn(replaces_and_clears, NULL);
     T_OK(grove_join(c, NULL));
@@ -75,7 +75,7 @@ static void test_local_storage(void)
     T_EQ(grove_local_key_delete(g_key2), -EINVAL);
     grove_local_key k3;
     T_OK(grove_local_key_create(&k3, NULL));
-    T_ASSERT(grove_local_get(k3) == NULL);   /* even if it reuses g_key2's slot */
+    T_ASSERT(grove_local_get(k3) == NULL); /* even if it reuses g_key2's slot */
     T_OK(grove_local_key_delete(k3));
     T_OK(grove_local_key_delete(g_key));
     T_EQ(grove_local_key_create(NULL, NULL), -EINVAL);
@@ -121,7 +121,7 @@ static void test_group_wait_any_and_join(void)
     T_OK(grove_group_join(g));
     T_EQ(grove_group_running(g), 0);
     T_EQ(grove_group_finished(g), 6);
-    T_OK(grove_group_free(g));   /* joins the six */
+    T_OK(grove_group_free(g)); /* joins the six */
     T_EQ(grove_thread_count(), 0);
 }
 
@@ -129,9 +129,9 @@ static int g_cleanups;
 static void *stubborn(void *arg)
 {
     (void)arg;
-    grove_sleep(GROVE_SEC(30));   /* killed here */
+    grove_sleep(GROVE_SEC(30)); /* killed here */
     grove_shield_begin();
-    grove_sleep(GROVE_MS(2));     /* its own cleanup, waited for */
+    grove_sleep(GROVE_MS(2)); /* its own cleanup, waited for */
     grove_shield_end();
     g_cleanups++;
     return NULL;
@@ -150,7 +150,7 @@ static void test_group_kill(void)
     for (int i = 0; i < 8; i++)
         T_ASSERT(grove_group_spawn(g, stubborn, NULL) != NULL);
     T_OK(grove_yield());
-    T_EQ(grove_group_free(g), -EBUSY);   /* still running */
+    T_EQ(grove_group_free(g), -EBUSY); /* still running */
     grove_thread *k = grove_spawn(kill_group_while_killed, g);
     void *r;
     T_OK(grove_join(k, &r));
@@ -178,7 +178,7 @@ static void test_group_kill(void)
 static void peer_handler(int fd, const struct sockaddr *peer, socklen_t len, void *arg)
 {
     (void)arg;
-    grove_stream *s = grove_stream_wrap(fd, 64);   /* small: long output goes around it */
+    grove_stream *s = grove_stream_wrap(fd, 64); /* small: long output goes around it */
     char ip[64] = "?";
     int port = -1;
     if (peer->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
@@ -190,7 +190,7 @@ static void peer_handler(int fd, const struct sockaddr *peer, socklen_t len, voi
     char big[300];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = 0;
-    grove_stream_printf(s, "%s|%d\n", big, 42);   /* longer than the buffer */
+    grove_stream_printf(s, "%s|%d\n", big, 42); /* longer than the buffer */
     grove_stream_close(s);
 }
 

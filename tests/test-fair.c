@@ -15,7 +15,7 @@
 static atomic_int g_stop_writer;
 static int g_flood_fd[2];
 
-static void *flood_writer(void *arg)   /* a plain pthread: blocking sends, no hub */
+static void *flood_writer(void *arg) /* a plain pthread: blocking sends, no hub */
 {
     (void)arg;
     static char chunk[65536];
@@ -84,7 +84,7 @@ static void test_flood_does_not_starve(void)
         echo[i] = grove_spawn(echo_side, &cv[i]);
         talk[i] = grove_spawn(talk_side, &cv[i]);
     }
-    T_OK(grove_sleep(GROVE_MS(20)));   /* the conversations are under way */
+    T_OK(grove_sleep(GROVE_MS(20))); /* the conversations are under way */
 
     T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, g_flood_fd));
     int sz = 1 << 20;
@@ -92,7 +92,7 @@ static void test_flood_does_not_starve(void)
     pthread_t w;
     atomic_store(&g_stop_writer, 0);
     T_EQ(pthread_create(&w, NULL, flood_writer, NULL), 0);
-    usleep(20000);   /* the socket is full before the reader starts */
+    usleep(20000); /* the socket is full before the reader starts */
 
     int64_t before = 0;
     for (int i = 0; i < CONVERSATIONS; i++) {
@@ -114,16 +114,16 @@ static void test_flood_does_not_starve(void)
         starved += cv[i].worst_ns > FLOOD_NS / 2;
     fprintf(stderr, "flood: %lld reads; conversations: %lld round trips during it, worst %.1f ms\n",
             (long long)g_flood_reads, (long long)during, (double)worst / 1e6);
-    T_GT(g_flood_reads, 1000);                 /* the flood really flowed */
-    T_GE(during, 10 * CONVERSATIONS);          /* everyone kept talking... */
-    T_EQ(starved, 0);                          /* ...and nobody waited half the flood */
+    T_GT(g_flood_reads, 1000);        /* the flood really flowed */
+    T_GE(during, 10 * CONVERSATIONS); /* everyone kept talking... */
+    T_EQ(starved, 0);                 /* ...and nobody waited half the flood */
 
     atomic_store(&g_stop_writer, 1);
-    grove_close(g_flood_fd[0]);                /* the writer's send fails: it ends */
+    grove_close(g_flood_fd[0]); /* the writer's send fails: it ends */
     pthread_join(w, NULL);
     close(g_flood_fd[1]);
     for (int i = 0; i < CONVERSATIONS; i++) {
-        grove_shutdown(cv[i].fd[0], SHUT_WR);  /* the echo side sees EOF */
+        grove_shutdown(cv[i].fd[0], SHUT_WR); /* the echo side sees EOF */
         T_OK(grove_join(talk[i], NULL));
         T_OK(grove_join(echo[i], NULL));
         grove_close(cv[i].fd[0]);

@@ -34,10 +34,8 @@ static int documented(int rc)
     case EBADF:
     case ENOTCONN:
     case EKEYREJECTED:
-    case EINVAL:   /* a handshake handed a half-made object */
-        return 1;
-    default:
-        return 0;
+    case EINVAL: /* a handshake handed a half-made object */ return 1;
+    default: return 0;
     }
 }
 
@@ -243,7 +241,7 @@ static void *tls_server_side(void *arg)
         if (n > 0)
             n = grove_tls_write(t, buf, (size_t)n);
         rc = n < 0 ? (int)n : 0;
-        grove_tls_close(t);   /* closes fd */
+        grove_tls_close(t); /* closes fd */
     } else {
         grove_close(fd);
     }
@@ -277,7 +275,7 @@ static int sc_tls(void)
             ssize_t n = grove_tls_read(t, buf, sizeof buf);
             rc = n == 4 ? 0 : n < 0 ? (int)n : -EPROTO;
         }
-        grove_tls_close(t);   /* closes sv[0] */
+        grove_tls_close(t); /* closes sv[0] */
     } else {
         grove_close(sv[0]);
     }
@@ -286,7 +284,7 @@ static int sc_tls(void)
     void *r;
     grove_join(s, &r);
     if (!g_tls_server_ran)
-        close(sv[1]);   /* killed before it started: its fd is still ours */
+        close(sv[1]); /* killed before it started: its fd is still ours */
     grove_tls_ctx_free(c);
     return rc;
 }
@@ -378,8 +376,8 @@ static void make_cert(void)
 }
 
 static const scenario g_scenarios[] = {
-    {"spawn", sc_spawn}, {"queue", sc_queue}, {"pool", sc_pool},   {"serve", sc_serve},
-    {"connect", sc_connect}, {"dns", sc_dns}, {"tls", sc_tls}, {"tpool", sc_tpool},
+    {"spawn", sc_spawn},     {"queue", sc_queue}, {"pool", sc_pool}, {"serve", sc_serve},
+    {"connect", sc_connect}, {"dns", sc_dns},     {"tls", sc_tls},   {"tpool", sc_tpool},
 };
 
 static void test_sweep(void)

@@ -127,15 +127,15 @@ static void test_bodies(void)
     T_STREQ(body, "PUT /echo len=6 body=memory x=- te=- ua=grove");
     grove_http_resp_close(r);
     int left = 3;
-    grove_http_request rq2 = {.method = "POST", .url = U("/echo"), .body_cb = gen, .body_cb_arg = &left,
-                              .body_cb_len = -1};
+    grove_http_request rq2 = {
+        .method = "POST", .url = U("/echo"), .body_cb = gen, .body_cb_arg = &left, .body_cb_len = -1};
     T_OK(grove_http_client_send(g_c, &rq2, &r));
     T_GT(grove_http_resp_body(r, &body), 0);
     T_STREQ(body, "POST /echo len=9 body=abcabcabc x=- te=chunked ua=grove");
     grove_http_resp_close(r);
     left = 2;
-    grove_http_request rq3 = {.method = "POST", .url = U("/echo"), .body_cb = gen, .body_cb_arg = &left,
-                              .body_cb_len = 6};
+    grove_http_request rq3 = {
+        .method = "POST", .url = U("/echo"), .body_cb = gen, .body_cb_arg = &left, .body_cb_len = 6};
     T_OK(grove_http_client_send(g_c, &rq3, &r));
     T_GT(grove_http_resp_body(r, &body), 0);
     T_STREQ(body, "POST /echo len=6 body=abcabc x=- te=- ua=grove");
@@ -317,8 +317,8 @@ static void test_canned(void)
     char body[256];
     T_EQ(CANNED("HTTP/1.0 200 OK\r\n\r\nuntil the end", body, sizeof body), 200);
     T_STREQ(body, "until the end");
-    T_EQ(CANNED("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", body,
-                sizeof body), 201);
+    T_EQ(CANNED("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", body, sizeof body),
+         201);
     T_STREQ(body, "ok");
     /* the same strictness as the server */
     T_EQ(CANNED("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", NULL, 0),
@@ -413,18 +413,12 @@ static void test_stop(void)
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
-        T_CASE(test_start),
-        T_CASE(test_get_and_headers),
-        T_CASE(test_bodies),
-        T_CASE(test_streamed_chunked_response),
-        T_CASE(test_keepalive_pool),
-        T_CASE(test_redirects),
-        T_CASE(test_head_request),
-        T_CASE(test_timeout_scope),
-        T_CASE(test_canned),
-        T_CASE(test_tls),
-        T_CASE(test_stop),
-        {NULL, NULL},
+        T_CASE(test_start),          T_CASE(test_get_and_headers),
+        T_CASE(test_bodies),         T_CASE(test_streamed_chunked_response),
+        T_CASE(test_keepalive_pool), T_CASE(test_redirects),
+        T_CASE(test_head_request),   T_CASE(test_timeout_scope),
+        T_CASE(test_canned),         T_CASE(test_tls),
+        T_CASE(test_stop),           {NULL, NULL},
     };
     return t_run(cases, argc, argv);
 }

@@ -33,12 +33,15 @@ static int app(grove_http_req *req, void *arg)
 
 typedef struct bad {
     const char *req;
-    size_t len;     /* the literals may hold NULs */
-    int status;     /* the status the bad request gets */
-    int first_ok;   /* a 200 comes first (the bad part is a following "request") */
+    size_t len;   /* the literals may hold NULs */
+    int status;   /* the status the bad request gets */
+    int first_ok; /* a 200 comes first (the bad part is a following "request") */
 } bad;
 
-#define B(s, st, f) {s, sizeof(s) - 1, st, f}
+#define B(s, st, f)                                                                                                    \
+    {                                                                                                                  \
+        s, sizeof(s) - 1, st, f                                                                                        \
+    }
 static const bad cases[] = {
     /* Content-Length and Transfer-Encoding together, both orders */
     B(P "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, 0),
@@ -70,7 +73,9 @@ static const bad cases[] = {
     B(P "Transfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n", 400, 0),
     B(P "Transfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n", 400, 0),
     B(P "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400, 0),
-    B(P "Transfer-Encoding:\x0b" "chunked\r\n\r\n0\r\n\r\n", 400, 0),
+    B(P "Transfer-Encoding:\x0b"
+        "chunked\r\n\r\n0\r\n\r\n",
+      400, 0),
     /* Transfer-Encoding on HTTP/1.0: faulty framing */
     B("POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, 0),
     /* a header that only looks like Transfer-Encoding: the body is then the next
@@ -97,7 +102,9 @@ static const bad cases[] = {
     /* the last chunk and the trailer section */
     B(P "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\n\r\n", 400, 0),
     B(P "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n", 400, 0),
-    B(P "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r" "X", 400, 0),
+    B(P "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r"
+        "X",
+      400, 0),
     B(P "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nGET /smuggled HTTP/1.1\r\n\r\n", 400, 0),
     B(P "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: a\nY: b\r\n\r\n", 400, 0),
     B(P "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: a\r\n folded\r\n\r\n", 400, 0),
@@ -106,8 +113,12 @@ static const bad cases[] = {
     /* NUL, CR and other controls in header values; spaces in names; obs-fold */
     B(P "X: a\0b\r\nContent-Length: 0\r\n\r\n", 400, 0),
     B(P "X: a\rb\r\nContent-Length: 0\r\n\r\n", 400, 0),
-    B(P "X: a\x01" "b\r\nContent-Length: 0\r\n\r\n", 400, 0),
-    B(P "X: a\x7f" "b\r\nContent-Length: 0\r\n\r\n", 400, 0),
+    B(P "X: a\x01"
+        "b\r\nContent-Length: 0\r\n\r\n",
+      400, 0),
+    B(P "X: a\x7f"
+        "b\r\nContent-Length: 0\r\n\r\n",
+      400, 0),
     B(P "Content Length: 5\r\n\r\nhello", 400, 0),
     B(P "Content-Length : 5\r\n\r\nhello", 400, 0),
     B(P "Content-Length\t: 5\r\n\r\nhello", 400, 0),
@@ -228,16 +239,13 @@ static void test_bytewise(void)
     T_EQ(g_smuggled, 0);
 }
 
-static void test_stop(void)
-{
-    T_EQ(t_srv_stop(&g_s, GROVE_SEC(1)), 0);
-}
+static void test_stop(void) { T_EQ(t_srv_stop(&g_s, GROVE_SEC(1)), 0); }
 
 int main(int argc, char **argv)
 {
     static const t_case tc[] = {
-        T_CASE(test_start), T_CASE(test_control), T_CASE(test_whole), T_CASE(test_bytewise), T_CASE(test_stop),
-        {NULL, NULL},
+        T_CASE(test_start),    T_CASE(test_control), T_CASE(test_whole),
+        T_CASE(test_bytewise), T_CASE(test_stop),    {NULL, NULL},
     };
     return t_run(tc, argc, argv);
 }

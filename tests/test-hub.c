@@ -17,7 +17,7 @@ static int flags_of(int fd) { return fcntl(fd, F_GETFL); }
 
 /* ---- grove_poll_fd ------------------------------------------------------------------- */
 
-static int g_done;   /* poll_reader threads that have returned */
+static int g_done; /* poll_reader threads that have returned */
 
 static void *poll_reader(void *arg)
 {
@@ -29,13 +29,13 @@ static void *poll_reader(void *arg)
 static void test_poll_fd_keeps_flags(void)
 {
     int p[2];
-    T_EQ(pipe(p), 0);   /* blocking, and it must stay so */
+    T_EQ(pipe(p), 0); /* blocking, and it must stay so */
     int before = flags_of(p[0]);
     T_ASSERT(!(before & O_NONBLOCK));
     grove_thread *t = grove_spawn(poll_reader, (void *)(intptr_t)p[0]);
     g_done = 0;
     T_OK(grove_sleep(GROVE_MS(5)));
-    T_EQ(g_done, 0);   /* still waiting */
+    T_EQ(g_done, 0); /* still waiting */
     T_EQ(flags_of(p[0]), before);
     T_EQ(write(p[1], "x", 1), 1);
     void *r;
@@ -47,7 +47,7 @@ static void test_poll_fd_keeps_flags(void)
     for (int i = 0; i < 3; i++)
         T_EQ(grove_poll_fd(p[0], GROVE_READ), GROVE_READ);
     char c;
-    T_EQ(read(p[0], &c, 1), 1);   /* a plain blocking read works: nothing was changed */
+    T_EQ(read(p[0], &c, 1), 1); /* a plain blocking read works: nothing was changed */
     T_EQ(c, 'x');
     T_EQ(grove_poll_fd(p[1], GROVE_WRITE), GROVE_WRITE);
     T_EQ(grove_poll_fd(p[1], GROVE_READ | GROVE_WRITE) & GROVE_WRITE, GROVE_WRITE);
@@ -80,7 +80,7 @@ static void test_poll_fd_many_waiters(void)
     grove_thread *w = grove_spawn(poll_reader, (void *)(intptr_t)other);
     grove_thread *x = grove_spawn(poll_reader, (void *)(intptr_t)p[0]);
     T_OK(grove_sleep(GROVE_MS(2)));
-    T_EQ(grove_wait_fd(p[1], GROVE_WRITE), GROVE_WRITE);   /* registers p[1]; harmless */
+    T_EQ(grove_wait_fd(p[1], GROVE_WRITE), GROVE_WRITE); /* registers p[1]; harmless */
     T_EQ(write(p[1], "z", 1), 1);
     void *r;
     T_OK(grove_join(w, &r));
@@ -115,7 +115,7 @@ static void test_poll_fd_errors_timeout_kill(void)
     /* After all that the fd is not left registered: a later write wakes nobody and the
      * flags were never touched. */
     T_ASSERT(!(flags_of(p[0]) & O_NONBLOCK));
-    int fd = open("/proc/self/exe", O_RDONLY);   /* regular file: always ready, as poll(2) */
+    int fd = open("/proc/self/exe", O_RDONLY); /* regular file: always ready, as poll(2) */
     T_EQ(grove_poll_fd(fd, GROVE_READ), GROVE_READ);
     close(fd);
     close(p[0]);
@@ -181,6 +181,26 @@ static void test_bogus_fds(void)
     T_EQ(grove_write(2147483647, &c, 1), -EBADF);
     struct mallinfo2 m1 = mallinfo2();
     T_LT(m1.uordblks + m1.hblkhd, m0.uordblks + m0.hblkhd + 1024 * 1024);
+}
+
+static void test_wait_then_read(void)
+{
+    /* A short read leaves a "drained" hint (the next read waits first); a caller that
+     * then waits itself consumes the edge, and the read after it must not wait again. */
+    int sv[2];
+    T_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char buf[16];
+    T_EQ(write(sv[1], "a", 1), 1);
+    T_EQ(grove_read(sv[0], buf, sizeof buf), 1); /* short: drained */
+    T_EQ(write(sv[1], "b", 1), 1);
+    T_EQ(grove_wait_fd(sv[0], GROVE_READ) & GROVE_READ, GROVE_READ);
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_SEC(2));
+    T_EQ(grove_recv(sv[0], buf, sizeof buf, 0), 1);
+    T_ASSERT(!grove_timeout_end(&to));
+    T_EQ(buf[0], 'b');
+    grove_close(sv[0]);
+    grove_close(sv[1]);
 }
 
 /* ---- fork ------------------------------------------------------------------------------- */
@@ -287,7 +307,7 @@ static void fork_case(int use_plain_fork)
 {
     T_EQ(pipe(g_pipe), 0);
     T_EQ(pipe(g_pipe2), 0);
-    grove_timeout to;   /* registers g_pipe2[0] with the parent's poller */
+    grove_timeout to; /* registers g_pipe2[0] with the parent's poller */
     grove_timeout_start(&to, GROVE_MS(1));
     char c;
     T_EQ(grove_read(g_pipe2[0], &c, 1), -ETIMEDOUT);
@@ -295,7 +315,7 @@ static void fork_case(int use_plain_fork)
     grove_thread *sleeper = grove_spawn(forever, NULL);
     grove_thread *reader = grove_spawn(pipe_reader, NULL);
     void *res;
-    T_OK(grove_tpool_call(tpool_job, (void *)2, &res, NULL));   /* the parent's pool runs */
+    T_OK(grove_tpool_call(tpool_job, (void *)2, &res, NULL)); /* the parent's pool runs */
     T_OK(grove_yield());
     T_EQ(grove_thread_count(), 2);
     pid_t pid = use_plain_fork ? fork() : grove_fork();
@@ -328,7 +348,7 @@ static void *forker(void *arg)
     pid_t pid = grove_fork();
     if (pid == 0) {
         grove_sleep(GROVE_MS(5));
-        return NULL;   /* the child's last green thread: exit status 0 */
+        return NULL; /* the child's last green thread: exit status 0 */
     }
     return (void *)(intptr_t)pid;
 }
@@ -372,6 +392,7 @@ static const t_case cases[] = {
     T_CASE(test_poll_fd_errors_timeout_kill),
     T_CASE(test_poll_fd_foreign_kinds),
     T_CASE(test_bogus_fds),
+    T_CASE(test_wait_then_read),
     T_CASE(test_grove_fork),
     T_CASE(test_plain_fork),
     T_CASE(test_fork_from_green_thread),

@@ -46,7 +46,7 @@ static void test_echo_v4_v6_unix(void)
     char addr[128];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     roundtrip(addr);
-    snprintf(addr, sizeof addr, "localhost:%d", port);   /* resolved through c-ares/hosts */
+    snprintf(addr, sizeof addr, "localhost:%d", port); /* resolved through c-ares/hosts */
     roundtrip(addr);
     T_EQ(grove_server_stop(s4, GROVE_SEC(1)), 0);
 
@@ -68,7 +68,7 @@ unix_case:;
     snprintf(path, sizeof path, "unix:/tmp/grove-test-%d.sock", (int)getpid());
     int lu = grove_listen(path, 128);
     T_OK(lu);
-    T_EQ(grove_listen(path, 128), -EADDRINUSE);   /* a live socket is never replaced */
+    T_EQ(grove_listen(path, 128), -EADDRINUSE); /* a live socket is never replaced */
     grove_server *su = grove_server_start(lu, echo_handler, NULL, 0);
     roundtrip(path);
     T_OK(grove_server_stop(su, GROVE_SEC(1)));
@@ -93,7 +93,7 @@ static void test_connect_errors(void)
     /* A read under a timeout scope on a connection nobody answers. */
     l = grove_listen("127.0.0.1:0", 8);
     snprintf(addr, sizeof addr, "127.0.0.1:%d", grove_sock_port(l));
-    int c = grove_connect(addr);   /* completes in the kernel backlog, never accepted */
+    int c = grove_connect(addr); /* completes in the kernel backlog, never accepted */
     T_OK(c);
     grove_timeout to;
     grove_timeout_start(&to, GROVE_MS(30));
@@ -183,7 +183,7 @@ static void test_stream(void)
     char end[8] = {0};
     T_EQ(grove_stream_read_exact(s, end, 3), 3);
     T_ASSERT(!memcmp(end, "END", 3));
-    T_EQ(grove_stream_readline(s, line, sizeof line), 0);   /* EOF */
+    T_EQ(grove_stream_readline(s, line, sizeof line), 0); /* EOF */
     T_OK(grove_join(w, NULL));
     T_OK(grove_stream_close(s));
 
@@ -203,7 +203,7 @@ static void test_stream(void)
     s = grove_stream_new(sv[0], 0);
     T_EQ(grove_stream_write(s, "buffered", 8), 8);
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    T_EQ(read(sv[1], buf, sizeof buf), -1);   /* nothing sent yet */
+    T_EQ(read(sv[1], buf, sizeof buf), -1); /* nothing sent yet */
     T_OK(grove_stream_flush(s));
     T_EQ(read(sv[1], buf, sizeof buf), 8);
     T_OK(grove_stream_close(s));
@@ -220,8 +220,8 @@ static void slow_handler(int fd, void *arg)
     if (g_in_handler > g_peak)
         g_peak = g_in_handler;
     char b;
-    grove_read(fd, &b, 1);   /* wait for the client's byte */
-    if (grove_sleep((int64_t)(intptr_t)arg) == 0)   /* killed: just return */
+    grove_read(fd, &b, 1);                        /* wait for the client's byte */
+    if (grove_sleep((int64_t)(intptr_t)arg) == 0) /* killed: just return */
         grove_sendall(fd, &b, 1);
     g_in_handler--;
 }
@@ -267,7 +267,7 @@ static void test_serve_cap_and_stop(void)
     T_GE(grove_now() - t0, GROVE_MS(45));
     T_LT(grove_now() - t0, GROVE_SEC(2));
     void *r;
-    T_OK(grove_join(stuck, &r));   /* its connection was closed: the read saw EOF */
+    T_OK(grove_join(stuck, &r)); /* its connection was closed: the read saw EOF */
     T_EQ((intptr_t)r, 0);
     grove_close(l);
 }
@@ -305,9 +305,10 @@ static void emfile_child(void)
     getrusage(RUSAGE_SELF, &ru0);
     grove_sleep(GROVE_MS(300));
     getrusage(RUSAGE_SELF, &ru1);
-    long cpu_us = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) * 1000000L + (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
-                  (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000000L + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
-    if (cpu_us > 100000)   /* spinning would burn the whole 300 ms */
+    long cpu_us =
+        (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) * 1000000L + (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
+        (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000000L + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
+    if (cpu_us > 100000) /* spinning would burn the whole 300 ms */
         _exit(13);
     for (int i = 0; i < nh; i++)
         close(hog[i]);

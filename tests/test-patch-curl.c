@@ -41,7 +41,7 @@ static long fetch(void)
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &got);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    CURLcode rc = curl_easy_perform(c);   /* blocking */
+    CURLcode rc = curl_easy_perform(c); /* blocking */
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
@@ -65,7 +65,7 @@ static void test_fifty_green_curls(void)
     }
     int64_t took = grove_now() - t0;
     T_GE(took, GROVE_MS(195));
-    T_LT(took, GROVE_MS(1500));   /* serially: 50 x 0.2 s = 10 s */
+    T_LT(took, GROVE_MS(1500)); /* serially: 50 x 0.2 s = 10 s */
 }
 
 static void *plain(void *arg) { return (void *)fetch(); }
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 {
     curl_global_init(CURL_GLOBAL_ALL);
 #ifdef GROVE_TEST_PRELOAD
-    T_EQ(grove_patched(), GROVE_PATCH_ALL);   /* LD_PRELOAD=libgrove-preload.so, no grove_patch() */
+    T_EQ(grove_patched(), GROVE_PATCH_ALL); /* LD_PRELOAD=libgrove-preload.so, no grove_patch() */
 #else
     grove_patch(GROVE_PATCH_ALL);
 #endif

@@ -11,12 +11,12 @@
 #include <sys/socket.h>
 
 typedef struct outcome {
-    long second_reader;   /* grove_read by a second green thread on one pipe */
+    long second_reader; /* grove_read by a second green thread on one pipe */
     long first_reader;
-    long write_closed;    /* grove_write to a pipe whose reader is gone */
-    long send_closed;     /* grove_send to a socket whose peer is gone */
+    long write_closed; /* grove_write to a pipe whose reader is gone */
+    long send_closed;  /* grove_send to a socket whose peer is gone */
     long read_eof;
-    long nb_flag_kept;    /* the fd is non-blocking after grove_read (Grove's own flag) */
+    long nb_flag_kept; /* the fd is non-blocking after grove_read (Grove's own flag) */
     long wait_timeout;
 } outcome;
 
@@ -65,7 +65,7 @@ static void scenario(outcome *o)
 
 static void test_same_with_and_without_patching(void)
 {
-    signal(SIGPIPE, SIG_IGN);   /* what a pipe write to a gone reader reports: -EPIPE */
+    signal(SIGPIPE, SIG_IGN); /* what a pipe write to a gone reader reports: -EPIPE */
     outcome off, on;
     grove_patch(0);
     scenario(&off);
@@ -73,7 +73,7 @@ static void test_same_with_and_without_patching(void)
     scenario(&on);
     grove_patch(0);
     T_EQ(off.first_reader, 1);
-    T_EQ(off.second_reader, -EBUSY);   /* one reader per direction, as documented */
+    T_EQ(off.second_reader, -EBUSY); /* one reader per direction, as documented */
     T_EQ(off.write_closed, -EPIPE);
     T_EQ(off.send_closed, -EPIPE);
     T_EQ(off.read_eof, 0);

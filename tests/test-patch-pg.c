@@ -24,7 +24,7 @@ static grove_event g_go;
 static void *green_query(void *arg)
 {
     int id = (int)(intptr_t)arg;
-    PGconn *c = PQconnectdb(g_conninfo);   /* blocking API */
+    PGconn *c = PQconnectdb(g_conninfo); /* blocking API */
     int connected = PQstatus(c) == CONNECTION_OK;
     if (g_use_barrier) {
         g_connected++;
@@ -70,7 +70,7 @@ static void test_hundred_sleeps(void)
     g_use_barrier = 0;
     fprintf(stderr, "100 x pg_sleep(0.2) took %.0f ms\n", (double)took / 1e6);
     T_GE(took, GROVE_MS(195));
-    T_LT(took, GROVE_SEC(6));   /* serially it would take 20 s; a loaded CI machine is slower */
+    T_LT(took, GROVE_SEC(6)); /* serially it would take 20 s; a loaded CI machine is slower */
 }
 
 /* From a plain pthread libpq blocks that OS thread (pg_sleep(0.2) really waits there)
@@ -100,7 +100,7 @@ static void test_plain_pthread(void)
     pthread_t th;
     T_EQ(pthread_create(&th, NULL, plain, NULL), 0);
     T_EQ((intptr_t)t_join_pthread(th), 1);
-    T_GE(g_ticks, 20);   /* the hub ran all along */
+    T_GE(g_ticks, 20); /* the hub ran all along */
     T_OK(grove_kill(tick));
     T_OK(grove_join(tick, NULL));
 }
@@ -150,11 +150,30 @@ int main(int argc, char **argv)
     struct passwd *pw = getpwnam("postgres");
     snprintf(uid, sizeof uid, "--reuid=%u", pw ? pw->pw_uid : 0);
     snprintf(gid, sizeof gid, "--regid=%u", pw ? pw->pw_gid : 0);
-    char *root_argv[] = {"setpriv", uid, gid, "--init-groups", "--", postgres, "-D", datadir, "-p", portstr,
-                         "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                         "max_connections=150", NULL};
-    char *user_argv[] = {postgres, "-D", datadir, "-p", portstr, "-k", dir, "-c", "listen_addresses=127.0.0.1",
-                         "-c", "fsync=off", "-c", "max_connections=150", NULL};
+    char *root_argv[] = {"setpriv", uid,
+                         gid,       "--init-groups",
+                         "--",      postgres,
+                         "-D",      datadir,
+                         "-p",      portstr,
+                         "-k",      dir,
+                         "-c",      "listen_addresses=127.0.0.1",
+                         "-c",      "fsync=off",
+                         "-c",      "max_connections=150",
+                         NULL};
+    char *user_argv[] = {postgres,
+                         "-D",
+                         datadir,
+                         "-p",
+                         portstr,
+                         "-k",
+                         dir,
+                         "-c",
+                         "listen_addresses=127.0.0.1",
+                         "-c",
+                         "fsync=off",
+                         "-c",
+                         "max_connections=150",
+                         NULL};
     grove_proc *srv = t_start(geteuid() == 0 ? root_argv : user_argv);
     t_wait_port(port, GROVE_SEC(30));
     snprintf(g_conninfo, sizeof g_conninfo, "host=127.0.0.1 port=%d user=grove dbname=postgres connect_timeout=10",
@@ -167,7 +186,7 @@ int main(int argc, char **argv)
         grove_sleep(GROVE_MS(50));
     }
     int rc = t_run(cases, argc, argv);
-    t_stop(srv, SIGQUIT);   /* immediate shutdown */
+    t_stop(srv, SIGQUIT); /* immediate shutdown */
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     t_sh(cmd);
     return rc;

@@ -17,7 +17,7 @@ static int g_done, g_inflight, g_peak;
 
 static redisContext *conn(void)
 {
-    redisContext *c = redisConnect("127.0.0.1", g_port);   /* blocking API */
+    redisContext *c = redisConnect("127.0.0.1", g_port); /* blocking API */
     if (!c || c->err)
         T_FAIL("redisConnect: %s", c ? c->errstr : "out of memory");
     return c;
@@ -51,7 +51,7 @@ static int g_blpop_done;
 static void *blpopper(void *arg)
 {
     redisContext *c = conn();
-    redisReply *r = redisCommand(c, "BLPOP grove:list 10");   /* blocks in read() */
+    redisReply *r = redisCommand(c, "BLPOP grove:list 10"); /* blocks in read() */
     T_ASSERT(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
     T_STREQ(r->element[1]->str, "released");
     freeReplyObject(r);
@@ -63,7 +63,7 @@ static void *blpopper(void *arg)
 static void test_interleave_and_blpop(void)
 {
     grove_thread *b = grove_spawn(blpopper, NULL);
-    T_OK(grove_sleep(GROVE_MS(50)));   /* BLPOP is now blocked inside hiredis */
+    T_OK(grove_sleep(GROVE_MS(50))); /* BLPOP is now blocked inside hiredis */
     grove_thread *t[200];
     int64_t t0 = grove_now();
     for (int i = 0; i < 200; i++)
@@ -71,8 +71,8 @@ static void test_interleave_and_blpop(void)
     for (int i = 0; i < 200; i++)
         T_OK(grove_join(t[i], NULL));
     T_EQ(g_done, 200);
-    T_EQ(g_blpop_done, 0);     /* all 200 finished while BLPOP still waited */
-    T_GT(g_peak, 10);          /* and they really ran side by side */
+    T_EQ(g_blpop_done, 0); /* all 200 finished while BLPOP still waited */
+    T_GT(g_peak, 10);      /* and they really ran side by side */
     T_LT(grove_now() - t0, GROVE_SEC(10));
     redisContext *c = conn();
     redisReply *r = redisCommand(c, "RPUSH grove:list released");
@@ -120,7 +120,7 @@ static void test_plain_pthread(void)
     pthread_t th;
     T_EQ(pthread_create(&th, NULL, plain, NULL), 0);
     T_EQ((intptr_t)t_join_pthread(th), 1);
-    T_GE(g_ticks, 20);   /* the hub ran all along the pthread's 0.2 s BLPOP */
+    T_GE(g_ticks, 20); /* the hub ran all along the pthread's 0.2 s BLPOP */
     T_OK(grove_kill(tick));
     T_OK(grove_join(tick, NULL));
 }
@@ -134,16 +134,17 @@ static const t_case cases[] = {
 int main(int argc, char **argv)
 {
 #ifdef GROVE_TEST_PRELOAD
-    T_EQ(grove_patched(), GROVE_PATCH_ALL);   /* LD_PRELOAD=libgrove-preload.so, no grove_patch() */
-    unsetenv("LD_PRELOAD");   /* not for the servers this test starts */
+    T_EQ(grove_patched(), GROVE_PATCH_ALL); /* LD_PRELOAD=libgrove-preload.so, no grove_patch() */
+    unsetenv("LD_PRELOAD");                 /* not for the servers this test starts */
 #else
     grove_patch(GROVE_PATCH_ALL);
 #endif
     g_port = t_free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", g_port);
-    char *args[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--daemonize", "no", "--loglevel", "warning", "--maxclients", "1000", NULL};
+    char *args[] = {"redis-server", "--port", port,          "--bind", "127.0.0.1",  "--save",  "",
+                    "--appendonly", "no",     "--daemonize", "no",     "--loglevel", "warning", "--maxclients",
+                    "1000",         NULL};
     grove_proc *srv = t_start(args);
     t_wait_port(g_port, GROVE_SEC(10));
     int rc = t_run(cases, argc, argv);

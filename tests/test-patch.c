@@ -31,7 +31,7 @@ static void *blocking_reader(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     char c;
-    ssize_t n = read(fd, &c, 1);   /* plain libc read on a blocking pipe */
+    ssize_t n = read(fd, &c, 1); /* plain libc read on a blocking pipe */
     return (void *)(intptr_t)(n == 1 ? c : -errno);
 }
 
@@ -43,7 +43,7 @@ static void test_blocking_read_is_green(void)
     grove_thread *tick = grove_spawn(ticker, NULL);
     grove_thread *r = grove_spawn(blocking_reader, (void *)(intptr_t)p[0]);
     T_OK(grove_sleep(GROVE_MS(30)));
-    T_GE(g_ticks, 5);   /* the reader did not block the hub */
+    T_GE(g_ticks, 5); /* the reader did not block the hub */
     T_ASSERT(!grove_thread_done(r));
     /* The user still sees a blocking fd. */
     T_EQ(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
@@ -75,7 +75,7 @@ static void test_sleeps_are_green(void)
         T_OK(grove_join(t[i], NULL));
     int64_t took = grove_now() - t0;
     T_GE(took, GROVE_MS(145));
-    T_LT(took, GROVE_MS(600));   /* serially: 3 s */
+    T_LT(took, GROVE_MS(600)); /* serially: 3 s */
 }
 
 static void *poller(void *arg)
@@ -89,7 +89,7 @@ static void *poller(void *arg)
     FD_ZERO(&rs);
     FD_SET(p[0], &rs);
     struct timeval tv = {0, 20000};
-    int s = select(p[0] + 1, &rs, NULL, NULL, &tv);   /* times out: 0 */
+    int s = select(p[0] + 1, &rs, NULL, NULL, &tv); /* times out: 0 */
     return (void *)(intptr_t)(s == 0 ? 1 : -2);
 }
 
@@ -138,7 +138,7 @@ static void test_libc_semantics_kept(void)
     grove_timeout to;
     grove_timeout_start(&to, GROVE_MS(20));
     T_EQ(read(p[0], &c, 1), -1);
-    T_EQ(errno, ETIMEDOUT);   /* the caller's scope, through libc read */
+    T_EQ(errno, ETIMEDOUT); /* the caller's scope, through libc read */
     T_ASSERT(grove_timeout_end(&to));
     close(p[0]);
     close(p[1]);
@@ -187,7 +187,7 @@ static void *plain_thread(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     char c;
-    ssize_t n = read(fd, &c, 1);   /* really blocks this OS thread */
+    ssize_t n = read(fd, &c, 1); /* really blocks this OS thread */
     return (void *)(intptr_t)(n == 1 ? c : -1);
 }
 
@@ -197,8 +197,8 @@ static void test_plain_pthread_untouched(void)
     T_EQ(pipe(p), 0);
     pthread_t th;
     T_EQ(pthread_create(&th, NULL, plain_thread, (void *)(intptr_t)p[0]), 0);
-    usleep(20000);   /* main is green: this sleep is cooperative, the pthread blocks */
-    T_EQ(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);   /* Grove never touched its fd */
+    usleep(20000);                              /* main is green: this sleep is cooperative, the pthread blocks */
+    T_EQ(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0); /* Grove never touched its fd */
     T_EQ(write(p[1], "q", 1), 1);
     void *r;
     pthread_join(th, &r);
@@ -214,7 +214,7 @@ static void test_getaddrinfo(void)
     T_EQ(getaddrinfo("localhost", "80", &hints, &res), 0);
     T_EQ(res->ai_family, AF_INET);
     T_ASSERT(res->ai_canonname != NULL);
-    freeaddrinfo(res);   /* libc's own freeaddrinfo frees Grove's results */
+    freeaddrinfo(res); /* libc's own freeaddrinfo frees Grove's results */
     /* A resolver that refuses: a glibc-style error code, quickly. */
     setenv("GROVE_DNS_SERVERS", "127.0.0.1:1", 1);
     int64_t t0 = grove_now();
@@ -225,7 +225,6 @@ static void test_getaddrinfo(void)
     struct hostent *he = gethostbyname("localhost");
     T_ASSERT(he && he->h_addrtype == AF_INET && he->h_addr_list[0]);
 }
-
 
 /* Two green threads blocked in read() on one fd, and a third in poll() on it: the hub's
  * single reader slot is taken by the first, the others wait through a private epoll. */
@@ -288,7 +287,7 @@ static void test_user_nonblocking_views(void)
     T_EQ(fcntl64(p[0], F_GETFL) & O_NONBLOCK, 0);
     grove_timeout to;
     grove_timeout_start(&to, GROVE_MS(20));
-    T_EQ(read(p[0], &c, 1), -1);   /* cooperative again: the scope ends it */
+    T_EQ(read(p[0], &c, 1), -1); /* cooperative again: the scope ends it */
     T_EQ(errno, ETIMEDOUT);
     T_ASSERT(grove_timeout_end(&to));
     /* Registered by that read; F_SETFL through fcntl64 is the user's choice again. */
@@ -303,12 +302,12 @@ static void test_user_nonblocking_views(void)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     T_EQ(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
     T_EQ(listen(s, 4), 0);
-    T_EQ(accept(s, NULL, NULL), -1);   /* nobody connects: EAGAIN, not a green wait */
+    T_EQ(accept(s, NULL, NULL), -1); /* nobody connects: EAGAIN, not a green wait */
     T_EQ(errno, EAGAIN);
     socklen_t sl = sizeof sa;
     T_EQ(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
     int c1 = socket(AF_INET, SOCK_STREAM, 0);
-    T_EQ(connect(c1, (struct sockaddr *)&sa, sizeof sa), 0);   /* green connect */
+    T_EQ(connect(c1, (struct sockaddr *)&sa, sizeof sa), 0); /* green connect */
     T_EQ(fcntl(c1, F_GETFL) & O_NONBLOCK, 0);
     int a1 = accept4(s, NULL, NULL, SOCK_NONBLOCK);
     T_GE(a1, 0);
@@ -319,7 +318,7 @@ static void test_user_nonblocking_views(void)
     int a2 = accept4(s, NULL, NULL, 0);
     T_GE(a2, 0);
     grove_timeout_start(&to, GROVE_MS(20));
-    T_EQ(recv(a2, &c, 1, 0), -1);   /* blocking accepted socket: green */
+    T_EQ(recv(a2, &c, 1, 0), -1); /* blocking accepted socket: green */
     T_EQ(errno, ETIMEDOUT);
     T_ASSERT(grove_timeout_end(&to));
     int fds[] = {s, c1, c2, a1, a2};
@@ -333,7 +332,7 @@ static void *late_writer(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     struct timespec ts = {0, 60000000};
-    nanosleep(&ts, NULL);   /* a plain pthread: a real sleep */
+    nanosleep(&ts, NULL); /* a plain pthread: a real sleep */
     return (void *)(intptr_t)write(fd, "k", 1);
 }
 
@@ -344,7 +343,7 @@ static void test_fd_reused_behind_our_back(void)
     grove_timeout to;
     char c;
     grove_timeout_start(&to, GROVE_MS(5));
-    T_EQ(read(p[0], &c, 1), -1);   /* registers p[0] with the hub */
+    T_EQ(read(p[0], &c, 1), -1); /* registers p[0] with the hub */
     grove_timeout_end(&to);
     T_EQ(syscall(SYS_close, p[0]), 0);
     T_EQ(syscall(SYS_close, p[1]), 0);
@@ -355,7 +354,7 @@ static void test_fd_reused_behind_our_back(void)
     T_EQ(pthread_create(&th, NULL, late_writer, (void *)(intptr_t)q[1]), 0);
     g_ticks = 0;
     grove_thread *tick = grove_spawn(ticker, NULL);
-    T_EQ(read(q[0], &c, 1), 1);   /* waits on the hub: the ticker runs meanwhile */
+    T_EQ(read(q[0], &c, 1), 1); /* waits on the hub: the ticker runs meanwhile */
     T_EQ(c, 'k');
     T_GE(g_ticks, 5);
     T_EQ((intptr_t)t_join_pthread(th), 1);
@@ -384,7 +383,7 @@ static void test_send_timeout_and_dup(void)
     struct timeval got = {0};
     socklen_t gl = sizeof got;
     T_EQ(getsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &got, &gl), 0);
-    T_GE(got.tv_usec, 29000);   /* the kernel rounds to its clock tick */
+    T_GE(got.tv_usec, 29000); /* the kernel rounds to its clock tick */
     /* The receive side with SO_RCVTIMEO, through a dup of the fd. */
     T_EQ(setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
     char buf[65536];
@@ -414,7 +413,7 @@ static void test_send_timeout_and_dup(void)
     int a = accept(l, NULL, NULL);
     T_GE(a, 0);
     grove_timeout outer;
-    grove_timeout_start(&outer, GROVE_SEC(2));   /* a failure is an error, not a hang */
+    grove_timeout_start(&outer, GROVE_SEC(2)); /* a failure is an error, not a hang */
     t0 = grove_now();
     T_EQ(recv(a, buf, sizeof buf, 0), -1);
     T_EQ(errno, EAGAIN);
@@ -534,7 +533,7 @@ static void test_huge_sleep_and_waitall(void)
     T_STREQ(buf, "abcdef");
     T_OK(grove_join(w, NULL));
     close(sv[1]);
-    T_EQ(recv(sv[0], buf, 6, MSG_WAITALL), 0);   /* EOF */
+    T_EQ(recv(sv[0], buf, 6, MSG_WAITALL), 0); /* EOF */
     close(sv[0]);
 }
 
@@ -584,20 +583,20 @@ static void test_signal_interrupts_blocked_calls(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;   /* no SA_RESTART: blocked calls fail with EINTR */
+    sa.sa_flags = 0; /* no SA_RESTART: blocked calls fail with EINTR */
     T_EQ(sigaction(SIGALRM, &sa, &old), 0);
     T_EQ(sigaction(SIGALRM, NULL, &old), 0);
-    T_ASSERT(old.sa_handler == on_alarm);   /* the user's handler, not a trampoline */
+    T_ASSERT(old.sa_handler == on_alarm); /* the user's handler, not a trampoline */
 
     int p[2], q[2];
     T_EQ(pipe(p), 0);
     T_EQ(pipe(q), 0);
     g_caught = 0;
     grove_thread *other = grove_spawn(blocked_read, (void *)(intptr_t)q[0]);
-    T_OK(grove_yield());   /* other blocks in read too */
+    T_OK(grove_yield()); /* other blocks in read too */
     alarm_in(GROVE_MS(20));
     char c;
-    grove_timeout bound;   /* before the fix the read never ended: fail instead of hanging */
+    grove_timeout bound; /* before the fix the read never ended: fail instead of hanging */
     grove_timeout_start(&bound, GROVE_SEC(2));
     T_EQ(read(p[0], &c, 1), -1);
     T_EQ(errno, EINTR);
@@ -610,7 +609,7 @@ static void test_signal_interrupts_blocked_calls(void)
     }
     void *r;
     T_OK(grove_join(other, &r));
-    T_EQ((intptr_t)r, -EINTR);   /* both blocked green threads saw it */
+    T_EQ((intptr_t)r, -EINTR); /* both blocked green threads saw it */
     alarm_done();
 
     /* nanosleep: EINTR with the time left. */
@@ -621,7 +620,7 @@ static void test_signal_interrupts_blocked_calls(void)
     T_GE(rem.tv_sec, 3);
     alarm_done();
     alarm_in(GROVE_MS(20));
-    T_GE(sleep(5), 3);   /* seconds not slept */
+    T_GE(sleep(5), 3); /* seconds not slept */
     alarm_done();
 
     /* SA_RESTART (signal() gives it): the read resumes and gets its byte. */
@@ -668,10 +667,10 @@ static const t_case cases[] = {
 int main(int argc, char **argv)
 {
 #ifndef GROVE_TEST_PRELOAD
-    T_EQ(grove_patched(), 0);   /* off until asked for */
+    T_EQ(grove_patched(), 0); /* off until asked for */
     grove_patch(GROVE_PATCH_ALL);
 #else
-    T_EQ(grove_patched(), GROVE_PATCH_ALL);   /* switched on by libgrove-preload.so */
+    T_EQ(grove_patched(), GROVE_PATCH_ALL); /* switched on by libgrove-preload.so */
 #endif
     return t_run(cases, argc, argv);
 }

@@ -32,7 +32,7 @@ static void test_pool_counts(void)
     T_EQ(grove_pool_running(p), 2);
     T_EQ(grove_pool_free(p), 0);
     /* A third spawn waits (in main) until a slot frees up. */
-    grove_thread *c = grove_pool_spawn(p, busy, (void *)(intptr_t)GROVE_MS(1));   /* blocks ~10 ms */
+    grove_thread *c = grove_pool_spawn(p, busy, (void *)(intptr_t)GROVE_MS(1)); /* blocks ~10 ms */
     T_ASSERT(c);
     T_EQ(grove_pool_waiting(p), 0);
     T_LE(grove_pool_running(p), 2);
@@ -88,10 +88,10 @@ static void test_pool_resize(void)
     T_OK(grove_yield());
     T_EQ(grove_pool_running(g_pool), 2);
     T_EQ(grove_pool_waiting(g_pool), 4);
-    T_OK(grove_pool_resize(g_pool, 5));   /* up: three waiters start at once */
+    T_OK(grove_pool_resize(g_pool, 5)); /* up: three waiters start at once */
     T_EQ(grove_pool_running(g_pool), 5);
     T_EQ(grove_pool_waiting(g_pool), 1);
-    T_OK(grove_pool_resize(g_pool, 1));   /* down: nobody is killed */
+    T_OK(grove_pool_resize(g_pool, 1)); /* down: nobody is killed */
     T_EQ(grove_pool_running(g_pool), 5);
     T_EQ(grove_pool_free(g_pool), 0);
     T_OK(grove_sleep(GROVE_MS(5)));
@@ -99,7 +99,7 @@ static void test_pool_resize(void)
     T_OK(grove_pool_waitall(g_pool));
     for (int i = 0; i < 6; i++)
         T_OK(grove_join(sp[i], NULL));
-    T_EQ(g_peak, 5);   /* the last one ran alone, after the shrink */
+    T_EQ(g_peak, 5); /* the last one ran alone, after the shrink */
     T_EQ(grove_pool_resize(g_pool, 0), -EINVAL);
     T_OK(grove_pool_destroy(g_pool));
 }
@@ -230,7 +230,7 @@ static void test_imap_early_stop_and_error(void)
     void *r;
     T_EQ(grove_imap_next(it, &r), 1);
     T_EQ(grove_imap_next(it, &r), 1);
-    T_OK(grove_imap_close(it));   /* stops the generator; nothing leaks (Valgrind) */
+    T_OK(grove_imap_close(it)); /* stops the generator; nothing leaks (Valgrind) */
     T_LE(g.produced, 2 + 6 + 1);
     T_EQ(grove_pool_running(p), 0);
 
@@ -238,7 +238,7 @@ static void test_imap_early_stop_and_error(void)
     it = grove_pool_imap(p, square_slow, gen_error, &n);
     for (int i = 0; i < 3; i++)
         T_EQ(grove_imap_next(it, &r), 1);
-    T_EQ(grove_imap_next(it, &r), -EIO);   /* after the results before it */
+    T_EQ(grove_imap_next(it, &r), -EIO); /* after the results before it */
     T_OK(grove_imap_close(it));
     T_OK(grove_pool_destroy(p));
 }
@@ -251,7 +251,7 @@ static int res_create(void *ctx, void **item)
 {
     if (g_fail_create)
         return -ECONNREFUSED;
-    grove_sleep(GROVE_MS(1));   /* creating may switch, like a connect */
+    grove_sleep(GROVE_MS(1)); /* creating may switch, like a connect */
     int *v = malloc(sizeof *v);
     *v = ++g_created;
     *item = v;
@@ -314,18 +314,18 @@ static void test_respool(void)
     T_OK(grove_respool_discard(g_rp, b));
     T_EQ(g_destroyed, 1);
     T_OK(grove_join(u, &r));
-    T_EQ((intptr_t)r, 3);   /* a fresh item */
+    T_EQ((intptr_t)r, 3); /* a fresh item */
     T_EQ(g_created, 3);
 
     /* A failing create reports its error and frees the slot. */
-    T_OK(grove_respool_get(g_rp, &b));   /* the idle item #3 */
+    T_OK(grove_respool_get(g_rp, &b)); /* the idle item #3 */
     T_OK(grove_respool_discard(g_rp, b));
     g_fail_create = 1;
     T_EQ(grove_respool_get(g_rp, &b), -ECONNREFUSED);
     T_EQ(grove_respool_free(g_rp), 1);
     g_fail_create = 0;
 
-    T_EQ(grove_respool_destroy(g_rp), -EBUSY);   /* a is still out */
+    T_EQ(grove_respool_destroy(g_rp), -EBUSY); /* a is still out */
     T_OK(grove_respool_put(g_rp, a));
     T_OK(grove_respool_destroy(g_rp));
     T_EQ(g_destroyed, g_created);
@@ -342,7 +342,7 @@ static void test_respool_fifo_waiters(void)
     for (int i = 0; i < 4; i++) {
         void *r;
         T_OK(grove_join(u[i], &r));
-        T_EQ((intptr_t)r, 1);   /* one item, shared in turn */
+        T_EQ((intptr_t)r, 1); /* one item, shared in turn */
     }
     T_GE(grove_now() - t0, GROVE_MS(8));
     T_EQ(g_created, 1);

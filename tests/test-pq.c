@@ -10,7 +10,7 @@
 #include <grove/pq.h>
 
 static t_pg g_pg;
-static grove_pq_pool *g_mon;   /* a separate pool for looking at the server */
+static grove_pq_pool *g_mon; /* a separate pool for looking at the server */
 
 static long mon_count(const char *sql)
 {
@@ -90,7 +90,7 @@ static void test_thousand_threads_pool_of_ten(void)
     fprintf(stderr, "     1000 queries through 10 connections in %.0f ms; at most %zu open, %ld seen by the server\n",
             (double)took / 1e6, g_max_open, g_max_server);
     T_LE(g_max_open, 10);
-    T_GE(g_max_open, 5);   /* they did share: more than one at a time */
+    T_GE(g_max_open, 5); /* they did share: more than one at a time */
     T_LE(g_max_server, 10);
     T_GE(g_max_server, 1);
     T_EQ(grove_pq_pool_waiting(g_pool), 0);
@@ -146,7 +146,7 @@ static void test_timeout_and_kill_cancel_on_server(void)
     wait_no_sleeper();
     /* Back in the pool: rolled back (the insert is gone), and the next user gets a clean
      * connection. */
-    T_EQ(PQtransactionStatus(c), PQTRANS_INERROR);   /* the cancel aborted the transaction */
+    T_EQ(PQtransactionStatus(c), PQTRANS_INERROR); /* the cancel aborted the transaction */
     T_OK(grove_pq_put(p, c));
     T_OK(grove_pq_query(p, "SELECT count(*) FROM t", 0, NULL, &r));
     T_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
@@ -205,7 +205,7 @@ static void test_server_restart(void)
     for (int i = 0; i < 20; i++)
         t[i] = grove_spawn(restart_worker, NULL);
     grove_sleep(GROVE_MS(300));
-    t_pg_stop(&g_pg, SIGINT);   /* fast shutdown: sessions are terminated */
+    t_pg_stop(&g_pg, SIGINT); /* fast shutdown: sessions are terminated */
     grove_sleep(GROVE_MS(200));
     t_pg_launch(&g_pg);
     g_restarted = 1;
@@ -217,8 +217,8 @@ static void test_server_restart(void)
         T_OK(grove_join(t[i], NULL));
     fprintf(stderr, "     before %d, errors %d, after the restart %d\n", g_ok_before, g_errors, g_ok_after);
     T_GT(g_ok_before, 0);
-    T_GT(g_errors, 0);      /* in-flight and refused queries failed clearly... */
-    T_GE(g_ok_after, 50);   /* ...and the pool recovered */
+    T_GT(g_errors, 0);    /* in-flight and refused queries failed clearly... */
+    T_GE(g_ok_after, 50); /* ...and the pool recovered */
     T_LE(grove_pq_pool_open(g_pool), 4);
     T_OK(grove_pq_pool_destroy(g_pool));
     /* The monitor's connection was cut too: its next use finds out and reconnects. */
@@ -251,13 +251,13 @@ static void test_knobs(void)
     void *r;
     T_OK(grove_join(w, &r));
     T_EQ((intptr_t)r, 0);
-    T_ASSERT(g_held[0] == first);   /* the waiter got the connection that came back */
+    T_ASSERT(g_held[0] == first); /* the waiter got the connection that came back */
     for (int i = 0; i < 3; i++)
         T_OK(grove_pq_put(g_pool, g_held[i]));
     T_EQ(grove_pq_pool_idle(g_pool), 3);
     grove_sleep(GROVE_MS(150));
     PGconn *c;
-    T_OK(grove_pq_get(g_pool, &c));   /* using the pool prunes it */
+    T_OK(grove_pq_get(g_pool, &c)); /* using the pool prunes it */
     T_OK(grove_pq_put(g_pool, c));
     T_EQ(grove_pq_pool_open(g_pool), 1);
     /* Liveness: a connection the server dropped while idle is replaced, not handed out. */
@@ -289,9 +289,9 @@ static void test_knobs(void)
     T_OK(grove_pq_exec(c, "SELECT no_such_column", 0, NULL, &res));
     T_EQ(PQresultStatus(res), PGRES_FATAL_ERROR);
     PQclear(res);
-    T_EQ(grove_pq_pool_destroy(g_pool), -EBUSY);   /* one is still out */
+    T_EQ(grove_pq_pool_destroy(g_pool), -EBUSY); /* one is still out */
     T_OK(grove_pq_put(g_pool, c));
-    T_EQ(grove_pq_put(g_pool, c), -EINVAL);        /* not out any more */
+    T_EQ(grove_pq_put(g_pool, c), -EINVAL); /* not out any more */
     T_OK(grove_pq_pool_destroy(g_pool));
 }
 

@@ -44,7 +44,7 @@ static void test_exit_codes_and_stderr(void)
     T_EQ(WEXITSTATUS(st), 3);
     T_STREQ(out, "out\n");
     T_STREQ(err, "err\n");
-    T_EQ(grove_proc_wait(p), st);   /* waiting again gives the same status */
+    T_EQ(grove_proc_wait(p), st); /* waiting again gives the same status */
     free(out);
     free(err);
     grove_proc_free(p);
@@ -143,7 +143,7 @@ static void test_many_children(void)
         T_OK(grove_join(t[i], &r));
         T_EQ((intptr_t)r, 1);
     }
-    T_LT(grove_now() - t0, GROVE_SEC(2));   /* serially: ~2.9 s */
+    T_LT(grove_now() - t0, GROVE_SEC(2)); /* serially: ~2.9 s */
 }
 
 static int g_sig_count;
@@ -152,7 +152,7 @@ static void on_usr1(int signo, void *arg)
 {
     T_EQ(signo, SIGUSR1);
     g_handler_thread = grove_self();
-    grove_sleep(GROVE_MS(1));   /* a handler is a green thread: it may block */
+    grove_sleep(GROVE_MS(1)); /* a handler is a green thread: it may block */
     g_sig_count += (int)(intptr_t)arg;
 }
 
@@ -163,7 +163,7 @@ static void test_signals(void)
 {
     T_EQ(grove_signal_handle(SIGKILL, on_usr1, NULL), -EINVAL);
     T_OK(grove_signal_handle(SIGUSR1, on_usr1, (void *)1));
-    T_EQ(grove_thread_count(), 0);   /* the signal reader is not a user thread */
+    T_EQ(grove_thread_count(), 0); /* the signal reader is not a user thread */
     kill(getpid(), SIGUSR1);
     for (int i = 0; i < 100 && g_sig_count < 1; i++)
         grove_sleep(GROVE_MS(2));
@@ -177,7 +177,7 @@ static void test_signals(void)
     T_EQ(grove_signal_unhandle(SIGUSR1), -ENOENT);
     sigset_t cur;
     pthread_sigmask(SIG_SETMASK, NULL, &cur);
-    T_EQ(sigismember(&cur, SIGUSR1), 0);   /* the mask is restored */
+    T_EQ(sigismember(&cur, SIGUSR1), 0); /* the mask is restored */
 
     /* A signal the thread blocked itself stays blocked after unhandle; two signals with
      * their own handlers. */

@@ -85,8 +85,8 @@ static void serve_start(serve *s, const char *workers, const char *extra1, const
     snprintf(st, sizeof st, "127.0.0.1:%d", s->sport);
     snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
     snprintf(s->status, sizeof s->status, "http://127.0.0.1:%d/status.json", s->sport);
-    char *argv[16] = {g_serve, g_app, "--bind", bind, "--status", st, "--workers", (char *)workers,
-                      "--graceful-timeout", "5"};
+    char *argv[16] = {
+        g_serve, g_app, "--bind", bind, "--status", st, "--workers", (char *)workers, "--graceful-timeout", "5"};
     int n = 10;
     if (extra1)
         argv[n++] = (char *)extra1;
@@ -148,10 +148,7 @@ static int worker_pids(serve *s, int *pids, int max, int *generation)
     return n;
 }
 
-static void serve_stop(serve *s)
-{
-    t_stop(s->proc, SIGTERM);
-}
+static void serve_stop(serve *s) { t_stop(s->proc, SIGTERM); }
 
 /* ---- Reload under load ---------------------------------------------------------------------- */
 
@@ -235,9 +232,9 @@ static void test_reload_under_load(void)
             g_seen[1], g_seen[2]);
     T_EQ(g_failed, 0);
     T_GT(g_ok, 500);
-    T_GT(g_seen[2], 0);               /* the new code answered after odd reloads */
-    T_GT(g_seen[1], before);          /* and version 1 after the last */
-    T_EQ(g_seen[2], v2_before);       /* no old worker answers any more */
+    T_GT(g_seen[2], 0);         /* the new code answered after odd reloads */
+    T_GT(g_seen[1], before);    /* and version 1 after the last */
+    T_EQ(g_seen[2], v2_before); /* no old worker answers any more */
     serve_stop(&s);
 }
 
@@ -298,7 +295,7 @@ static void test_blocked_worker_heartbeat(void)
     }
     void *r;
     T_OK(grove_join(b, &r));
-    T_LT((intptr_t)r, 0);   /* the blocked request never got an answer: its worker was killed */
+    T_LT((intptr_t)r, 0); /* the blocked request never got an answer: its worker was killed */
     /* Replaced: two running workers again, one of them new. */
     int n = 0, fresh = 0;
     int64_t end = grove_now() + GROVE_SEC(5);
@@ -339,20 +336,20 @@ static void test_sigterm_drains(void)
     for (int i = 0; i < 4; i++) {
         void *r;
         T_OK(grove_join(t[i], &r));
-        T_EQ((intptr_t)r, 0);   /* every request in flight was answered */
+        T_EQ((intptr_t)r, 0); /* every request in flight was answered */
     }
     grove_timeout to;
     grove_timeout_start(&to, GROVE_SEC(10));
     int st = grove_proc_wait(s.proc);
     grove_timeout_end(&to);
-    T_EQ(st, 0);   /* the controller exits 0 */
+    T_EQ(st, 0); /* the controller exits 0 */
     for (int i = 0; i < 8; i++)
         if (t_servers[i] == grove_proc_pid(s.proc))
             t_servers[i] = 0;
     grove_proc_free(s.proc);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
-    T_EQ(grove_connect(addr), -ECONNREFUSED);   /* the listener is closed once all are done */
+    T_EQ(grove_connect(addr), -ECONNREFUSED); /* the listener is closed once all are done */
 }
 
 /* ---- Recycling, scaling, threads ------------------------------------------------------------------ */
@@ -368,7 +365,7 @@ static void test_recycle_scale_threads(void)
     T_EQ(worker_pids(&s, pids, 16, NULL), 1);
     int first = pids[0], changed = 0;
     for (int i = 0; i < 200; i++) {
-        T_EQ(get(url, NULL, 0), 200);   /* no request fails while workers are recycled */
+        T_EQ(get(url, NULL, 0), 200); /* no request fails while workers are recycled */
         if (i % 20 == 19 && worker_pids(&s, pids, 16, NULL) >= 1 && pids[0] != first)
             changed = 1;
     }
@@ -379,7 +376,7 @@ static void test_recycle_scale_threads(void)
         changed = worker_pids(&s, pids, 16, NULL) >= 1 && pids[0] != first;
         grove_sleep(GROVE_MS(20));
     }
-    T_ASSERT(changed);   /* --max-requests recycled the worker */
+    T_ASSERT(changed); /* --max-requests recycled the worker */
     /* SIGTTIN adds a worker, SIGTTOU removes one. */
     T_EQ(kill(grove_proc_pid(s.proc), SIGTTIN), 0);
     int64_t end = grove_now() + GROVE_SEC(10);

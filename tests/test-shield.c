@@ -15,10 +15,10 @@ static void *shielded_sleeper(void *arg)
 {
     (void)arg;
     T_OK(grove_shield_begin());
-    g_rc[0] = grove_sleep(GROVE_MS(30));    /* killed meanwhile: still sleeps it out */
+    g_rc[0] = grove_sleep(GROVE_MS(30)); /* killed meanwhile: still sleeps it out */
     g_rc[1] = grove_yield();
     T_OK(grove_shield_end());
-    g_rc[2] = grove_yield();                /* the kill is seen again */
+    g_rc[2] = grove_yield(); /* the kill is seen again */
     g_rc[3] = grove_sleep(GROVE_MS(1));
     return NULL;
 }
@@ -27,16 +27,16 @@ static void test_shield_holds_off_kill(void)
 {
     memset(g_rc, 0x7f, sizeof g_rc);
     grove_thread *t = grove_spawn(shielded_sleeper, NULL);
-    T_OK(grove_yield());   /* t is now parked inside its shield */
+    T_OK(grove_yield()); /* t is now parked inside its shield */
     int64_t t0 = grove_now();
-    T_OK(grove_kill(t));   /* waits for t to finish */
+    T_OK(grove_kill(t)); /* waits for t to finish */
     T_GE(grove_now() - t0, GROVE_MS(25));
     T_EQ(g_rc[0], 0);
     T_EQ(g_rc[1], 0);
     T_EQ(g_rc[2], -ECANCELED);
     T_EQ(g_rc[3], -ECANCELED);
     T_OK(grove_join(t, NULL));
-    T_EQ(grove_shield_end(), -EINVAL);   /* main has no open shield */
+    T_EQ(grove_shield_end(), -EINVAL); /* main has no open shield */
 }
 
 static void test_shield_and_timeouts(void)
@@ -44,17 +44,17 @@ static void test_shield_and_timeouts(void)
     grove_timeout outer, inner;
     T_OK(grove_timeout_start(&outer, GROVE_MS(5)));
     T_OK(grove_shield_begin());
-    T_OK(grove_sleep(GROVE_MS(20)));          /* the outer scope fires, unseen */
+    T_OK(grove_sleep(GROVE_MS(20))); /* the outer scope fires, unseen */
     T_ASSERT(grove_timeout_fired(&outer));
     T_OK(grove_timeout_start(&inner, GROVE_MS(10)));
     int64_t t0 = grove_now();
-    T_EQ(grove_sleep(GROVE_SEC(5)), -ETIMEDOUT);   /* the inner one bounds the cleanup */
+    T_EQ(grove_sleep(GROVE_SEC(5)), -ETIMEDOUT); /* the inner one bounds the cleanup */
     T_LT(grove_now() - t0, GROVE_SEC(2));
     T_ASSERT(grove_timeout_end(&inner));
-    T_OK(grove_yield());                      /* inner ended: outer still held off */
+    T_OK(grove_yield()); /* inner ended: outer still held off */
     /* Nested shields: a scope opened in the outer shield is held off by the inner one. */
     grove_timeout mid;
-    T_OK(grove_timeout_start(&mid, 0));       /* fired at once */
+    T_OK(grove_timeout_start(&mid, 0)); /* fired at once */
     T_EQ(grove_yield(), -ETIMEDOUT);
     T_OK(grove_shield_begin());
     T_OK(grove_yield());
@@ -62,7 +62,7 @@ static void test_shield_and_timeouts(void)
     T_EQ(grove_yield(), -ETIMEDOUT);
     T_ASSERT(grove_timeout_end(&mid));
     T_OK(grove_shield_end());
-    T_EQ(grove_yield(), -ETIMEDOUT);          /* the outer scope is seen again */
+    T_EQ(grove_yield(), -ETIMEDOUT); /* the outer scope is seen again */
     T_ASSERT(grove_timeout_end(&outer));
     T_OK(grove_yield());
     T_OK(grove_sleep(GROVE_MS(1)));
@@ -104,7 +104,7 @@ static void *slow_shielded(void *arg)
 static void *killer(void *arg)
 {
     grove_thread *target = arg;
-    grove_kill(grove_self());                 /* we are killed ourselves */
+    grove_kill(grove_self()); /* we are killed ourselves */
     return (void *)(intptr_t)grove_kill(target);
 }
 
@@ -128,7 +128,7 @@ static int g_handlers_done;
 static void slow_handler(int fd, void *arg)
 {
     (void)fd;
-    grove_shield_begin();   /* finishes its work even when stop kills it */
+    grove_shield_begin(); /* finishes its work even when stop kills it */
     grove_sleep((int64_t)(intptr_t)arg);
     grove_shield_end();
     g_handlers_done++;
@@ -144,7 +144,7 @@ static int listen_any(char *addr, size_t n)
 
 struct stop_arg {
     grove_server *srv;
-    int mode;   /* 0: killed, 1: timed out */
+    int mode; /* 0: killed, 1: timed out */
     int rc;
 };
 
@@ -180,8 +180,8 @@ static void test_server_stop_from_cancelled(void)
         grove_thread *t = grove_spawn(stop_from_cancelled, &a);
         T_OK(grove_join(t, NULL));
         /* Before the fix: the server was freed with its acceptor running (ASan). */
-        T_EQ(a.rc, 3);                 /* killed after the 10 ms grace... */
-        T_EQ(g_handlers_done, 3);      /* ...and waited for: they finished their work */
+        T_EQ(a.rc, 3);            /* killed after the 10 ms grace... */
+        T_EQ(g_handlers_done, 3); /* ...and waited for: they finished their work */
         for (int i = 0; i < 3; i++)
             grove_close(c[i]);
         T_EQ(grove_thread_count(), 0);
@@ -206,7 +206,7 @@ static void test_serve_nested_timeouts(void)
     grove_timeout outer, inner;
     T_OK(grove_timeout_start(&outer, GROVE_MS(60)));
     T_OK(grove_timeout_start(&inner, GROVE_MS(20)));
-    int c = grove_connect(addr);   /* its handler shields itself past the outer deadline */
+    int c = grove_connect(addr); /* its handler shields itself past the outer deadline */
     T_OK(c);
     g_handlers_done = 0;
     int rc = grove_serve(l, slow_handler, (void *)(intptr_t)GROVE_MS(100), 0);
@@ -242,10 +242,10 @@ static void test_serve_killed(void)
     int c = grove_connect(addr);
     T_OK(c);
     T_OK(grove_sleep(GROVE_MS(5)));
-    T_EQ(grove_thread_count(), 2);   /* serve's thread and the handler; not the acceptor */
+    T_EQ(grove_thread_count(), 2); /* serve's thread and the handler; not the acceptor */
     T_OK(grove_kill(t));
     T_EQ(g_serve_rc, -ECANCELED);
-    T_EQ(g_rc[5], -ECANCELED);       /* still killed after serve returned */
+    T_EQ(g_rc[5], -ECANCELED); /* still killed after serve returned */
     T_EQ(g_handlers_done, 1);
     T_OK(grove_join(t, NULL));
     grove_close(c);
@@ -259,9 +259,9 @@ static int g_calls_running;
 static void *slow_call(void *arg)
 {
     g_calls_running++;
-    grove_sleep(GROVE_MS(20));   /* killed by close: fails at once */
+    grove_sleep(GROVE_MS(20)); /* killed by close: fails at once */
     grove_shield_begin();
-    grove_sleep(GROVE_MS(5));    /* but its own cleanup still takes a while */
+    grove_sleep(GROVE_MS(5)); /* but its own cleanup still takes a while */
     grove_shield_end();
     g_calls_running--;
     return arg;
@@ -310,9 +310,9 @@ static void test_imap_close_cancelled(void)
         grove_thread *t = grove_spawn(imap_close_cancelled, &a);
         T_OK(grove_join(t, NULL));
         T_EQ(a.rc, 0);
-        T_EQ(g_calls_running, 0);        /* every call was waited for */
+        T_EQ(g_calls_running, 0); /* every call was waited for */
         T_EQ(grove_pool_running(p), 0);
-        T_OK(grove_pool_destroy(p));     /* before the fix: -EBUSY, ten threads running */
+        T_OK(grove_pool_destroy(p)); /* before the fix: -EBUSY, ten threads running */
         T_EQ(grove_thread_count(), 0);
     }
 }
@@ -395,9 +395,9 @@ static void *stream_close_killed(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     grove_stream *s = grove_stream_new(fd, 0);
-    T_EQ(grove_stream_write(s, "goodbye\n", 8), 8);   /* buffered */
+    T_EQ(grove_stream_write(s, "goodbye\n", 8), 8); /* buffered */
     grove_kill(grove_self());
-    T_OK(grove_stream_close(s));                      /* still flushed */
+    T_OK(grove_stream_close(s)); /* still flushed */
     return NULL;
 }
 
@@ -432,7 +432,7 @@ static void *writer(void *arg)
     for (;;) {
         void *msg;
         if (grove_queue_get(&s->out, &msg) < 0 || !msg)
-            return NULL;   /* killed, or NULL: the handler is done */
+            return NULL; /* killed, or NULL: the handler is done */
         if (grove_sendall(s->fd, msg, strlen(msg)) < 0)
             return NULL;
     }
@@ -448,21 +448,20 @@ static void chat_handler(int fd, void *arg)
     grove_queue_init(&s.out, GROVE_QUEUE_FIFO, 16, NULL);
     grove_thread *w = grove_spawn(writer, &s);
     char buf[64];
-    while (grove_read(fd, buf, sizeof buf) > 0)   /* fails with -ECANCELED once killed */
+    while (grove_read(fd, buf, sizeof buf) > 0) /* fails with -ECANCELED once killed */
         grove_queue_put(&s.out, "ok\n");
 
     /* Cleanup after a kill: shielded, and bounded by a timeout opened inside the shield. */
     grove_shield_begin();
     grove_timeout to;
     grove_timeout_start(&to, GROVE_SEC(1));
-    if (grove_queue_put(&s.out, "goodbye\n") == 0 && grove_queue_put(&s.out, NULL) == 0 &&
-        grove_join(w, NULL) == 0) {
+    if (grove_queue_put(&s.out, "goodbye\n") == 0 && grove_queue_put(&s.out, NULL) == 0 && grove_join(w, NULL) == 0) {
         w = NULL;
         g_goodbyes++;
     }
     grove_timeout_end(&to);
     grove_shield_end();
-    if (w) {   /* the writer did not finish in time: stop it */
+    if (w) { /* the writer did not finish in time: stop it */
         grove_kill(w);
         grove_join(w, NULL);
     }
@@ -490,7 +489,7 @@ static void test_docs_example_goodbye(void)
     ssize_t n;
     while ((n = grove_read(c, buf + got, sizeof buf - 1 - got)) > 0)
         got += (size_t)n;
-    T_STREQ(buf, "goodbye\n");   /* then EOF: the server closed the connection */
+    T_STREQ(buf, "goodbye\n"); /* then EOF: the server closed the connection */
     grove_close(c);
     grove_close(l);
 }

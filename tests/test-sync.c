@@ -39,7 +39,7 @@ static void test_event(void)
     T_EQ((intptr_t)ra, 77);
     T_EQ((intptr_t)rb, 77);
     void *v;
-    T_OK(grove_event_wait(&g_ev, &v));   /* already sent: at once */
+    T_OK(grove_event_wait(&g_ev, &v)); /* already sent: at once */
     T_EQ((intptr_t)v, 77);
     T_OK(grove_event_reset(&g_ev));
     T_ASSERT(!grove_event_ready(&g_ev));
@@ -81,7 +81,7 @@ static void test_queue_orders(void)
 {
     grove_queue q;
     T_OK(grove_queue_init(&q, GROVE_QUEUE_FIFO, GROVE_QUEUE_UNBOUNDED, NULL));
-    for (int i = 1; i <= 40; i++)   /* past the first growth, with a wrapped ring */
+    for (int i = 1; i <= 40; i++) /* past the first growth, with a wrapped ring */
         T_OK(grove_queue_put(&q, (void *)(intptr_t)i));
     void *it;
     for (int i = 1; i <= 10; i++) {
@@ -177,12 +177,12 @@ static void test_bounded_put_blocks(void)
     g_log[0] = 0;
     grove_thread *p = grove_spawn(putter, (void *)3);
     T_OK(grove_yield());
-    T_STREQ(g_log, "");           /* blocked: full */
+    T_STREQ(g_log, ""); /* blocked: full */
     T_EQ(grove_queue_putting(&g_q), 1);
     void *it;
     T_OK(grove_queue_get(&g_q, &it));
     T_EQ((intptr_t)it, 1);
-    T_EQ(grove_queue_size(&g_q), 2);   /* the putter's item moved in at once */
+    T_EQ(grove_queue_size(&g_q), 2); /* the putter's item moved in at once */
     T_OK(grove_join(p, NULL));
     T_STREQ(g_log, "p");
     drain(&g_q);
@@ -203,11 +203,11 @@ static void test_bounded_put_blocks(void)
 static void test_rendezvous(void)
 {
     T_OK(grove_queue_init(&g_q, GROVE_QUEUE_FIFO, GROVE_QUEUE_RENDEZVOUS, NULL));
-    T_EQ(grove_queue_try_put(&g_q, (void *)1), -EAGAIN);   /* nobody to take it */
+    T_EQ(grove_queue_try_put(&g_q, (void *)1), -EAGAIN); /* nobody to take it */
     g_log[0] = 0;
     grove_thread *p = grove_spawn(putter, (void *)5);
     T_OK(grove_sleep(GROVE_MS(5)));
-    T_STREQ(g_log, "");                 /* put blocks until a get */
+    T_STREQ(g_log, ""); /* put blocks until a get */
     T_EQ(grove_queue_size(&g_q), 0);
     void *it;
     T_OK(grove_queue_get(&g_q, &it));
@@ -272,7 +272,7 @@ static void test_killed_getter_loses_nothing(void)
     T_OK(grove_join(g1, &r1));
     T_OK(grove_join(g2, &r2));
     T_EQ((intptr_t)r1, -ECANCELED);
-    T_EQ((intptr_t)r2, 42);   /* the item went to the live getter */
+    T_EQ((intptr_t)r2, 42); /* the item went to the live getter */
 
     /* Killed after the item was handed over but before it ran: it still owns the item
      * (the get succeeded), so nothing is lost either. */
@@ -313,7 +313,7 @@ static void test_queue_close(void)
 {
     T_OK(grove_queue_init(&g_q, GROVE_QUEUE_FIFO, 1, NULL));
     T_OK(grove_queue_put(&g_q, (void *)1));
-    grove_thread *p = grove_spawn(putter, (void *)2);   /* blocks: full */
+    grove_thread *p = grove_spawn(putter, (void *)2); /* blocks: full */
     T_OK(grove_yield());
     T_OK(grove_queue_close(&g_q));
     void *r;
@@ -321,7 +321,7 @@ static void test_queue_close(void)
     T_EQ((intptr_t)r, -EPIPE);
     T_EQ(grove_queue_put(&g_q, (void *)3), -EPIPE);
     void *it;
-    T_OK(grove_queue_get(&g_q, &it));   /* getters drain what is left */
+    T_OK(grove_queue_get(&g_q, &it)); /* getters drain what is left */
     T_EQ((intptr_t)it, 1);
     T_EQ(grove_queue_get(&g_q, &it), -EPIPE);
     T_OK(grove_queue_destroy(&g_q));
@@ -352,7 +352,7 @@ static void test_task_done_join(void)
 {
     T_OK(grove_queue_init(&g_q, GROVE_QUEUE_FIFO, GROVE_QUEUE_UNBOUNDED, NULL));
     T_EQ(grove_queue_task_done(&g_q), -EINVAL);
-    T_OK(grove_queue_join(&g_q));   /* nothing put: at once */
+    T_OK(grove_queue_join(&g_q)); /* nothing put: at once */
     g_processed = 0;
     grove_thread *w1 = grove_spawn(worker_task_done, NULL), *w2 = grove_spawn(worker_task_done, NULL);
     for (int i = 0; i < 10; i++)
@@ -447,7 +447,7 @@ static void test_bounded_semaphore(void)
     grove_sem u;
     T_OK(grove_sem_init(&u, 0));
     T_OK(grove_sem_release(&u));
-    T_OK(grove_sem_release(&u));   /* unbounded: fine */
+    T_OK(grove_sem_release(&u)); /* unbounded: fine */
     T_EQ(grove_sem_count(&u), 2);
     T_EQ(grove_sem_init(&u, -1), -EINVAL);
     grove_timeout to;
@@ -472,7 +472,7 @@ static void *mu_worker(void *arg)
         if (g_inside > g_max_inside)
             g_max_inside = g_inside;
         int v = g_shared;
-        grove_yield();   /* others run while we hold it */
+        grove_yield(); /* others run while we hold it */
         g_shared = v + 1;
         g_inside--;
         T_OK(grove_mutex_unlock(&g_mu));
@@ -507,7 +507,7 @@ static void *cv_waiter(void *arg)
     int rc = 0;
     while (!g_ready_flag && rc == 0)
         rc = grove_cond_wait(&g_cv, &g_mu);
-    T_ASSERT(g_mu.owner_ == grove_self());   /* held again, whatever happened */
+    T_ASSERT(g_mu.owner_ == grove_self()); /* held again, whatever happened */
     logc(arg);
     T_OK(grove_mutex_unlock(&g_mu));
     return (void *)(intptr_t)rc;
@@ -521,7 +521,7 @@ static void test_cond(void)
     g_log[0] = 0;
     grove_thread *a = grove_spawn(cv_waiter, "a"), *b = grove_spawn(cv_waiter, "b");
     T_OK(grove_yield());
-    T_EQ(grove_cond_signal(&g_cv), 1);   /* a wakes, sees flag 0, waits again */
+    T_EQ(grove_cond_signal(&g_cv), 1); /* a wakes, sees flag 0, waits again */
     T_OK(grove_yield());
     T_STREQ(g_log, "");
     T_OK(grove_mutex_lock(&g_mu));
@@ -530,7 +530,7 @@ static void test_cond(void)
     T_OK(grove_mutex_unlock(&g_mu));
     T_OK(grove_join(a, NULL));
     T_OK(grove_join(b, NULL));
-    T_STREQ(g_log, "ba");   /* b waited longer the second time round */
+    T_STREQ(g_log, "ba"); /* b waited longer the second time round */
 
     /* Killed while waiting: returns -ECANCELED holding the mutex (taken back from main). */
     g_ready_flag = 0;
@@ -539,7 +539,7 @@ static void test_cond(void)
     T_OK(grove_yield());
     T_OK(grove_mutex_lock(&g_mu));
     T_OK(grove_kill_nowait(a));
-    T_OK(grove_yield());   /* a must wait for the mutex, uninterruptibly */
+    T_OK(grove_yield()); /* a must wait for the mutex, uninterruptibly */
     T_STREQ(g_log, "");
     T_OK(grove_mutex_unlock(&g_mu));
     void *r;

@@ -42,9 +42,11 @@ static void make_certs(void)
              "-keyout ca.key -out ca.pem 2>/dev/null; "
              "for n in localhost other.test; do "
              "f=$n; [ $n = other.test ] && f=other; "
-             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=$n -keyout $f.key -out $f.csr 2>/dev/null; "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=$n -keyout $f.key -out $f.csr "
+             "2>/dev/null; "
              "printf 'subjectAltName=DNS:%%s\\n' $n > $f.ext; "
-             "openssl x509 -req -in $f.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile $f.ext -out $f.pem 2>/dev/null; "
+             "openssl x509 -req -in $f.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile $f.ext -out "
+             "$f.pem 2>/dev/null; "
              "done",
              g_dir);
     T_EQ(sh(cmd), 0);
@@ -81,12 +83,12 @@ static void start_s_server(void)
     g_sport = free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", g_sport);
-    char *argv[] = {"openssl", "s_server", "-quiet", "-www", "-accept", port, "-cert", g_cert, "-key", g_key,
-                    "-alpn", "http/1.1", NULL};
+    char *argv[] = {"openssl", "s_server", "-quiet", "-www",  "-accept",  port, "-cert",
+                    g_cert,    "-key",     g_key,    "-alpn", "http/1.1", NULL};
     grove_proc_opts o = {.flags = GROVE_PROC_STDIN | GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
     g_sserver = grove_proc_spawn(argv, &o);
     T_ASSERT(g_sserver);
-    int fd = connect_retry(g_sport);   /* wait until it listens */
+    int fd = connect_retry(g_sport); /* wait until it listens */
     T_OK(fd);
     grove_close(fd);
 }
@@ -148,7 +150,7 @@ static char g_seen_sni[64];
 
 static void tls_handler(int fd, void *arg)
 {
-    int dup_fd = dup(fd);   /* the grove_tls owns its fd; the server closes the original */
+    int dup_fd = dup(fd); /* the grove_tls owns its fd; the server closes the original */
     grove_tls *t;
     if (grove_tls_accept(g_sctx, dup_fd, &t) < 0) {
         close(dup_fd);
@@ -205,7 +207,7 @@ static void test_grove_server_with_curl(void)
     grove_proc_free(p);
 }
 
-static grove_tls_ctx *g_cctx;   /* one client context shared by every connection */
+static grove_tls_ctx *g_cctx; /* one client context shared by every connection */
 
 static void *grove_client(void *arg)
 {
@@ -239,7 +241,7 @@ static void test_sni_selection(void)
     T_OK(grove_join(t, &r));
     T_EQ((intptr_t)r, 1);
     T_STREQ(g_seen_sni, "other.test");
-    t = grove_spawn(grove_client, "unknown.test");   /* gets the default: name mismatch */
+    t = grove_spawn(grove_client, "unknown.test"); /* gets the default: name mismatch */
     T_OK(grove_join(t, &r));
     T_EQ((intptr_t)r, -EKEYREJECTED);
 }
@@ -264,8 +266,21 @@ static void test_grove_server_with_s_client(void)
 {
     char connect[64];
     snprintf(connect, sizeof connect, "127.0.0.1:%d", g_gport);
-    char *argv[] = {"openssl", "s_client", "-connect", connect, "-servername", "other.test", "-verify_hostname",
-                    "other.test", "-verify_return_error", "-CAfile", g_ca, "-alpn", "http/1.1", "-ign_eof", NULL};
+    char *argv[] = {"openssl",
+                    "s_client",
+                    "-connect",
+                    connect,
+                    "-servername",
+                    "other.test",
+                    "-verify_hostname",
+                    "other.test",
+                    "-verify_return_error",
+                    "-CAfile",
+                    g_ca,
+                    "-alpn",
+                    "http/1.1",
+                    "-ign_eof",
+                    NULL};
     grove_proc_opts o = {.flags = GROVE_PROC_STDIN | GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
     grove_proc *p = grove_proc_spawn(argv, &o);
     T_ASSERT(p);
@@ -326,7 +341,7 @@ static void test_handshake_timeout_and_kill(void)
     T_EQ(grove_tls_connect(g_cctx, fd, "localhost", &t), -ETIMEDOUT);
     T_LT(grove_now() - t0, GROVE_MS(500));
     T_ASSERT(grove_timeout_end(&to));
-    grove_close(fd);   /* left open for us on failure */
+    grove_close(fd); /* left open for us on failure */
 
     fd = grove_connect(addr);
     T_OK(fd);
@@ -379,10 +394,10 @@ static void *tls_accept_one(void *arg)
     int rc = grove_tls_accept(g_sctx, fd, &t);
     if (rc < 0)
         return (void *)(intptr_t)rc;
-    grove_sleep(GROVE_MS(30));   /* the client has closed: our socket is in CLOSE_WAIT */
+    grove_sleep(GROVE_MS(30)); /* the client has closed: our socket is in CLOSE_WAIT */
     static char big[65536];
     ssize_t w = 0;
-    for (int i = 0; i < 200 && w >= 0; i++)   /* until the vanished peer shows */
+    for (int i = 0; i < 200 && w >= 0; i++) /* until the vanished peer shows */
         w = grove_tls_write(t, big, sizeof big);
     grove_tls_close(t);
     return (void *)(intptr_t)w;
@@ -413,11 +428,11 @@ static void test_peer_leaves_no_sigpipe(void)
     char buf[1024];
     grove_timeout to;
     grove_timeout_start(&to, GROVE_MS(10));
-    while (grove_tls_read(t, buf, sizeof buf) > 0) {   /* session tickets: leave nothing unread */
+    while (grove_tls_read(t, buf, sizeof buf) > 0) { /* session tickets: leave nothing unread */
     }
     grove_timeout_end(&to);
-    grove_close(c);   /* gone without close_notify: a FIN, then an RST for the next data */
-    grove_tls_close(t);   /* frees it; its fd is already closed (nothing reused the number) */
+    grove_close(c);     /* gone without close_notify: a FIN, then an RST for the next data */
+    grove_tls_close(t); /* frees it; its fd is already closed (nothing reused the number) */
     void *r;
     T_OK(grove_join(srv, &r));
     T_EQ((intptr_t)r, -EPIPE);
@@ -430,13 +445,13 @@ static void test_peer_leaves_no_sigpipe(void)
         s = grove_accept(l, NULL, NULL);
         T_OK(s);
         grove_thread *cl = grove_spawn(tls_connect_stuck, (void *)(intptr_t)c);
-        T_OK(grove_sleep(GROVE_MS(5)));   /* its ClientHello is on the wire */
+        T_OK(grove_sleep(GROVE_MS(5))); /* its ClientHello is on the wire */
         T_OK(grove_kill(cl));
         T_OK(grove_join(cl, NULL));
         grove_close(c);
         srv = grove_spawn(tls_accept_one, (void *)(intptr_t)s);
         T_OK(grove_join(srv, &r));
-        T_LT((intptr_t)r, 0);   /* an error, and we are still alive */
+        T_LT((intptr_t)r, 0); /* an error, and we are still alive */
         grove_close(s);
     }
     grove_close(l);

@@ -22,10 +22,7 @@ static void *ticker(void *arg)
     return NULL;
 }
 
-static void *tpool_user(void *arg)
-{
-    return grove_tpool_run(block_100ms, arg);
-}
+static void *tpool_user(void *arg) { return grove_tpool_run(block_100ms, arg); }
 
 static void test_concurrent_blocking(void)
 {
@@ -43,9 +40,9 @@ static void test_concurrent_blocking(void)
         T_EQ((intptr_t)r, i + 1);
     }
     int64_t took = grove_now() - t0;
-    T_LT(took, GROVE_MS(800));   /* serially: 5 s */
+    T_LT(took, GROVE_MS(800)); /* serially: 5 s */
     T_GE(took, GROVE_MS(95));
-    T_GE(g_ticks, 10);           /* the hub kept running green threads meanwhile */
+    T_GE(g_ticks, 10); /* the hub kept running green threads meanwhile */
     T_OK(grove_kill(tick));
     T_OK(grove_join(tick, NULL));
 }
@@ -72,8 +69,8 @@ static void test_timeout_and_kill(void)
     T_OK(grove_kill(t));
     void *res;
     T_OK(grove_join(t, &res));
-    T_ASSERT(res == NULL);   /* grove_tpool_run returned NULL (ECANCELED) */
-    T_OK(grove_sleep(GROVE_MS(150)));   /* let the orphaned job finish before exit */
+    T_ASSERT(res == NULL);            /* grove_tpool_run returned NULL (ECANCELED) */
+    T_OK(grove_sleep(GROVE_MS(150))); /* let the orphaned job finish before exit */
 }
 
 /* Hubs on two more OS threads, each using the pool. */
@@ -117,8 +114,8 @@ static void *leaving_thread(void *arg)
     int rc = grove_tpool_call(block_100ms, (void *)5, &r, drop_elsewhere);
     grove_timeout_end(&to);
     if (arg)
-        usleep(250000);   /* not a switch point: the completion stays queued in the inbox */
-    return (void *)(intptr_t)rc;   /* the hub is destroyed as the thread exits */
+        usleep(250000);          /* not a switch point: the completion stays queued in the inbox */
+    return (void *)(intptr_t)rc; /* the hub is destroyed as the thread exits */
 }
 
 static void test_hub_exits_before_job(void)
@@ -131,7 +128,7 @@ static void test_hub_exits_before_job(void)
     T_EQ(atomic_load(&g_dropped_elsewhere), 0);
     for (int i = 0; i < 100 && atomic_load(&g_dropped_elsewhere) == 0; i++)
         T_OK(grove_sleep(GROVE_MS(5)));
-    T_EQ(atomic_load(&g_dropped_elsewhere), 5);   /* dropped on the pool thread */
+    T_EQ(atomic_load(&g_dropped_elsewhere), 5); /* dropped on the pool thread */
 
     /* The completion arrives while the thread is still alive but never polls again: it
      * is discarded when the hub is destroyed, and dropped there. */

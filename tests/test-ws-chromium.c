@@ -75,13 +75,13 @@ static void serve_ws(grove_stream *s, t_head *h)
     grove_event_send(&g_done, NULL);
 }
 
-static grove_tls_ctx *g_tls;   /* set for the HTTPS run */
+static grove_tls_ctx *g_tls; /* set for the HTTPS run */
 
 static void handler(int fd, void *arg)
 {
     grove_stream *s;
     if (g_tls) {
-        int dfd = dup(fd);   /* the grove_tls owns its fd; the server closes the original */
+        int dfd = dup(fd); /* the grove_tls owns its fd; the server closes the original */
         grove_tls *t;
         if (dfd < 0 || grove_tls_accept(g_tls, dfd, &t) < 0) {
             if (dfd >= 0)
@@ -144,11 +144,23 @@ static void run_chromium(bool tls)
     snprintf(url, sizeof url, "%s://127.0.0.1:%d/", tls ? "https" : "http", port);
     /* as root Chromium needs --no-sandbox */
     /* the HTTPS run's certificate is made here: Chromium is told to accept it */
-    char *argv[] = {"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    char *argv[] = {"chromium",
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
                     tls ? "--ignore-certificate-errors" : "--disable-sync",
-                    "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--metrics-recording-only", "--mute-audio", profarg, url, NULL};
+                    "--no-first-run",
+                    "--no-default-browser-check",
+                    "--disable-extensions",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--metrics-recording-only",
+                    "--mute-audio",
+                    profarg,
+                    url,
+                    NULL};
     grove_proc_opts po = {.flags = GROVE_PROC_STDOUT | GROVE_PROC_STDERR_TO_STDOUT};
     grove_proc *p = grove_proc_spawn(argv, &po);
     if (!p)

@@ -9,7 +9,7 @@
 #include "servers.h"
 #include "ws-harness.h"
 
-#define PYTHON "/usr/bin/python3"   /* Debian's, which has python3-websockets */
+#define PYTHON "/usr/bin/python3" /* Debian's, which has python3-websockets */
 
 static char g_script_dir[512];
 static int g_port;
@@ -222,7 +222,7 @@ static void grove_client(const char *mode)
     T_EQ(m.code, 4003);
     T_EQ(m.len, 13);
     T_ASSERT(memcmp(m.data, "py server bye", 13) == 0);
-    T_EQ(grove_ws_close_sent(ws), 4003);   /* echoed */
+    T_EQ(grove_ws_close_sent(ws), 4003); /* echoed */
     T_EQ(grove_ws_recv(ws, &m), -EPIPE);
     grove_ws_free(ws);
     T_ASSERT(!grove_timeout_end(&to));

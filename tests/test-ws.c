@@ -67,7 +67,7 @@ static void echo(grove_ws *ws)
     }
     g_last_rc = rc;
     if (rc == GROVE_WS_CLOSE)
-        T_EQ(grove_ws_close(ws, 1000, NULL), 0);   /* already answered: returns at once */
+        T_EQ(grove_ws_close(ws, 1000, NULL), 0); /* already answered: returns at once */
 }
 
 static void handler(int fd, void *arg)
@@ -148,7 +148,7 @@ static void clean_close(t_raw *c, int before)
 static void test_accept_key(void)
 {
     char out[29];
-    T_OK(grove_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out));   /* RFC 6455 section 1.3 */
+    T_OK(grove_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out)); /* RFC 6455 section 1.3 */
     T_STREQ(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     T_EQ(grove_ws_accept_key(NULL, out), -EINVAL);
 }
@@ -165,16 +165,16 @@ static void test_utf8_validator(void)
     T_ASSERT(utf8_ok("Hello-\xc2\xb5@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-UTF-8!!", 26));
     T_ASSERT(utf8_ok("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 11));
     T_ASSERT(utf8_ok("\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\xef\xbf\xbf\xed\x9f\xbf\xee\x80\x80", 17));
-    T_ASSERT(!utf8_ok("\xc0\xaf", 2));           /* overlong */
-    T_ASSERT(!utf8_ok("\xe0\x80\xaf", 3));       /* overlong */
-    T_ASSERT(!utf8_ok("\xf0\x80\x80\xaf", 4));   /* overlong */
-    T_ASSERT(!utf8_ok("\xed\xa0\x80", 3));       /* surrogate */
-    T_ASSERT(!utf8_ok("\xf4\x90\x80\x80", 4));   /* > U+10FFFF */
+    T_ASSERT(!utf8_ok("\xc0\xaf", 2));         /* overlong */
+    T_ASSERT(!utf8_ok("\xe0\x80\xaf", 3));     /* overlong */
+    T_ASSERT(!utf8_ok("\xf0\x80\x80\xaf", 4)); /* overlong */
+    T_ASSERT(!utf8_ok("\xed\xa0\x80", 3));     /* surrogate */
+    T_ASSERT(!utf8_ok("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     T_ASSERT(!utf8_ok("\xf5\x80\x80\x80", 4));
     T_ASSERT(!utf8_ok("\x80", 1));
-    T_ASSERT(!utf8_ok("\xce\xba\xe1", 3));       /* truncated at the end */
+    T_ASSERT(!utf8_ok("\xce\xba\xe1", 3)); /* truncated at the end */
     T_ASSERT(!utf8_ok("\xfe", 1));
-    T_ASSERT(!utf8_ok("abcdefghij\xff", 11));   /* after an ASCII run */
+    T_ASSERT(!utf8_ok("abcdefghij\xff", 11)); /* after an ASCII run */
     /* byte by byte, a valid sequence stays valid and an invalid one fails at its byte */
     const char *v = "\xf0\x9f\x98\x80 ok \xe2\x82\xac";
     grove__ws_utf8 u = {0};
@@ -261,16 +261,16 @@ static int parse_error(const unsigned char *bytes, size_t n, bool server, bool r
 
 static void test_parser_errors(void)
 {
-    T_EQ(parse_error((const unsigned char *)"\x81\x05Hello", 7, true, false, 100), 1002);   /* unmasked */
+    T_EQ(parse_error((const unsigned char *)"\x81\x05Hello", 7, true, false, 100), 1002); /* unmasked */
     T_EQ(parse_error((const unsigned char *)"\x81\x05Hello", 7, false, false, 100), 0);
-    T_EQ(parse_error((const unsigned char *)"\x81\x85....Hello", 11, false, false, 100), 1002);   /* masked */
-    T_EQ(parse_error((const unsigned char *)"\xc1\x80....", 6, true, false, 100), 1002);   /* RSV1 */
+    T_EQ(parse_error((const unsigned char *)"\x81\x85....Hello", 11, false, false, 100), 1002); /* masked */
+    T_EQ(parse_error((const unsigned char *)"\xc1\x80....", 6, true, false, 100), 1002);        /* RSV1 */
     T_EQ(parse_error((const unsigned char *)"\xc1\x80....", 6, true, true, 100), 0);
-    T_EQ(parse_error((const unsigned char *)"\xa1\x80....", 6, true, true, 100), 1002);    /* RSV2 */
-    T_EQ(parse_error((const unsigned char *)"\x93\x80....", 6, true, false, 100), 1002);   /* opcode 3 */
-    T_EQ(parse_error((const unsigned char *)"\x09\x80....", 6, true, false, 100), 1002);   /* ping, no FIN */
+    T_EQ(parse_error((const unsigned char *)"\xa1\x80....", 6, true, true, 100), 1002);  /* RSV2 */
+    T_EQ(parse_error((const unsigned char *)"\x93\x80....", 6, true, false, 100), 1002); /* opcode 3 */
+    T_EQ(parse_error((const unsigned char *)"\x09\x80....", 6, true, false, 100), 1002); /* ping, no FIN */
     T_EQ(parse_error((const unsigned char *)"\x89\xfe\x00\x7e....", 8, true, false, 1000), 1002);
-    T_EQ(parse_error((const unsigned char *)"\x80\x80....", 6, true, false, 100), 1002);   /* lone continuation */
+    T_EQ(parse_error((const unsigned char *)"\x80\x80....", 6, true, false, 100), 1002); /* lone continuation */
     T_EQ(parse_error((const unsigned char *)"\x01\x80....\x01\x80....", 12, true, false, 100), 1002);
     T_EQ(parse_error((const unsigned char *)"\x82\xff\x80\0\0\0\0\0\0\0....", 14, true, false, 100), 1002);
     T_EQ(parse_error((const unsigned char *)"\x82\xfe\x01\x00....", 8, true, false, 100), 1009);
@@ -452,14 +452,14 @@ static void test_fragmentation(void)
         unsigned b0[3];
         int n;
     } bad[] = {
-        {{0x80}, 1},               /* continuation without a message */
-        {{0x00}, 1},               /* non-final continuation without a message */
-        {{0x01, 0x81}, 2},         /* a new text message inside a fragmented one */
-        {{0x01, 0x02}, 2},         /* binary start inside a text message */
-        {{0x09}, 1},               /* fragmented ping */
-        {{0x0a}, 1},               /* fragmented pong */
-        {{0x08}, 1},               /* fragmented close */
-        {{0x01, 0x09}, 2},         /* fragmented ping inside a fragmented message */
+        {{0x80}, 1},       /* continuation without a message */
+        {{0x00}, 1},       /* non-final continuation without a message */
+        {{0x01, 0x81}, 2}, /* a new text message inside a fragmented one */
+        {{0x01, 0x02}, 2}, /* binary start inside a text message */
+        {{0x09}, 1},       /* fragmented ping */
+        {{0x0a}, 1},       /* fragmented pong */
+        {{0x08}, 1},       /* fragmented close */
+        {{0x01, 0x09}, 2}, /* fragmented ping inside a fragmented message */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         before = open_raw(&c, ECHO_WHOLE, NULL, NULL);
@@ -473,8 +473,12 @@ static void test_fragmentation(void)
 
 static void test_utf8(void)
 {
-    static const char *good[] = {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", "\xf0\x90\x80\x80",
-                                 "\xf4\x8f\xbf\xbf", "\xef\xbf\xbf\xef\xbb\xbf", "\xed\x9f\xbf", "plain"};
+    static const char *good[] = {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5",
+                                 "\xf0\x90\x80\x80",
+                                 "\xf4\x8f\xbf\xbf",
+                                 "\xef\xbf\xbf\xef\xbb\xbf",
+                                 "\xed\x9f\xbf",
+                                 "plain"};
     t_raw c;
     int before = open_raw(&c, ECHO_WHOLE, NULL, NULL);
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
@@ -493,10 +497,11 @@ static void test_utf8(void)
     t_expect(&c, GROVE_WS_BINARY, "\xff\xfe", 2);
     clean_close(&c, before);
 
-    static const char *bad[] = {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited",
+    static const char *bad[] = {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"
+                                "edited",
                                 "\xc0\xaf",
                                 "\xf4\x90\x80\x80",
-                                "\xce\xba\xe1",   /* ends inside a code point */
+                                "\xce\xba\xe1", /* ends inside a code point */
                                 "\x80",
                                 "\xfe\xfe\xff\xff"};
     for (int mode = ECHO_WHOLE; mode <= ECHO_PARTS; mode++)
@@ -575,7 +580,10 @@ static void test_close(void)
     expect_failure(&c, before, 1002, -EPROTO);
     /* a reason that is not UTF-8: 1007 */
     before = open_raw(&c, ECHO_WHOLE, NULL, NULL);
-    t_send(&c, 0x88, "\x03\xe8\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "", 16);
+    t_send(&c, 0x88,
+           "\x03\xe8\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"
+           "",
+           16);
     expect_failure(&c, before, 1007, -EILSEQ);
     /* frames after the close are ignored: only the close is echoed */
     before = open_raw(&c, ECHO_WHOLE, NULL, NULL);
@@ -646,25 +654,28 @@ static void test_limits(void)
     t_fill(p, sizeof p, 9);
     t_raw c;
     int before = open_raw(&c, ECHO_WHOLE, &o, NULL);
-    t_send(&c, 0x82, p, 1000);   /* at the limit: fine */
+    t_send(&c, 0x82, p, 1000); /* at the limit: fine */
     t_expect(&c, GROVE_WS_BINARY, p, 1000);
-    t_send(&c, 0x02, p, 1000);   /* 3000 in fragments: fine */
+    t_send(&c, 0x02, p, 1000); /* 3000 in fragments: fine */
     t_send(&c, 0x00, p + 1000, 1000);
     t_send(&c, 0x80, p + 2000, 1000);
     t_expect(&c, GROVE_WS_BINARY, p, 3000);
-    t_send(&c, 0x82, p, 1001);   /* one byte over the frame limit */
+    t_send(&c, 0x82, p, 1001); /* one byte over the frame limit */
     expect_failure(&c, before, 1009, -EMSGSIZE);
     /* a message over the limit in fragments within the frame limit */
     before = open_raw(&c, ECHO_WHOLE, &o, NULL);
     for (int i = 0; i < 3; i++)
-        t_send(&c, i ? 0x00 : 0x02, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 100);
+        t_send(&c, i ? 0x00 : 0x02,
+               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+               "aaaaaaa",
+               100);
     t_send(&c, 0x00, p, 1000);
     t_send(&c, 0x00, p, 1000);
     t_send(&c, 0x80, p, 1000);
     expect_failure(&c, before, 1009, -EMSGSIZE);
     /* the frame limit is checked on the header, before any payload arrives */
     before = open_raw(&c, ECHO_WHOLE, &o, NULL);
-    unsigned char hdr[14] = {0x82, 0xff, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4};   /* 4 GiB */
+    unsigned char hdr[14] = {0x82, 0xff, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4}; /* 4 GiB */
     t_send_raw(&c, hdr, sizeof hdr);
     expect_failure(&c, before, 1009, -EMSGSIZE);
     /* piece-wise receive is not bound by max_message, only by max_frame */
@@ -714,7 +725,7 @@ static size_t tz_deflate(t_z *z, const void *in, size_t n, unsigned char *out, s
     int zr = deflate(&z->d, Z_SYNC_FLUSH);
     size_t len = cap - z->d.avail_out;
     if (zr == Z_BUF_ERROR && len == 0) {
-        out[0] = 0;   /* nothing new to flush: an empty stored block's header byte */
+        out[0] = 0; /* nothing new to flush: an empty stored block's header byte */
         return 1;
     }
     T_EQ(zr, Z_OK);
@@ -768,7 +779,7 @@ static void test_deflate_negotiation(void)
     t_raw c;
     struct {
         const char *offer;
-        const char *answer;   /* NULL = declined */
+        const char *answer; /* NULL = declined */
     } cases[] = {
         {"permessage-deflate", "Sec-WebSocket-Extensions: permessage-deflate\r\n"},
         {"permessage-deflate; client_max_window_bits", "Sec-WebSocket-Extensions: permessage-deflate\r\n"},
@@ -819,11 +830,12 @@ static void test_deflate_messages(void)
 {
     grove_ws_opts on = {.deflate = 1};
     unsigned char *p = malloc(200000), *z = malloc(300000);
-    for (size_t i = 0; i < 200000; i++)   /* compressible, not trivial */
+    for (size_t i = 0; i < 200000; i++) /* compressible, not trivial */
         p[i] = (unsigned char)("the quick brown fox jumps over the lazy dog "[i % 44] ^ (i / 997 % 2));
     for (int mode = ECHO_WHOLE; mode <= ECHO_PARTS; mode++) {
         t_raw c;
-        int before = open_raw(&c, mode, &on, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
+        int before =
+            open_raw(&c, mode, &on, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
         T_ASSERT(strstr(c.resp, "permessage-deflate"));
         t_z tz;
         tz_init(&tz, 15);
@@ -859,7 +871,7 @@ static void test_deflate_messages(void)
             T_LT(n, 100000);
             t_send(&c, 0xc2, z, n);
             expect_compressed(&c, &tz, GROVE_WS_BINARY, p, 200000);
-            t_send(&c, 0x81, "plain", 5);   /* RSV1 clear: not compressed */
+            t_send(&c, 0x81, "plain", 5); /* RSV1 clear: not compressed */
             expect_compressed(&c, &tz, GROVE_WS_TEXT, "plain", 5);
             /* a compressed message in three fragments: RSV1 on the first only */
             n = tz_deflate(&tz, p, 5000, z, 300000);
@@ -942,11 +954,11 @@ static void test_deflate_context(void)
     T_ASSERT(strstr(c.resp, "server_max_window_bits=9"));
     unsigned char msg[3000], z[4000];
     t_fill(msg, 1000, 5);
-    memcpy(msg + 1000, msg, 1000);   /* repeats at distance 1000 > 512: not reachable with 9 bits */
+    memcpy(msg + 1000, msg, 1000); /* repeats at distance 1000 > 512: not reachable with 9 bits */
     memcpy(msg + 2000, msg, 1000);
     for (int k = 0; k < 3; k++) {
         t_z tz;
-        tz_init(&tz, 15);   /* fresh each message: no context taken over */
+        tz_init(&tz, 15); /* fresh each message: no context taken over */
         size_t n = tz_deflate(&tz, msg, sizeof msg, z, sizeof z);
         t_send(&c, 0xc2, z, n);
         t_fr f;
@@ -990,7 +1002,7 @@ static void test_server_handshake(void)
         {"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", 400, -EINVAL},
         {"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n"
          "Sec-WebSocket-Version: 13\r\n",
-         400, -EINVAL},   /* 10 bytes, not 16 */
+         400, -EINVAL}, /* 10 bytes, not 16 */
         {"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=!\r\n"
          "Sec-WebSocket-Version: 13\r\n",
          400, -EINVAL},
@@ -1055,7 +1067,7 @@ static void test_server_handshake(void)
     grove_stream *ds = grove_stream_new(sv[0], 0);
     T_EQ(grove_ws_accept(ds, &(grove_ws_request){0}, &badl, &ws), -EINVAL);
     char byte;
-    T_EQ(recv(sv[1], &byte, 1, MSG_DONTWAIT), -1);   /* nothing was written */
+    T_EQ(recv(sv[1], &byte, 1, MSG_DONTWAIT), -1); /* nothing was written */
     grove_stream_close(ds);
     close(sv[1]);
     T_EQ(grove_ws_connect("ws://127.0.0.1:1/", &badw, &ws), -EINVAL);
@@ -1095,11 +1107,11 @@ static void test_frames_with_request(void)
 
 typedef struct raw_srv {
     int listen_fd, port;
-    const char *response;   /* the handshake answer; "%s" gets the right accept key */
-    const unsigned char *after;   /* bytes sent after the handshake */
+    const char *response;       /* the handshake answer; "%s" gets the right accept key */
+    const unsigned char *after; /* bytes sent after the handshake */
     size_t after_len;
-    char request[4096];     /* what the client sent */
-    unsigned char frames[4096];   /* client frames read after the handshake (raw) */
+    char request[4096];         /* what the client sent */
+    unsigned char frames[4096]; /* client frames read after the handshake (raw) */
     size_t frames_len;
     bool read_frames, answer_close;
     grove_thread *th;
@@ -1171,7 +1183,8 @@ static void raw_srv_end(raw_srv *r)
     grove_close(r->listen_fd);
 }
 
-#define OK_101 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+#define OK_101                                                                                                         \
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
 
 static int client_against(const char *response, const grove_ws_opts *o, raw_srv *r)
 {
@@ -1203,8 +1216,8 @@ static void test_client_handshake(void)
     sscanf(strstr(r.request, "Sec-WebSocket-Key: ") + 19, "%63[^\r]", k2);
     T_ASSERT(strcmp(k1, k2) != 0);
 
-    grove_ws_opts d = {.deflate = 1, .protocols = "chat, superchat", .origin = "http://example.test",
-                       .headers = "X-Extra: 1\r\n"};
+    grove_ws_opts d = {
+        .deflate = 1, .protocols = "chat, superchat", .origin = "http://example.test", .headers = "X-Extra: 1\r\n"};
     T_EQ(client_against(OK_101 "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10; "
                                "client_max_window_bits=9\r\nSec-WebSocket-Protocol: superchat\r\n\r\n",
                         &d, &r),
@@ -1221,15 +1234,18 @@ static void test_client_handshake(void)
     } bad[] = {
         {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 200},
         {"HTTP/1.1 403 Forbidden\r\n\r\n", 403},
-        {"HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", 0},
+        {"HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+         "%s\r\n\r\n",
+         0},
         {"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", 101},
         {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: %s\r\n\r\n", 101},
         {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 101},
         {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n", 101},   /* wrong key */
-        {OK_101 "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 101},   /* not offered */
+         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+         101},                                                                /* wrong key */
+        {OK_101 "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 101}, /* not offered */
         {OK_101 "Sec-WebSocket-Extensions: x-other\r\n\r\n", 101},
-        {OK_101 "Sec-WebSocket-Protocol: chat\r\n\r\n", 101},   /* not offered */
+        {OK_101 "Sec-WebSocket-Protocol: chat\r\n\r\n", 101}, /* not offered */
         {OK_101 " folded: line\r\n\r\n", 101},
         {"garbage\r\n\r\n", 0},
     };
@@ -1274,8 +1290,8 @@ static void test_client_handshake(void)
     }
     /* bad URLs */
     grove_ws *ws;
-    static const char *urls[] = {"http://127.0.0.1/", "ws://", "ws:///x", "ws://h:0/", "ws://h:65536/",
-                                 "ws://h:8x/", "ws://u@h/", "ws://h/#frag", "ws://[::1/", "ws://h/a b"};
+    static const char *urls[] = {"http://127.0.0.1/", "ws://",     "ws:///x",      "ws://h:0/",  "ws://h:65536/",
+                                 "ws://h:8x/",        "ws://u@h/", "ws://h/#frag", "ws://[::1/", "ws://h/a b"};
     for (size_t i = 0; i < sizeof urls / sizeof *urls; i++)
         T_EQ(grove_ws_connect(urls[i], NULL, &ws), -EINVAL);
     /* nothing listening */
@@ -1307,7 +1323,7 @@ static void test_client_frames(void)
     grove_ws_msg m;
     T_EQ(grove_ws_recv(ws, &m), GROVE_WS_TEXT);
     T_STREQ((const char *)m.data, "from server");
-    T_EQ(grove_ws_recv(ws, &m), GROVE_WS_PING);   /* delivered, and answered */
+    T_EQ(grove_ws_recv(ws, &m), GROVE_WS_PING); /* delivered, and answered */
     T_EQ(m.len, 2);
     T_OK(grove_ws_send(ws, GROVE_WS_TEXT, "abcd", 4));
     T_OK(grove_ws_send(ws, GROVE_WS_TEXT, "abcd", 4));
@@ -1321,7 +1337,7 @@ static void test_client_frames(void)
     unsigned char masks[2][4];
     int texts = 0, ops[8], nops = 0;
     while (left >= 6) {
-        T_ASSERT(f[1] & 0x80);   /* masked */
+        T_ASSERT(f[1] & 0x80); /* masked */
         size_t len = f[1] & 0x7f;
         unsigned char *mk = f + 2, *pl = f + 6;
         unsigned char buf[128];
@@ -1360,7 +1376,7 @@ static void test_client_frames(void)
     T_EQ(grove_ws_close_sent(ws), 1002);
     T_EQ(grove_ws_recv(ws, &m), -EPIPE);
     T_EQ(grove_ws_send(ws, GROVE_WS_TEXT, "x", 1), -EPIPE);
-    T_OK(grove_ws_close(ws, 1000, NULL));   /* failed: returns at once */
+    T_OK(grove_ws_close(ws, 1000, NULL)); /* failed: returns at once */
     grove_ws_free(ws);
     raw_srv_end(&r);
     T_GE(r.frames_len, 8);
@@ -1402,7 +1418,7 @@ static void test_api_rules(void)
     T_OK(grove_ws_ping(ws, "between", 7));
     T_OK(grove_ws_send_part(ws, GROVE_WS_TEXT, "cd", 2, true));
     grove_ws_msg m;
-    T_EQ(grove_ws_recv(ws, &m), GROVE_WS_TEXT);   /* the pong was not delivered */
+    T_EQ(grove_ws_recv(ws, &m), GROVE_WS_TEXT); /* the pong was not delivered */
     T_STREQ((const char *)m.data, "abcd");
     /* piece-wise receive of a message the server sends whole */
     T_OK(grove_ws_send(ws, GROVE_WS_BINARY, "0123456789", 10));
@@ -1434,9 +1450,9 @@ static void test_recv_timeout_resumes(void)
     grove_ws_msg m;
     grove_timeout to;
     grove_timeout_start(&to, GROVE_MS(40));
-    T_EQ(grove_ws_recv(ws, &m), -ETIMEDOUT);   /* the first fragment came, not the second */
+    T_EQ(grove_ws_recv(ws, &m), -ETIMEDOUT); /* the first fragment came, not the second */
     T_ASSERT(grove_timeout_end(&to));
-    T_EQ(grove_ws_recv_part(ws, &m), -EBUSY);   /* a whole message is half read */
+    T_EQ(grove_ws_recv_part(ws, &m), -EBUSY); /* a whole message is half read */
     T_EQ(grove_ws_recv(ws, &m), GROVE_WS_TEXT);
     T_STREQ((const char *)m.data, "slow message");
     /* the connection still works both ways */
@@ -1474,14 +1490,10 @@ static void test_mutated_streams(void)
             x ^= x << 5;
             size_t at = x % len;
             switch ((x >> 20) % 3) {
-            case 0:
-                buf[at] ^= (unsigned char)(1u << ((x >> 8) & 7));
-                break;
-            case 1:
-                buf[at] = (unsigned char)(x >> 12);
-                break;
+            case 0: buf[at] ^= (unsigned char)(1u << ((x >> 8) & 7)); break;
+            case 1: buf[at] = (unsigned char)(x >> 12); break;
             default:
-                len = at + 1;   /* cut */
+                len = at + 1; /* cut */
                 break;
             }
         }
@@ -1578,7 +1590,7 @@ static void *reader(void *arg)
     while ((rc = grove_ws_recv(ws, &m)) == GROVE_WS_TEXT)
         n++;
     T_EQ(rc, GROVE_WS_CLOSE);
-    T_EQ(m.code, 4321);   /* the server's echo of our close */
+    T_EQ(m.code, 4321); /* the server's echo of our close */
     return (void *)(intptr_t)n;
 }
 

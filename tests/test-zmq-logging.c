@@ -11,8 +11,10 @@ static const char *run(const char *args)
 {
     static char out[4096];
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "timeout 30 %s %s > /tmp/grove-zmq-logging.$$ && cat /tmp/grove-zmq-logging.$$; "
-             "rc=$?; rm -f /tmp/grove-zmq-logging.$$; exit $rc", g_exe, args);
+    snprintf(cmd, sizeof cmd,
+             "timeout 30 %s %s > /tmp/grove-zmq-logging.$$ && cat /tmp/grove-zmq-logging.$$; "
+             "rc=$?; rm -f /tmp/grove-zmq-logging.$$; exit $rc",
+             g_exe, args);
     FILE *f = popen(cmd, "r");
     T_ASSERT(f);
     size_t n = fread(out, 1, sizeof out - 1, f);
@@ -50,7 +52,7 @@ static void test_two_servers_one_client(void)
             grove_sleep(GROVE_MS(50));
     }
     T_EQ(c0 + c1, 1000);
-    T_GT(c0, 0);   /* round robin: both servers got lines */
+    T_GT(c0, 0); /* round robin: both servers got lines */
     T_GT(c1, 0);
     snprintf(args, sizeof args, "query %s 'grep hello grove'", rep0);
     T_EQ(atol(run(args)), c0);

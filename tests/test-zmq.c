@@ -57,7 +57,7 @@ static void test_req_to_pyzmq_rep(void)
         T_ASSERT(strncmp(r, "re:", 3) == 0 && strcmp(r + 3, q) == 0);
     }
     T_EQ(grove_zmq_send(s, "x", 1, 0), 1);
-    T_EQ(grove_zmq_send(s, "y", 1, 0), -EFSM);   /* a REQ socket used out of turn */
+    T_EQ(grove_zmq_send(s, "y", 1, 0), -EFSM); /* a REQ socket used out of turn */
     T_OK(grove_zmq_close(s));
     T_EQ(peer_exit(p), 0);
 }
@@ -96,7 +96,7 @@ static void test_rep_for_pyzmq_req(void)
     g_ticks = 0;
     grove_thread *tk = grove_spawn(ticker, NULL);
     grove_proc *p = peer("req", ep, 300);
-    T_EQ(peer_exit(p), 0);   /* the hub kept running meanwhile: the ticker ticked */
+    T_EQ(peer_exit(p), 0); /* the hub kept running meanwhile: the ticker ticked */
     void *r;
     T_OK(grove_join(srv, &r));
     T_EQ((intptr_t)r, 0);
@@ -234,7 +234,10 @@ static int slow_echo(const grove_zmq_msg *req, grove_zmq_reply *reply, void *arg
 
 static grove_zmq *g_router;
 static int g_handled;
-static void *router_server(void *arg) { return (void *)(intptr_t)grove_zmq_serve_router(g_router, slow_echo, &g_handled, 0); }
+static void *router_server(void *arg)
+{
+    return (void *)(intptr_t)grove_zmq_serve_router(g_router, slow_echo, &g_handled, 0);
+}
 
 static grove_zmq *g_dealer;
 static grove_event g_replies[1000];
@@ -306,7 +309,7 @@ static void test_router_dealer_thousand_in_flight(void)
     int out_of_order = 0;
     for (int i = 1; i < 1000; i++)
         out_of_order += g_order[i] < g_order[i - 1];
-    T_GT(out_of_order, 10);   /* replies went out as handlers finished */
+    T_GT(out_of_order, 10); /* replies went out as handlers finished */
     T_OK(grove_kill(srv));
     T_OK(grove_join(srv, &r));
     T_EQ((intptr_t)r, -ECANCELED);
@@ -392,6 +395,8 @@ static void test_waiters(void)
     T_EQ(g_got[0], 'x');
     T_EQ(g_got[1], 'y');
     T_EQ(g_got[2], 'z');
+    /* The sockets' watchers are service threads: they do not count as the user's. */
+    T_EQ(grove_thread_count(), 0);
     /* Kill ends a wait. */
     grove_thread *k = grove_spawn(blocked_reader, NULL);
     T_OK(grove_sleep(GROVE_MS(2)));

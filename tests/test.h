@@ -14,27 +14,27 @@
 #include <string.h>
 #include <unistd.h>
 
-#define T_FAIL(...)                                                                        \
-    do {                                                                                   \
-        fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);                            \
-        fprintf(stderr, __VA_ARGS__);                                                      \
-        fprintf(stderr, "\n");                                                             \
-        fflush(stderr);                                                                    \
-        abort();                                                                           \
+#define T_FAIL(...)                                                                                                    \
+    do {                                                                                                               \
+        fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);                                                        \
+        fprintf(stderr, __VA_ARGS__);                                                                                  \
+        fprintf(stderr, "\n");                                                                                         \
+        fflush(stderr);                                                                                                \
+        abort();                                                                                                       \
     } while (0)
 
-#define T_ASSERT(c)                                                                        \
-    do {                                                                                   \
-        if (!(c))                                                                          \
-            T_FAIL("%s", #c);                                                              \
+#define T_ASSERT(c)                                                                                                    \
+    do {                                                                                                               \
+        if (!(c))                                                                                                      \
+            T_FAIL("%s", #c);                                                                                          \
     } while (0)
 
 /* Integer comparison printing both values: T_EQ(a, b), T_NE, T_LT, T_LE, T_GT, T_GE. */
-#define T_CMP(a, op, b)                                                                    \
-    do {                                                                                   \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                \
-        if (!(a_ op b_))                                                                   \
-            T_FAIL("%s %s %s (%lld vs %lld)", #a, #op, #b, a_, b_);                        \
+#define T_CMP(a, op, b)                                                                                                \
+    do {                                                                                                               \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                                            \
+        if (!(a_ op b_))                                                                                               \
+            T_FAIL("%s %s %s (%lld vs %lld)", #a, #op, #b, a_, b_);                                                    \
     } while (0)
 #define T_EQ(a, b) T_CMP(a, ==, b)
 #define T_NE(a, b) T_CMP(a, !=, b)
@@ -44,18 +44,18 @@
 #define T_GE(a, b) T_CMP(a, >=, b)
 
 /* A Grove return code that must be >= 0; prints grove_strerror otherwise. */
-#define T_OK(expr)                                                                         \
-    do {                                                                                   \
-        long long r_ = (long long)(expr);                                                  \
-        if (r_ < 0)                                                                        \
-            T_FAIL("%s returned %lld (%s)", #expr, r_, grove_strerror((int)r_));           \
+#define T_OK(expr)                                                                                                     \
+    do {                                                                                                               \
+        long long r_ = (long long)(expr);                                                                              \
+        if (r_ < 0)                                                                                                    \
+            T_FAIL("%s returned %lld (%s)", #expr, r_, grove_strerror((int)r_));                                       \
     } while (0)
 
-#define T_STREQ(a, b)                                                                      \
-    do {                                                                                   \
-        const char *a_ = (a), *b_ = (b);                                                   \
-        if (strcmp(a_, b_) != 0)                                                           \
-            T_FAIL("%s == %s (\"%s\" vs \"%s\")", #a, #b, a_, b_);                         \
+#define T_STREQ(a, b)                                                                                                  \
+    do {                                                                                                               \
+        const char *a_ = (a), *b_ = (b);                                                                               \
+        if (strcmp(a_, b_) != 0)                                                                                       \
+            T_FAIL("%s == %s (\"%s\" vs \"%s\")", #a, #b, a_, b_);                                                     \
     } while (0)
 
 typedef struct t_case {
@@ -82,6 +82,9 @@ static inline int t_run(const t_case *cases, int argc, char **argv)
     return 0;
 }
 
-#define T_CASE(fn) {#fn, fn}
+#define T_CASE(fn)                                                                                                     \
+    {                                                                                                                  \
+#fn, fn                                                                                                        \
+    }
 
 #endif

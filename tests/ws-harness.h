@@ -73,7 +73,7 @@ static inline int t_read_head(grove_stream *s, t_head *h)
 typedef struct t_raw {
     int fd;
     grove_stream *s;
-    char resp[4096];   /* the handshake response head */
+    char resp[4096]; /* the handshake response head */
     int status;
 } t_raw;
 
@@ -109,10 +109,7 @@ static inline void t_raw_open(t_raw *c, int port, const char *extra)
     T_ASSERT(strstr(c->resp, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
 }
 
-static inline void t_raw_close(t_raw *c)
-{
-    grove_stream_close(c->s);
-}
+static inline void t_raw_close(t_raw *c) { grove_stream_close(c->s); }
 
 /* Builds a frame: b0 is the first byte (FIN, RSV and opcode bits); masked unless
  * unmasked is set. Returns its length. */
@@ -162,10 +159,7 @@ static inline void t_send_chunked(t_raw *c, unsigned b0, const void *data, size_
     free(f);
 }
 
-static inline void t_send(t_raw *c, unsigned b0, const void *data, size_t len)
-{
-    t_send_chunked(c, b0, data, len, 0);
-}
+static inline void t_send(t_raw *c, unsigned b0, const void *data, size_t len) { t_send_chunked(c, b0, data, len, 0); }
 
 static inline void t_send_raw(t_raw *c, const void *bytes, size_t n)
 {
@@ -174,10 +168,10 @@ static inline void t_send_raw(t_raw *c, const void *bytes, size_t n)
 }
 
 typedef struct t_fr {
-    unsigned b0;   /* first byte */
+    unsigned b0; /* first byte */
     int op;
     bool fin, rsv1;
-    unsigned char *data;   /* malloc'ed, NUL-terminated; free it */
+    unsigned char *data; /* malloc'ed, NUL-terminated; free it */
     size_t len;
 } t_fr;
 
@@ -266,7 +260,7 @@ static inline void t_expect_close(t_raw *c, int code)
             T_FAIL("expected close %d, got %s", code, grove_strerror(rc));
         if (f.op == GROVE_WS_CLOSE)
             break;
-        free(f.data);   /* data echoed before the failure */
+        free(f.data); /* data echoed before the failure */
     }
     if (code == 0) {
         T_EQ(f.len, 0);

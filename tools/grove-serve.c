@@ -44,7 +44,7 @@ extern const grove_app_def grove_builtin_demo_app;
 static struct {
     const char *bind[MAX_BINDS];
     int nbind;
-    const char *app;          /* NULL: the built-in demo */
+    const char *app; /* NULL: the built-in demo */
     const char *symbol;
     int workers, threads;
     const char *access_log;
@@ -114,15 +114,49 @@ static double secs(const char *opt, const char *v)
 
 static void parse(int argc, char **argv)
 {
-    enum { BIND = 256, WORKERS, THREADS, ALOG, MAXREQ, JITTER, GRACE, TIMEOUT, RELOAD, PIDF, STATUS, CERT, KEY,
-           REUSE, MAXBODY, MAXHEAD, HTIMEOUT, KATIMEOUT, APPARG, HELP };
-    static const struct option lo[] = {
-        {"bind", 1, 0, BIND}, {"workers", 1, 0, WORKERS}, {"threads", 1, 0, THREADS}, {"access-log", 1, 0, ALOG},
-        {"max-requests", 1, 0, MAXREQ}, {"max-requests-jitter", 1, 0, JITTER}, {"graceful-timeout", 1, 0, GRACE},
-        {"timeout", 1, 0, TIMEOUT}, {"reload", 0, 0, RELOAD}, {"pid-file", 1, 0, PIDF}, {"status", 1, 0, STATUS},
-        {"tls-cert", 1, 0, CERT}, {"tls-key", 1, 0, KEY}, {"reuse-port", 0, 0, REUSE}, {"max-body", 1, 0, MAXBODY},
-        {"max-header-bytes", 1, 0, MAXHEAD}, {"header-timeout", 1, 0, HTIMEOUT},
-        {"keepalive-timeout", 1, 0, KATIMEOUT}, {"app-arg", 1, 0, APPARG}, {"help", 0, 0, HELP}, {0, 0, 0, 0}};
+    enum {
+        BIND = 256,
+        WORKERS,
+        THREADS,
+        ALOG,
+        MAXREQ,
+        JITTER,
+        GRACE,
+        TIMEOUT,
+        RELOAD,
+        PIDF,
+        STATUS,
+        CERT,
+        KEY,
+        REUSE,
+        MAXBODY,
+        MAXHEAD,
+        HTIMEOUT,
+        KATIMEOUT,
+        APPARG,
+        HELP
+    };
+    static const struct option lo[] = {{"bind", 1, 0, BIND},
+                                       {"workers", 1, 0, WORKERS},
+                                       {"threads", 1, 0, THREADS},
+                                       {"access-log", 1, 0, ALOG},
+                                       {"max-requests", 1, 0, MAXREQ},
+                                       {"max-requests-jitter", 1, 0, JITTER},
+                                       {"graceful-timeout", 1, 0, GRACE},
+                                       {"timeout", 1, 0, TIMEOUT},
+                                       {"reload", 0, 0, RELOAD},
+                                       {"pid-file", 1, 0, PIDF},
+                                       {"status", 1, 0, STATUS},
+                                       {"tls-cert", 1, 0, CERT},
+                                       {"tls-key", 1, 0, KEY},
+                                       {"reuse-port", 0, 0, REUSE},
+                                       {"max-body", 1, 0, MAXBODY},
+                                       {"max-header-bytes", 1, 0, MAXHEAD},
+                                       {"header-timeout", 1, 0, HTIMEOUT},
+                                       {"keepalive-timeout", 1, 0, KATIMEOUT},
+                                       {"app-arg", 1, 0, APPARG},
+                                       {"help", 0, 0, HELP},
+                                       {0, 0, 0, 0}};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -154,11 +188,8 @@ static void parse(int argc, char **argv)
                 die("too many --app-arg (at most %s)", "16");
             O.app_argv[O.app_argc++] = optarg;
             break;
-        case HELP:
-            fputs(USAGE, stdout);
-            exit(0);
-        default:
-            die("unknown or incomplete option %s (see --help)", argv[optind - 1]);
+        case HELP: fputs(USAGE, stdout); exit(0);
+        default: die("unknown or incomplete option %s (see --help)", argv[optind - 1]);
         }
     }
     if (optind < argc) {
@@ -242,8 +273,8 @@ static void on_quit(int signo, void *arg) { _exit(0); }
 
 static grove_http_server_opts server_opts(void)
 {
-    grove_http_server_opts so = {.handler = g_app->handle, .arg = g_state, .limits = O.limits, .tls = g_tls,
-                                 .access_log = O.access_log};
+    grove_http_server_opts so = {
+        .handler = g_app->handle, .arg = g_state, .limits = O.limits, .tls = g_tls, .access_log = O.access_log};
     return so;
 }
 
@@ -254,7 +285,7 @@ static void *extra_hub(void *arg)
 {
     int me = (int)(intptr_t)arg;
     grove_http_server_opts so = server_opts();
-    so.access_log = NULL;   /* one writer per file */
+    so.access_log = NULL; /* one writer per file */
     grove_http_server *srv[MAX_BINDS];
     for (int i = 0; i < g_nlisten; i++)
         srv[i] = grove_http_server_start(3 + i, &so);
@@ -336,9 +367,9 @@ static int worker_main(void)
         }
         r = (rec){.type = REC_BEAT, .requests = reqs, .connections = conns};
         if (grove_write(status_fd, &r, sizeof r) != sizeof r)
-            break;   /* the controller is gone: stop */
+            break; /* the controller is gone: stop */
         if (max_req > 0 && reqs >= (uint64_t)max_req)
-            break;   /* recycle: a new worker takes over */
+            break; /* recycle: a new worker takes over */
         grove_timeout to;
         grove_timeout_start(&to, beat);
         int rc = grove_event_wait(&g_stop_ev, NULL);
@@ -348,7 +379,7 @@ static int worker_main(void)
     }
     g_stop_worker = 1;
     for (int i = 0; i < g_nlisten; i++)
-        grove_close(3 + i);   /* stop accepting at once: the new workers take the queue */
+        grove_close(3 + i); /* stop accepting at once: the new workers take the queue */
     for (int i = 0; i < g_nlisten; i++)
         grove_http_server_stop(srv[i], (int64_t)(O.graceful * 1e9));
     for (int i = 1; i < O.threads; i++)
@@ -365,14 +396,14 @@ enum { W_STARTING, W_RUNNING, W_STOPPING, W_DEAD };
 typedef struct worker {
     struct worker *next;
     pid_t pid;
-    int fd;            /* status pipe, read end */
+    int fd; /* status pipe, read end */
     int pidfd;
     int gen;
     int state;
     int64_t started, last_beat, kill_at;
     int killed_sig;
     uint64_t requests, connections;
-    grove_event ready;   /* sent 1 when READY, 0 when it died first */
+    grove_event ready; /* sent 1 when READY, 0 when it died first */
 } worker;
 
 static struct {
@@ -389,7 +420,7 @@ static struct {
     int64_t backoff_until;
     int fails;
     time_t app_mtime;
-    grove_event wake;   /* a signal to act on */
+    grove_event wake; /* a signal to act on */
     int pending_hup, pending_term, pending_quit, pending_ttin, pending_ttou;
 } C;
 
@@ -425,7 +456,7 @@ static worker *spawn_worker(void)
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     for (int i = 0; i < O.nbind; i++)
-        posix_spawn_file_actions_adddup2(&fa, C.lfd[i], 3 + i);   /* dup2 clears close-on-exec */
+        posix_spawn_file_actions_adddup2(&fa, C.lfd[i], 3 + i); /* dup2 clears close-on-exec */
     posix_spawn_file_actions_adddup2(&fa, p[1], 3 + O.nbind);
     char nl[32], mr[48];
     snprintf(nl, sizeof nl, "GROVE_SERVE_NLISTEN=%d", O.nbind);
@@ -514,7 +545,7 @@ static void *worker_reader(void *arg)
             logmsg("worker %d died of signal %d; replacing it", (int)w->pid, WTERMSIG(st));
         else
             logmsg("worker %d exited with status %d; replacing it", (int)w->pid, WEXITSTATUS(st));
-        if (was == W_STARTING) {   /* died at start: back off */
+        if (was == W_STARTING) { /* died at start: back off */
             C.fails++;
             int64_t d = GROVE_MS(100) << (C.fails < 6 ? C.fails : 6);
             C.backoff_until = grove_now() + d;
@@ -621,12 +652,12 @@ static const char *state_name(int s)
 static int status_json(char *out, size_t size)
 {
     int64_t now = grove_now();
-    size_t o = (size_t)snprintf(out, size,
-                                "{\"pid\":%d,\"uptime_s\":%.1f,\"generation\":%d,\"reloads\":%ld,"
-                                "\"last_reload_s_ago\":%s%.1f,\"restarts\":%ld,\"target_workers\":%d,\"workers\":[",
-                                (int)getpid(), (double)(now - C.started) / 1e9, C.gen, C.reloads,
-                                C.last_reload ? "" : "-", C.last_reload ? (double)(now - C.last_reload) / 1e9 : 1.0,
-                                C.restarts, C.target);
+    size_t o =
+        (size_t)snprintf(out, size,
+                         "{\"pid\":%d,\"uptime_s\":%.1f,\"generation\":%d,\"reloads\":%ld,"
+                         "\"last_reload_s_ago\":%s%.1f,\"restarts\":%ld,\"target_workers\":%d,\"workers\":[",
+                         (int)getpid(), (double)(now - C.started) / 1e9, C.gen, C.reloads, C.last_reload ? "" : "-",
+                         C.last_reload ? (double)(now - C.last_reload) / 1e9 : 1.0, C.restarts, C.target);
     int first = 1;
     for (worker *w = C.workers; w && o < size; w = w->next) {
         if (w->state == W_DEAD)
@@ -735,8 +766,8 @@ static int controller_main(void)
                 kill(w->pid, SIGKILL);
         return 1;
     }
-    fprintf(stderr, "grove-serve: serving %s with %d worker%s on %s%s\n", O.app ? O.app : "the demo app",
-            C.target, C.target > 1 ? "s" : "", O.bind[0], O.nbind > 1 ? " and more" : "");
+    fprintf(stderr, "grove-serve: serving %s with %d worker%s on %s%s\n", O.app ? O.app : "the demo app", C.target,
+            C.target > 1 ? "s" : "", O.bind[0], O.nbind > 1 ? " and more" : "");
     int64_t next_mtime_check = grove_now() + GROVE_SEC(1);
     while (!C.stopping) {
         grove_timeout to;

@@ -20,7 +20,7 @@ extern "C" {
 #define GROVE_APP_ABI 1
 
 typedef struct grove_app_def {
-    unsigned abi;   /* GROVE_APP_ABI */
+    unsigned abi; /* GROVE_APP_ABI */
     /* Optional. Runs in each worker before it serves, on the worker's hub (it may switch).
      * *state (NULL before) becomes handle's arg. argc/argv: grove-serve's --app-arg values.
      * A negative return fails the worker's start (grove-serve reports it and exits). */

@@ -31,10 +31,10 @@ extern "C" {
 #endif
 
 /* Durations and deadlines are int64_t nanoseconds everywhere. */
-#define GROVE_NS(n)  ((int64_t)(n))
-#define GROVE_US(n)  ((int64_t)(n) * 1000)
-#define GROVE_MS(n)  ((int64_t)(n) * 1000000)
-#define GROVE_SEC(n) ((int64_t)(n) * 1000000000)
+#define GROVE_NS(n) ((int64_t)(n))
+#define GROVE_US(n) ((int64_t)(n)*1000)
+#define GROVE_MS(n) ((int64_t)(n)*1000000)
+#define GROVE_SEC(n) ((int64_t)(n)*1000000000)
 
 /* A green thread. Opaque; its memory lives at the top of its own stack. */
 typedef struct grove_thread grove_thread;
@@ -50,8 +50,10 @@ GROVE_API int64_t grove_now(void);
 
 /* Options for grove_spawn_opts(). Zero-initialise, then set what you need. */
 typedef struct grove_spawn_attr {
-    size_t stack_size;   /* 0 = the default (grove_stack_size_default()). See below. */
-    const char *name;    /* copied (up to 31 bytes); NULL = "thread-<id>" */
+    size_t stack_size; /* 0 = the default (grove_stack_size_default()). See below. */
+    const char *name;  /* copied (up to 31 bytes); NULL = "thread-<id>" */
+    int service;       /* nonzero: a library's own helper thread (a socket's watcher...):
+                            grove_thread_count and grove_wait_all do not count it */
 } grove_spawn_attr;
 
 /* Spawns a joinable green thread running fn(arg). It is queued FIFO behind the threads
@@ -290,7 +292,7 @@ GROVE_API pid_t grove_fork(void);
 
 /* ---- File descriptors (eventlet's trampoline) ------------------------------------- */
 
-#define GROVE_READ  0x1
+#define GROVE_READ 0x1
 #define GROVE_WRITE 0x2
 
 /* Waits until fd is readable (GROVE_READ) or writable (GROVE_WRITE), or both (either

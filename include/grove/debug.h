@@ -19,12 +19,12 @@ extern "C" {
 
 /* What the blocking detector saw, passed to a report callback. */
 typedef struct grove_debug_block_report {
-    uint64_t thread_id;        /* the green thread that runs without switching (its hub's id) */
-    const char *thread_name;   /* its name (grove_thread_name), or "" if unknown */
-    int os_tid;                /* the hub's OS thread (gettid()), 0 if unknown */
-    int64_t blocked_ns;        /* how long the hub had not switched when detected */
+    uint64_t thread_id;      /* the green thread that runs without switching (its hub's id) */
+    const char *thread_name; /* its name (grove_thread_name), or "" if unknown */
+    int os_tid;              /* the hub's OS thread (gettid()), 0 if unknown */
+    int64_t blocked_ns;      /* how long the hub had not switched when detected */
     int64_t threshold_ns;
-    void *const *pcs;          /* its backtrace, innermost first (backtrace() addresses;
+    void *const *pcs; /* its backtrace, innermost first (backtrace() addresses;
                                 * backtrace_symbols_fd names them); npcs == 0 if the blocked
                                 * OS thread did not answer the signal within a second */
     int npcs;

@@ -36,19 +36,21 @@ extern "C" {
 /* ---- Limits ------------------------------------------------------------------------------ */
 
 /* Size limits and timeouts, shared by the server and the client. A zero field means its
- * default (given in brackets; they follow nginx's). */
+ * default (given in brackets; they follow nginx's). The server enforces its read timeouts
+ * with one sweeper per server rather than a timer per read, so they fire up to a quarter
+ * of the smallest of them late (at least 5 ms, at most 1 s). */
 typedef struct grove_http_limits {
-    size_t max_request_line;   /* [8 KiB] request line (or status line) -> 414 */
-    size_t max_header_line;    /* [8 KiB] one header line -> 431 */
-    size_t max_header_bytes;   /* [32 KiB] the whole head, trailers included -> 431 */
-    size_t max_headers;        /* [100] number of header lines (and trailers) -> 431 */
-    uint64_t max_body;         /* [1 MiB] request body (server), response body read whole
+    size_t max_request_line; /* [8 KiB] request line (or status line) -> 414 */
+    size_t max_header_line;  /* [8 KiB] one header line -> 431 */
+    size_t max_header_bytes; /* [32 KiB] the whole head, trailers included -> 431 */
+    size_t max_headers;      /* [100] number of header lines (and trailers) -> 431 */
+    uint64_t max_body;       /* [1 MiB] request body (server), response body read whole
                                 * by grove_http_resp_body (client) -> 413 */
-    size_t max_chunk_ext;      /* [1 KiB] chunk extensions of one chunk -> 400 */
-    int64_t header_timeout;    /* [60 s] from a request's first byte to its last header */
-    int64_t idle_timeout;      /* [75 s] keep-alive: waiting for a request's first byte */
-    int64_t body_timeout;      /* [60 s] each body read must make progress within this */
-    int64_t send_timeout;      /* [60 s] each write must make progress within this */
+    size_t max_chunk_ext;    /* [1 KiB] chunk extensions of one chunk -> 400 */
+    int64_t header_timeout;  /* [60 s] from a request's first byte to its last header */
+    int64_t idle_timeout;    /* [75 s] keep-alive: waiting for a request's first byte */
+    int64_t body_timeout;    /* [60 s] each body read must make progress within this */
+    int64_t send_timeout;    /* [60 s] each write must make progress within this */
 } grove_http_limits;
 
 /* ---- Server ------------------------------------------------------------------------------ */
@@ -64,8 +66,8 @@ typedef struct grove_http_req grove_http_req;
  * >= 0 without responding gets a 500 as well. */
 typedef int (*grove_http_handler)(grove_http_req *req, void *arg);
 
-#define GROVE_HTTP_LOG_COMMON   0   /* NCSA Common Log Format */
-#define GROVE_HTTP_LOG_COMBINED 1   /* Common plus "Referer" "User-Agent" */
+#define GROVE_HTTP_LOG_COMMON 0   /* NCSA Common Log Format */
+#define GROVE_HTTP_LOG_COMBINED 1 /* Common plus "Referer" "User-Agent" */
 
 typedef struct grove_http_server_opts {
     grove_http_handler handler; /* required */
@@ -114,8 +116,7 @@ GROVE_API const char *grove_http_req_header(const grove_http_req *req, const cha
 /* Iteration: the number of header lines, and the i-th name and value (0 <= i < count).
  * Returns 0, or -EINVAL for a bad index. */
 GROVE_API size_t grove_http_req_header_count(const grove_http_req *req);
-GROVE_API int grove_http_req_header_at(const grove_http_req *req, size_t i, const char **name,
-                                       const char **value);
+GROVE_API int grove_http_req_header_at(const grove_http_req *req, size_t i, const char **name, const char **value);
 /* A trailer of a chunked request body, after the body was read to its end; else NULL. */
 GROVE_API const char *grove_http_req_trailer(const grove_http_req *req, const char *name);
 /* The declared body length: Content-Length, 0 without a body, -1 for chunked. */
@@ -210,12 +211,12 @@ GROVE_API void grove_http_router_free(grove_http_router *r);
 /* ---- Client (the green urllib2) ---------------------------------------------------------- */
 
 typedef struct grove_http_client_opts {
-    size_t max_idle_per_host;  /* [4] keep-alive connections kept per scheme+host+port */
-    int64_t idle_keep;         /* [30 s] an idle connection older than this is not reused */
-    int max_redirects;         /* 0: redirects are returned as they are; N: follow up to N */
-    grove_tls_ctx *tls;        /* for https:// (not owned); NULL: a verifying default one */
-    grove_http_limits limits;  /* zero fields: defaults (max_body bounds grove_http_resp_body) */
-    const char *user_agent;    /* NULL = "grove"; "" = none */
+    size_t max_idle_per_host; /* [4] keep-alive connections kept per scheme+host+port */
+    int64_t idle_keep;        /* [30 s] an idle connection older than this is not reused */
+    int max_redirects;        /* 0: redirects are returned as they are; N: follow up to N */
+    grove_tls_ctx *tls;       /* for https:// (not owned); NULL: a verifying default one */
+    grove_http_limits limits; /* zero fields: defaults (max_body bounds grove_http_resp_body) */
+    const char *user_agent;   /* NULL = "grove"; "" = none */
 } grove_http_client_opts;
 
 typedef struct grove_http_client grove_http_client;
@@ -229,10 +230,10 @@ GROVE_API void grove_http_client_free(grove_http_client *c);
 
 /* A request to send. */
 typedef struct grove_http_request {
-    const char *method;              /* NULL = "GET" */
-    const char *url;                 /* "http://host[:port]/path?q" or "https://..." */
-    const char *const *headers;      /* NULL or NULL-terminated {"Name", "value", ...} pairs */
-    const void *body;                /* body from memory (body_len bytes) ... */
+    const char *method;         /* NULL = "GET" */
+    const char *url;            /* "http://host[:port]/path?q" or "https://..." */
+    const char *const *headers; /* NULL or NULL-terminated {"Name", "value", ...} pairs */
+    const void *body;           /* body from memory (body_len bytes) ... */
     size_t body_len;
     /* ... or from a callback: returns bytes written into buf (<= n), 0 at the end, or
      * -errno to abort. body_cb_len >= 0 sends Content-Length, -1 sends it chunked. */

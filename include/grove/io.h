@@ -39,8 +39,8 @@ struct addrinfo;
  * (names are resolved through grove_getaddrinfo, without blocking the hub), ":8080" (any
  * IPv4 address), or "unix:/path/to/socket". */
 
-#define GROVE_LISTEN_REUSEPORT 0x1   /* SO_REUSEPORT: several listeners share the port */
-#define GROVE_LISTEN_V6ONLY    0x2   /* IPV6_V6ONLY on an IPv6 listener */
+#define GROVE_LISTEN_REUSEPORT 0x1 /* SO_REUSEPORT: several listeners share the port */
+#define GROVE_LISTEN_V6ONLY 0x2    /* IPV6_V6ONLY on an IPv6 listener */
 
 /* Creates a listening TCP (or Unix) socket with SO_REUSEADDR. A Unix path that exists as
  * a stale socket is replaced. backlog <= 0 means SOMAXCONN.

@@ -89,12 +89,12 @@
 extern "C" {
 #endif
 
-#define GROVE_PATCH_IO     0x01u   /* read, write, recv*, send*, sendfile, accept*, connect */
+#define GROVE_PATCH_IO 0x01u /* read, write, recv*, send*, sendfile, accept*, connect */
 #define GROVE_PATCH_SOCKET GROVE_PATCH_IO
-#define GROVE_PATCH_POLL   0x02u   /* poll, ppoll, select, pselect */
-#define GROVE_PATCH_TIME   0x04u   /* sleep, usleep, nanosleep, clock_nanosleep */
-#define GROVE_PATCH_DNS    0x08u   /* getaddrinfo, gethostbyname(_r) */
-#define GROVE_PATCH_ALL    0x0fu
+#define GROVE_PATCH_POLL 0x02u /* poll, ppoll, select, pselect */
+#define GROVE_PATCH_TIME 0x04u /* sleep, usleep, nanosleep, clock_nanosleep */
+#define GROVE_PATCH_DNS 0x08u  /* getaddrinfo, gethostbyname(_r) */
+#define GROVE_PATCH_ALL 0x0fu
 
 /* Sets which groups are patched (process-wide; 0 turns patching off; bits outside
  * GROVE_PATCH_ALL are ignored). The bookkeeping calls (close, dup*, fcntl*, ioctl,

@@ -36,13 +36,13 @@ extern "C" {
 typedef struct grove_pq_pool grove_pq_pool;
 
 typedef struct grove_pq_opts {
-    const char *conninfo;        /* libpq connection string (copied) */
-    size_t min_size;             /* connections kept open even when idle (made at start) */
-    size_t max_size;             /* at most this many open at once (>= 1) */
-    int64_t connect_timeout_ns;  /* per connection attempt; 0 = 10 s */
-    int64_t max_idle_ns;         /* idle longer than this: closed (above min_size); 0 = never */
-    int64_t max_age_ns;          /* older than this: closed when next idle; 0 = never */
-    int64_t check_after_ns;      /* idle longer than this when handed out: checked with a
+    const char *conninfo;       /* libpq connection string (copied) */
+    size_t min_size;            /* connections kept open even when idle (made at start) */
+    size_t max_size;            /* at most this many open at once (>= 1) */
+    int64_t connect_timeout_ns; /* per connection attempt; 0 = 10 s */
+    int64_t max_idle_ns;        /* idle longer than this: closed (above min_size); 0 = never */
+    int64_t max_age_ns;         /* older than this: closed when next idle; 0 = never */
+    int64_t check_after_ns;     /* idle longer than this when handed out: checked with a
                                     round trip first; 0 = 1 s; < 0 = never */
 } grove_pq_opts;
 
@@ -68,8 +68,7 @@ GROVE_API int grove_pq_put(grove_pq_pool *p, PGconn *conn);
  * cancelled on the server. Switches. */
 GROVE_API int grove_pq_exec(PGconn *conn, const char *sql, int nparams, const char *const *values, PGresult **res);
 /* grove_pq_get + grove_pq_exec + grove_pq_put. Switches. */
-GROVE_API int grove_pq_query(grove_pq_pool *p, const char *sql, int nparams, const char *const *values,
-                             PGresult **res);
+GROVE_API int grove_pq_query(grove_pq_pool *p, const char *sql, int nparams, const char *const *values, PGresult **res);
 
 /* Open connections (idle plus handed out), idle ones, and green threads waiting. */
 GROVE_API size_t grove_pq_pool_open(const grove_pq_pool *p);

@@ -28,15 +28,15 @@ extern "C" {
 
 /* ---- Subprocesses ------------------------------------------------------------------------ */
 
-#define GROVE_PROC_STDIN  0x1   /* a pipe to the child's stdin (else it inherits ours) */
-#define GROVE_PROC_STDOUT 0x2   /* a pipe from its stdout */
-#define GROVE_PROC_STDERR 0x4   /* a pipe from its stderr */
-#define GROVE_PROC_STDERR_TO_STDOUT 0x8   /* its stderr goes where its stdout goes */
+#define GROVE_PROC_STDIN 0x1            /* a pipe to the child's stdin (else it inherits ours) */
+#define GROVE_PROC_STDOUT 0x2           /* a pipe from its stdout */
+#define GROVE_PROC_STDERR 0x4           /* a pipe from its stderr */
+#define GROVE_PROC_STDERR_TO_STDOUT 0x8 /* its stderr goes where its stdout goes */
 
 typedef struct grove_proc_opts {
-    unsigned flags;          /* GROVE_PROC_* */
-    char *const *envp;       /* NULL: our environment */
-    const char *cwd;         /* NULL: our directory */
+    unsigned flags;    /* GROVE_PROC_* */
+    char *const *envp; /* NULL: our environment */
+    const char *cwd;   /* NULL: our directory */
 } grove_proc_opts;
 
 typedef struct grove_proc grove_proc;

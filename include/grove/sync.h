@@ -58,7 +58,7 @@ GROVE_API int grove_event_reset(grove_event *ev);
 enum grove_queue_kind {
     GROVE_QUEUE_FIFO = 0,
     GROVE_QUEUE_LIFO = 1,
-    GROVE_QUEUE_PRIORITY = 2,   /* smallest first by the comparator; FIFO among equals */
+    GROVE_QUEUE_PRIORITY = 2, /* smallest first by the comparator; FIFO among equals */
 };
 
 /* maxsize for grove_queue_init: */
@@ -82,8 +82,7 @@ typedef struct grove_queue {
  * blocks while that many items are queued; 0: a rendezvous channel where put blocks until
  * a getter takes the item (eventlet's Queue(0)). The storage grows as needed.
  * Returns 0 or -EINVAL. Never switches. */
-GROVE_API int grove_queue_init(grove_queue *q, int kind, long maxsize,
-                               int (*cmp)(const void *a, const void *b));
+GROVE_API int grove_queue_init(grove_queue *q, int kind, long maxsize, int (*cmp)(const void *a, const void *b));
 /* Frees the queue's storage (items still queued are dropped, not freed: they are the
  * caller's pointers). Returns 0, or -EBUSY if green threads still wait on it. */
 GROVE_API int grove_queue_destroy(grove_queue *q);
@@ -135,7 +134,7 @@ GROVE_API int grove_chan_destroy(grove_chan *ch);
 typedef struct grove_sem {
     grove_wlist_ waiters_;
     long count_;
-    long bound_;   /* < 0: unbounded */
+    long bound_; /* < 0: unbounded */
 } grove_sem;
 
 /* A counting semaphore with count units. Returns 0 or -EINVAL (count < 0). */

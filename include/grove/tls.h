@@ -19,11 +19,11 @@ extern "C" {
 #endif
 
 typedef struct grove_tls_opts {
-    const char *ca_file;     /* extra trusted CAs (PEM); clients also trust the system store */
-    const char *cert_file;   /* certificate chain (PEM): required for servers */
-    const char *key_file;    /* its private key (PEM) */
-    const char *alpn;        /* comma-separated protocols, in preference order ("h2,http/1.1") */
-    int insecure;            /* clients: skip certificate and name verification (testing only) */
+    const char *ca_file;   /* extra trusted CAs (PEM); clients also trust the system store */
+    const char *cert_file; /* certificate chain (PEM): required for servers */
+    const char *key_file;  /* its private key (PEM) */
+    const char *alpn;      /* comma-separated protocols, in preference order ("h2,http/1.1") */
+    int insecure;          /* clients: skip certificate and name verification (testing only) */
 } grove_tls_opts;
 
 typedef struct grove_tls_ctx grove_tls_ctx;

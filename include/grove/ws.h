@@ -35,66 +35,66 @@ extern "C" {
 #endif
 
 /* Message and frame types (the RFC 6455 opcodes). */
-#define GROVE_WS_TEXT   0x1
+#define GROVE_WS_TEXT 0x1
 #define GROVE_WS_BINARY 0x2
-#define GROVE_WS_CLOSE  0x8
-#define GROVE_WS_PING   0x9
-#define GROVE_WS_PONG   0xA
+#define GROVE_WS_CLOSE 0x8
+#define GROVE_WS_PING 0x9
+#define GROVE_WS_PONG 0xA
 
 /* Close status codes (RFC 6455 section 7.4.1) that Grove sends or reports. */
-#define GROVE_WS_CLOSE_NORMAL       1000
-#define GROVE_WS_CLOSE_GOING_AWAY   1001
-#define GROVE_WS_CLOSE_PROTOCOL     1002
-#define GROVE_WS_CLOSE_UNSUPPORTED  1003
-#define GROVE_WS_CLOSE_NO_STATUS    1005   /* reported only: the peer's close had no code */
-#define GROVE_WS_CLOSE_ABNORMAL     1006   /* reported only: the connection ended without a close */
+#define GROVE_WS_CLOSE_NORMAL 1000
+#define GROVE_WS_CLOSE_GOING_AWAY 1001
+#define GROVE_WS_CLOSE_PROTOCOL 1002
+#define GROVE_WS_CLOSE_UNSUPPORTED 1003
+#define GROVE_WS_CLOSE_NO_STATUS 1005 /* reported only: the peer's close had no code */
+#define GROVE_WS_CLOSE_ABNORMAL 1006  /* reported only: the connection ended without a close */
 #define GROVE_WS_CLOSE_INVALID_DATA 1007
-#define GROVE_WS_CLOSE_POLICY       1008
-#define GROVE_WS_CLOSE_TOO_BIG      1009
-#define GROVE_WS_CLOSE_EXTENSION    1010
-#define GROVE_WS_CLOSE_INTERNAL     1011
+#define GROVE_WS_CLOSE_POLICY 1008
+#define GROVE_WS_CLOSE_TOO_BIG 1009
+#define GROVE_WS_CLOSE_EXTENSION 1010
+#define GROVE_WS_CLOSE_INTERNAL 1011
 
 /* Options for a connection. Zero-initialise, then set what you need: every zero field
  * means the default named here. The structure is only read during the call it is passed
  * to; the strings are copied or used before that call returns. */
 typedef struct grove_ws_opts {
-    size_t max_frame;        /* largest frame payload accepted (0 = 16 MiB); larger: 1009 */
-    size_t max_message;      /* largest message accepted by grove_ws_recv, after
+    size_t max_frame;                /* largest frame payload accepted (0 = 16 MiB); larger: 1009 */
+    size_t max_message;              /* largest message accepted by grove_ws_recv, after
                                 decompression (0 = 16 MiB); larger: 1009 */
-    int64_t close_timeout;   /* how long grove_ws_close waits for the peer's close frame
+    int64_t close_timeout;           /* how long grove_ws_close waits for the peer's close frame
                                 (0 = 5 s; < 0 = do not wait) */
-    int deflate;             /* permessage-deflate: 1 = offer it (client) / accept an offer
+    int deflate;                     /* permessage-deflate: 1 = offer it (client) / accept an offer
                                 (server); 0 = off */
-    int deflate_level;       /* zlib level 1..9 for outgoing messages (0 = 6)
+    int deflate_level;               /* zlib level 1..9 for outgoing messages (0 = 6)
                                 Out-of-range levels or window bits: -EINVAL */
-    int deflate_no_context_takeover;   /* 1 = our compressor forgets its window after each
+    int deflate_no_context_takeover; /* 1 = our compressor forgets its window after each
                                           message (less memory, worse ratio) */
-    int deflate_window_bits; /* our compressor's window, 8..15 (0 = 15; 8 means Huffman
+    int deflate_window_bits;         /* our compressor's window, 8..15 (0 = 15; 8 means Huffman
                                 coding only); a server announces it as
                                 server_max_window_bits */
-    int deliver_control;     /* 1 = grove_ws_recv also returns pings and pongs (pings are
+    int deliver_control;             /* 1 = grove_ws_recv also returns pings and pongs (pings are
                                 still answered automatically) */
-    const char *protocols;   /* subprotocols, comma-separated. Client: offered in this order.
+    const char *protocols;           /* subprotocols, comma-separated. Client: offered in this order.
                                 Server: the ones it supports; it picks the first protocol of
                                 the client's offer that is listed here. NULL = none */
     /* Client only (grove_ws_connect / grove_ws_client): */
-    const char *origin;      /* Origin header (NULL = none) */
-    const char *headers;     /* extra request header lines, each ending in "\r\n" (NULL) */
-    const grove_tls_opts *tls;   /* wss: TLS options (CA file...); NULL = defaults: verify
+    const char *origin;        /* Origin header (NULL = none) */
+    const char *headers;       /* extra request header lines, each ending in "\r\n" (NULL) */
+    const grove_tls_opts *tls; /* wss: TLS options (CA file...); NULL = defaults: verify
                                     against the system store */
-    size_t bufsize;          /* grove_ws_connect's stream buffer size (0 = 16 KiB) */
+    size_t bufsize;            /* grove_ws_connect's stream buffer size (0 = 16 KiB) */
 } grove_ws_opts;
 
 /* The values of an upgrade request's headers, for grove_ws_accept. NULL = absent. A header
  * that appeared several times is given as its values joined with ", ". */
 typedef struct grove_ws_request {
-    const char *method;      /* request method: must be "GET" (NULL = not checked) */
-    const char *upgrade;     /* Upgrade: must contain the token "websocket" */
-    const char *connection;  /* Connection: must contain the token "Upgrade" */
-    const char *key;         /* Sec-WebSocket-Key: base64 of 16 bytes */
-    const char *version;     /* Sec-WebSocket-Version: must be "13" */
-    const char *extensions;  /* Sec-WebSocket-Extensions (optional) */
-    const char *protocol;    /* Sec-WebSocket-Protocol (optional) */
+    const char *method;     /* request method: must be "GET" (NULL = not checked) */
+    const char *upgrade;    /* Upgrade: must contain the token "websocket" */
+    const char *connection; /* Connection: must contain the token "Upgrade" */
+    const char *key;        /* Sec-WebSocket-Key: base64 of 16 bytes */
+    const char *version;    /* Sec-WebSocket-Version: must be "13" */
+    const char *extensions; /* Sec-WebSocket-Extensions (optional) */
+    const char *protocol;   /* Sec-WebSocket-Protocol (optional) */
 } grove_ws_request;
 
 typedef struct grove_ws grove_ws;
@@ -104,12 +104,12 @@ typedef struct grove_ws grove_ws;
  * grove_ws_recv (and a control frame's payload) is followed by a NUL byte, so text can be
  * used as a C string when it holds no NUL; pieces from grove_ws_recv_part are not. */
 typedef struct grove_ws_msg {
-    int type;                /* GROVE_WS_TEXT, BINARY, PING, PONG or CLOSE */
+    int type; /* GROVE_WS_TEXT, BINARY, PING, PONG or CLOSE */
     const unsigned char *data;
     size_t len;
-    bool fin;                /* grove_ws_recv_part: this is the message's last piece
+    bool fin; /* grove_ws_recv_part: this is the message's last piece
                                 (always true for grove_ws_recv) */
-    int code;                /* GROVE_WS_CLOSE: the peer's status code (1005 if none);
+    int code; /* GROVE_WS_CLOSE: the peer's status code (1005 if none);
                                 data/len: its reason */
 } grove_ws_msg;
 
@@ -127,8 +127,7 @@ typedef struct grove_ws_msg {
  * Returns 0 and *out; -EINVAL (bad request: 400 sent; or NULL s/req/out or options out
  * of range: nothing sent); -EPROTONOSUPPORT (bad version:
  * 426 sent); -ENOMEM; -errno from writing (-EPIPE, -ETIMEDOUT, -ECANCELED...). */
-GROVE_API int grove_ws_accept(grove_stream *s, const grove_ws_request *req, const grove_ws_opts *opts,
-                              grove_ws **out);
+GROVE_API int grove_ws_accept(grove_stream *s, const grove_ws_request *req, const grove_ws_opts *opts, grove_ws **out);
 
 struct grove_http_req;
 

@@ -69,9 +69,9 @@ GROVE_API int grove_zmq_send_parts(grove_zmq *s, const struct iovec *iov, size_t
 
 /* A received multipart message: parts[i] points into one allocation owned by the message. */
 typedef struct grove_zmq_msg {
-    size_t n;             /* number of parts */
-    struct iovec *parts;  /* parts[0..n) */
-    void *mem_;           /* private */
+    size_t n;            /* number of parts */
+    struct iovec *parts; /* parts[0..n) */
+    void *mem_;          /* private */
 } grove_zmq_msg;
 /* Receives a whole multipart message (at most max_parts parts, max_bytes bytes in all:
  * a larger one is received and dropped whole, and -EMSGSIZE returned). The message is
@@ -82,9 +82,9 @@ GROVE_API void grove_zmq_msg_free(grove_zmq_msg *m);
 
 /* A green zmq_poll over grove_zmq sockets and plain fds. */
 typedef struct grove_zmq_pollitem {
-    grove_zmq *socket;   /* or NULL to poll fd */
+    grove_zmq *socket; /* or NULL to poll fd */
     int fd;
-    short events;        /* ZMQ_POLLIN, ZMQ_POLLOUT */
+    short events; /* ZMQ_POLLIN, ZMQ_POLLOUT */
     short revents;
 } grove_zmq_pollitem;
 /* Waits until one of items is ready or timeout_ns passes (< 0: no limit, 0: just look).

@@ -12,10 +12,10 @@
 #define grove__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Always-on assertion for Grove's own invariants (never for user input). */
-#define GROVE_ASSERT(cond)                                                                 \
-    do {                                                                                   \
-        if (grove__unlikely(!(cond)))                                                      \
-            grove__assert_fail(#cond, __FILE__, __LINE__);                                 \
+#define GROVE_ASSERT(cond)                                                                                             \
+    do {                                                                                                               \
+        if (grove__unlikely(!(cond)))                                                                                  \
+            grove__assert_fail(#cond, __FILE__, __LINE__);                                                             \
     } while (0)
 GROVE_HIDDEN _Noreturn void grove__assert_fail(const char *what, const char *file, int line);
 

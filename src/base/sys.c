@@ -6,7 +6,7 @@
 void grove__sys_sleep_ns(int64_t ns)
 {
     if (ns < 0)
-        ns = INT64_MAX;   /* "forever": only reached by a hub with nothing to wake it */
+        ns = INT64_MAX; /* "forever": only reached by a hub with nothing to wake it */
     int64_t sec = ns / 1000000000;
     struct timespec ts = {(time_t)(sec > (int64_t)INT32_MAX * 64 ? (int64_t)INT32_MAX * 64 : sec), ns % 1000000000};
     while (GROVE__SC(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, &ts, 0, 0) == -EINTR) {

@@ -91,9 +91,9 @@ static inline long grove__scf(long err, long n, long a, long b, long c, long d, 
 #endif
     return grove__sc6(n, a, b, c, d, e, f);
 }
-#define GROVE__SC(n, a, b, c, d, e, f)                                                     \
+#define GROVE__SC(n, a, b, c, d, e, f)                                                                                 \
     grove__sc6((long)(n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
-#define GROVE__SCF(err, n, a, b, c, d, e, f)                                               \
+#define GROVE__SCF(err, n, a, b, c, d, e, f)                                                                           \
     grove__scf((long)(err), (long)(n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 static inline ssize_t grove__sys_read(int fd, void *buf, size_t n)
@@ -117,8 +117,7 @@ static inline ssize_t grove__sys_writev(int fd, const struct iovec *iov, int cnt
 {
     return GROVE__SCF(-EIO, SYS_writev, fd, iov, cnt, 0, 0, 0);
 }
-static inline ssize_t grove__sys_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
-                                          socklen_t *salen)
+static inline ssize_t grove__sys_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *salen)
 {
     return GROVE__SCF(-ENOBUFS, SYS_recvfrom, fd, buf, n, flags, sa, salen);
 }
@@ -178,7 +177,7 @@ static inline int grove__sys_pipe2(int fds[2], int flags)
 }
 static inline int grove__sys_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts)
 {
-    return (int)GROVE__SC(SYS_ppoll, fds, n, ts, 0, 8, 0);   /* 8: the kernel's sigset size */
+    return (int)GROVE__SC(SYS_ppoll, fds, n, ts, 0, 8, 0); /* 8: the kernel's sigset size */
 }
 /* sigaction without the patch layer's interposer (which wraps handlers to give patched
  * calls libc's EINTR): glibc exports the same function as __sigaction. Under ASan the

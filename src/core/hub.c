@@ -45,8 +45,7 @@ static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *ne
     h->current = next;
     next->state = GROVE__RUNNING;
 #ifdef GROVE_ASAN
-    __sanitizer_start_switch_fiber(prev->state == GROVE__DONE ? NULL : &prev->asan_fake_stack,
-                                   next->stack_lo,
+    __sanitizer_start_switch_fiber(prev->state == GROVE__DONE ? NULL : &prev->asan_fake_stack, next->stack_lo,
                                    (size_t)((char *)next->stack_hi - (char *)next->stack_lo));
 #endif
     grove__ctx_switch(prev, next);
@@ -63,8 +62,7 @@ static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *ne
  * h->clock is not refreshed: park times in dumps may read a little long. */
 static __attribute__((noinline)) grove_thread *pick_slow(grove__hub *h)
 {
-    if (h->ticks >= GROVE__POLL_EVERY && !grove__list_empty(&h->runq) && !h->zombie && !h->timers.n &&
-        !h->refs) {
+    if (h->ticks >= GROVE__POLL_EVERY && !grove__list_empty(&h->runq) && !h->zombie && !h->timers.n && !h->refs) {
         h->ticks = 0;
         /* A thread yielding to itself never switches: show the watchdog it is alive. */
         atomic_store_explicit(&h->switches, atomic_load_explicit(&h->switches, memory_order_relaxed) + 1,
@@ -117,7 +115,7 @@ void grove__io_budget_yield(void)
     grove_thread *t = h->current;
     t->io_streak = 0;
     if (t == h->loop || grove__check(t))
-        return;   /* the loop never yields; a cancelled caller fails at its next switch */
+        return; /* the loop never yields; a cancelled caller fails at its next switch */
     grove__ready(h, t);
     schedule(h);
 }
@@ -140,14 +138,14 @@ int grove__park(grove__waiter *w, const char *what)
     t->io_streak = 0;
     t->parked_on = w;
     t->wait_what = what;
-    t->park_since = h->clock;   /* the loop's last clock reading: no syscall here */
+    t->park_since = h->clock; /* the loop's last clock reading: no syscall here */
     t->state = GROVE__PARKED;
     grove__schedule(h);
     t->parked_on = NULL;
     if (w->woken)
         return w->result;
     rc = grove__check(t);
-    return rc ? rc : t->interrupt;   /* -EDEADLK */
+    return rc ? rc : t->interrupt; /* -EDEADLK */
 }
 
 void grove__wake(grove__waiter *w, int result, void *value)
@@ -188,7 +186,7 @@ void grove__interrupt(grove_thread *t, int err)
         return;
     grove__waiter *w = t->parked_on;
     if (w && w->nointr)
-        return;   /* ends only when woken; the error shows at the next switch point */
+        return; /* ends only when woken; the error shows at the next switch point */
     if (w && grove__list_linked(&w->link))
         grove__list_remove(&w->link);
     t->parked_on = NULL;
@@ -203,7 +201,7 @@ static void run_timers(grove__hub *h)
     grove__timer *tm = grove__heap_min(&h->timers);
     if (!tm)
         return;
-    int64_t now = h->clock;   /* read at the top of this loop pass */
+    int64_t now = h->clock; /* read at the top of this loop pass */
     while ((tm = grove__heap_min(&h->timers)) && tm->deadline <= now) {
         grove__heap_remove(&h->timers, tm);
         tm->cb(tm);
@@ -301,7 +299,7 @@ static _Noreturn void hub_loop(grove_thread *self)
                     exit(0);
                 GROVE_ASSERT(h->main.state == GROVE__PARKED);
                 if (h->main.parked_on)
-                    h->main.parked_on->nointr = 0;   /* even an uninterruptible wait */
+                    h->main.parked_on->nointr = 0; /* even an uninterruptible wait */
                 grove__interrupt(&h->main, -EDEADLK);
                 continue;
             }
@@ -456,7 +454,7 @@ static void hub_destroy(void *p)
         return;
     hubs_remove(h);
     if (h->main.locals)
-        grove__local_finish(&h->main);   /* the OS thread's own green-local values */
+        grove__local_finish(&h->main); /* the OS thread's own green-local values */
     free_zombie(h);
     if (h->loop)
         grove__stack_free(h, h->loop);

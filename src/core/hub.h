@@ -34,7 +34,7 @@ GROVE_HIDDEN void grove__stack_free(grove__hub *h, grove_thread *t);
 GROVE_HIDDEN int grove__stack_can_cache(grove__hub *h, const grove_thread *t);
 GROVE_HIDDEN void grove__stack_check_canary(grove_thread *t);
 GROVE_HIDDEN void grove__stack_install_overflow_handler(void);
-GROVE_HIDDEN void grove__stack_thread_init(void);   /* sigaltstack for this OS thread */
+GROVE_HIDDEN void grove__stack_thread_init(void); /* sigaltstack for this OS thread */
 GROVE_HIDDEN size_t grove__stack_size_for_hub(grove__hub *h);
 GROVE_HIDDEN void grove__stack_cache_drain(grove__hub *h);
 
@@ -59,48 +59,48 @@ GROVE_HIDDEN void grove__ctx_switch(grove_thread *from, grove_thread *to);
 #define GROVE__STACK_CACHE_CLASSES 8
 
 typedef struct grove__stack_cache {
-    size_t size;         /* 0 = unused class */
-    grove__list *free;   /* cached stacks, a LIFO chained through grove_thread.runq.next
+    size_t size;       /* 0 = unused class */
+    grove__list *free; /* cached stacks, a LIFO chained through grove_thread.runq.next
                             (singly linked: freeing or reusing one touches no other stack) */
     size_t n;
 } grove__stack_cache;
 
 struct grove__hub {
-    grove_thread *current;         /* first: see grove__hub_head */
-    grove_thread main;             /* the OS thread's own context */
-    grove_thread *loop;            /* the hub loop's own green thread */
+    grove_thread *current; /* first: see grove__hub_head */
+    grove_thread main;     /* the OS thread's own context */
+    grove_thread *loop;    /* the hub loop's own green thread */
     grove__list runq;
-    unsigned ticks;                /* switches since the hub last polled */
+    unsigned ticks; /* switches since the hub last polled */
     grove__heap timers;
     uint64_t timer_seq;
     uint64_t next_id;
-    size_t nlive;                  /* spawned threads not yet finished */
-    size_t refs;                   /* keep-alive references */
-    grove__list wait_all;          /* grove_wait_all waiters */
-    grove__list all;               /* every live spawned thread */
-    grove_thread *zombie;          /* finished thread whose stack the hub must free */
+    size_t nlive;         /* spawned threads not yet finished */
+    size_t refs;          /* keep-alive references */
+    grove__list wait_all; /* grove_wait_all waiters */
+    grove__list all;      /* every live spawned thread */
+    grove_thread *zombie; /* finished thread whose stack the hub must free */
     /* The hub layer (src/hub/) plugs in here on first use (grove__hub_io_attach): */
     struct grove__fdtab *fdtab;
     struct grove__backend *backend;
-    int (*io_poll)(grove__hub *h, int64_t timeout_ns);   /* NULL: no I/O yet: sleep */
+    int (*io_poll)(grove__hub *h, int64_t timeout_ns); /* NULL: no I/O yet: sleep */
     void (*io_close)(grove__hub *h);
     int (*io_fork)(grove__hub *h);
-    size_t stack_default;          /* 0 = process default */
+    size_t stack_default; /* 0 = process default */
     grove__stack_cache stacks[GROVE__STACK_CACHE_CLASSES];
-    void *slabs;                   /* slabs of unguarded stacks (stack.c) */
-    int *errno_ptr;                /* this OS thread's errno, saved per green thread */
-    void *main_stack_lo;           /* the OS thread's stack, for ASan */
+    void *slabs;         /* slabs of unguarded stacks (stack.c) */
+    int *errno_ptr;      /* this OS thread's errno, saved per green thread */
+    void *main_stack_lo; /* the OS thread's stack, for ASan */
     size_t main_stack_size;
-    struct grove__inbox *inbox;    /* cross-thread posts (wakeup.c) */
+    struct grove__inbox *inbox; /* cross-thread posts (wakeup.c) */
     /* For the blocking detector (src/debug/): read by the watchdog thread without locks. */
-    _Atomic unsigned long switches;  /* bumped on every switch (relaxed load + store) */
-    _Atomic int in_poll;             /* 1 while the hub sleeps in epoll_wait */
-    _Atomic unsigned sig_count;      /* grove_eintr_signal calls (from signal handlers) */
-    unsigned sig_seen;               /* sig_count when the loop last looked */
-    int64_t clock;                   /* grove_now() at the loop's last pass: park times */
-    unsigned long os_tid;            /* pthread_self() of the hub's OS thread */
-    struct grove__hub *next_hub;     /* registry of hubs (hub.c) */
-    unsigned char main_gone;         /* a fork child of a green thread other than main */
+    _Atomic unsigned long switches;     /* bumped on every switch (relaxed load + store) */
+    _Atomic int in_poll;                /* 1 while the hub sleeps in epoll_wait */
+    _Atomic unsigned sig_count;         /* grove_eintr_signal calls (from signal handlers) */
+    unsigned sig_seen;                  /* sig_count when the loop last looked */
+    int64_t clock;                      /* grove_now() at the loop's last pass: park times */
+    unsigned long os_tid;               /* pthread_self() of the hub's OS thread */
+    struct grove__hub *next_hub;        /* registry of hubs (hub.c) */
+    unsigned char main_gone;            /* a fork child of a green thread other than main */
     unsigned long wd_last, wd_reported; /* watchdog's view (watchdog thread only) */
     int64_t wd_since;
 };
@@ -114,8 +114,8 @@ GROVE_HIDDEN void grove__hubs_unlock(void);
 /* Hooks by which upper layers plug into core without core calling up: set once, from
  * the layer's own initialisation, before or after hubs exist. */
 typedef struct grove__core_hooks {
-    void (*hub_created)(grove__hub *h);   /* on the new hub's OS thread */
-    void (*fork_child)(void);             /* in a fork child, after core's own reset */
+    void (*hub_created)(grove__hub *h); /* on the new hub's OS thread */
+    void (*fork_child)(void);           /* in a fork child, after core's own reset */
 } grove__core_hooks;
 /* Adds hooks (up to 8 sets); never removed. Thread-safe. */
 GROVE_HIDDEN void grove__core_hooks_add(const grove__core_hooks *hooks);

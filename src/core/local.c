@@ -15,11 +15,11 @@
 
 struct grove__local {
     void *value;
-    grove_local_key key;   /* the key it was stored under */
+    grove_local_key key; /* the key it was stored under */
 };
 
 static struct {
-    _Atomic grove_local_key key;              /* 0: free slot */
+    _Atomic grove_local_key key; /* 0: free slot */
     void (*_Atomic dtor)(void *);
 } g_keys[MAX_KEYS];
 static uint32_t g_gen = 1;
@@ -73,7 +73,7 @@ int grove_local_set(grove_local_key key, void *value)
     uint32_t slot = SLOT_OF(key);
     if (slot >= t->nlocals) {
         if (!value)
-            return 0;   /* unset anyway */
+            return 0; /* unset anyway */
         uint32_t n = t->nlocals ? t->nlocals : 4;
         while (n <= slot)
             n *= 2;
@@ -113,7 +113,7 @@ void grove__local_finish(grove_thread *t)
                 continue;
             e->value = NULL;
             if (!live(e->key))
-                continue;   /* the key was deleted: no destructor, as with pthreads */
+                continue; /* the key was deleted: no destructor, as with pthreads */
             void (*dtor)(void *) = atomic_load_explicit(&g_keys[i].dtor, memory_order_relaxed);
             if (dtor) {
                 dtor(v);

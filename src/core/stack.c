@@ -39,7 +39,7 @@
 #define ALTSTACK_SIZE ((size_t)64 * 1024)
 
 static _Atomic size_t g_default_stack;
-static _Atomic long g_guarded_budget = -1;   /* guarded stacks we may still map */
+static _Atomic long g_guarded_budget = -1; /* guarded stacks we may still map */
 static size_t g_page;
 
 typedef struct slab {
@@ -202,7 +202,7 @@ static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map
     if (GROVE__CTX_EXTRA)
         t->ctx_impl = (char *)top - hs;
     if (!map_base || map_len == 0) {
-        t->small_stack = 1;   /* unguarded: canary instead (see grove__stack_check_canary) */
+        t->small_stack = 1; /* unguarded: canary instead (see grove__stack_check_canary) */
     }
 #ifdef GROVE_HAVE_VALGRIND
     t->vg_stack_id = VALGRIND_STACK_REGISTER(lo, t->stack_hi);
@@ -303,7 +303,7 @@ static grove_thread *alloc_slab(grove__hub *h, size_t stride, size_t cls)
 
 grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
 {
-    if (grove__unlikely(grove__fault_alloc())) {   /* a stack counts as an allocation */
+    if (grove__unlikely(grove__fault_alloc())) { /* a stack counts as an allocation */
         errno = ENOMEM;
         return NULL;
     }
@@ -351,7 +351,7 @@ grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
     if (mprotect(base, page, PROT_NONE) != 0) {
         int e = errno;
         munmap(base, len);
-        if (e == ENOMEM) {   /* out of mappings: fall back to a slab stack */
+        if (e == ENOMEM) { /* out of mappings: fall back to a slab stack */
             atomic_store(&g_guarded_budget, 0);
             usable = round_up(size + hs, page);
             return alloc_slab(h, usable, usable | 1);
@@ -367,7 +367,7 @@ grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
 int grove__stack_can_cache(grove__hub *h, const grove_thread *t)
 {
     if (t->small_stack)
-        return 1;   /* slab stacks always go back to their free list */
+        return 1; /* slab stacks always go back to their free list */
     grove__stack_cache *c = cache_for(h, t->stack_size, 1);
     return c && c->n < CACHE_MAX;
 }
@@ -379,7 +379,7 @@ void grove__stack_free(grove__hub *h, grove_thread *t)
 #endif
     grove__stack_cache *c = cache_for(h, t->stack_size, 1);
     if (t->small_stack) {
-        GROVE_ASSERT(c);   /* the class was created when the slab was */
+        GROVE_ASSERT(c); /* the class was created when the slab was */
         char *top = top_of_rec(t);
         grove__list *n = (grove__list *)(top - sizeof(grove__list));
         cache_push(c, n);
@@ -432,7 +432,7 @@ static _Noreturn void report_overflow(const grove_thread *t, const char *how)
     say("grove: stack overflow in green thread '");
     if (t->name[0]) {
         say(t->name);
-    } else {   /* named lazily: print the name grove_thread_name would give */
+    } else { /* named lazily: print the name grove_thread_name would give */
         say("thread-");
         say_num(t->id);
     }
@@ -488,7 +488,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         old->sa_handler(sig);
         return;
     }
-    grove__sys_signal_default(sig);   /* returning re-runs the faulting access */
+    grove__sys_signal_default(sig); /* returning re-runs the faulting access */
 }
 
 static pthread_once_t g_handler_once = PTHREAD_ONCE_INIT;
@@ -515,7 +515,7 @@ void grove__stack_thread_init(void)
 {
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_sp)
-        return;   /* the program (or a sanitizer) already set one */
+        return; /* the program (or a sanitizer) already set one */
     void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return;

@@ -37,7 +37,8 @@ static grove_thread *spawn(grove__hub *h, size_t stack_size, const char *name)
 
 grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *), void *arg)
 {
-    if (!fn || (attr && attr->stack_size && (attr->stack_size < GROVE_STACK_MIN || attr->stack_size > GROVE__STACK_MAX))) {
+    if (!fn ||
+        (attr && attr->stack_size && (attr->stack_size < GROVE_STACK_MIN || attr->stack_size > GROVE__STACK_MAX))) {
         errno = EINVAL;
         return NULL;
     }
@@ -50,6 +51,10 @@ grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *)
     t->fn = fn;
     t->arg = arg;
     t->joinable = 1;
+    if (attr && attr->service) {
+        t->daemon = 1;
+        h->nlive--;
+    }
     grove__ready(h, t);
     return t;
 }
@@ -58,13 +63,8 @@ grove_thread *grove_spawn(void *(*fn)(void *), void *arg) { return grove_spawn_o
 
 grove_thread *grove__spawn_daemon(void *(*fn)(void *), void *arg, const char *name)
 {
-    grove_spawn_attr at = {.name = name};
-    grove_thread *t = grove_spawn_opts(&at, fn, arg);
-    if (t) {
-        t->daemon = 1;
-        t->hub->nlive--;
-    }
-    return t;
+    grove_spawn_attr at = {.name = name, .service = 1};
+    return grove_spawn_opts(&at, fn, arg);
 }
 
 grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg)
@@ -145,7 +145,7 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
 
     /* Exit hook and link callbacks run on this stack; switch points inside them fail. */
     t->killed |= 2;
-    if ((t->exit_hook != NULL) | (t->links != NULL) | (t->locals != NULL)) {   /* one test in the common case */
+    if ((t->exit_hook != NULL) | (t->links != NULL) | (t->locals != NULL)) { /* one test in the common case */
         if (t->exit_hook)
             t->exit_hook(t, t->exit_arg);
         grove__link_cb *l = t->links;
@@ -157,9 +157,9 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
         }
         t->links = NULL;
         if (t->locals)
-            grove__local_finish(t);   /* green-local destructors, after the link callbacks */
+            grove__local_finish(t); /* green-local destructors, after the link callbacks */
         if (t->scopes || t->fired)
-            grove__timeout_drop_thread(h, t);   /* scopes a callback or destructor left open */
+            grove__timeout_drop_thread(h, t); /* scopes a callback or destructor left open */
     }
     t->shield = 0;
 
@@ -178,8 +178,8 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
             release(h, t);
         } else {
             GROVE_ASSERT(h->zombie == NULL);
-            h->zombie = t;                  /* the loop unmaps it */
-            h->ticks = GROVE__POLL_EVERY;   /* make grove__schedule pick the loop */
+            h->zombie = t;                /* the loop unmaps it */
+            h->ticks = GROVE__POLL_EVERY; /* make grove__schedule pick the loop */
         }
     }
     grove__schedule(h);
@@ -216,7 +216,7 @@ int grove_join(grove_thread *t, void **result)
         grove__waiter w;
         grove__waiter_init(&w);
         grove__list_push(&t->exit_waiters, &w.link);
-        t->joined = 1;   /* a second concurrent join gets -EINVAL */
+        t->joined = 1; /* a second concurrent join gets -EINVAL */
         int rc = grove__park(&w, "join");
         t->joined = 0;
         if (rc < 0)
@@ -246,10 +246,10 @@ int grove_kill_nowait(grove_thread *t)
         return 0;
     t->killed |= 1;
     if (t->state == GROVE__NEW && grove__timer_active(&t->sleep_timer)) {
-        grove__timer_del(t->hub, &t->sleep_timer);   /* spawn_after: cancel the start */
+        grove__timer_del(t->hub, &t->sleep_timer); /* spawn_after: cancel the start */
         grove__ready(t->hub, t);
     } else if (t->state == GROVE__PARKED && grove__check(t)) {
-        grove__interrupt(t, -ECANCELED);   /* a shielded t sees it when the shield ends */
+        grove__interrupt(t, -ECANCELED); /* a shielded t sees it when the shield ends */
     }
     return 0;
 }

@@ -38,9 +38,9 @@
 typedef struct grove__timer grove__timer;
 struct grove__timer {
     int64_t deadline;
-    uint64_t seq;                 /* FIFO among equal deadlines */
-    size_t idx;                   /* position in the heap, or GROVE__TIMER_IDLE */
-    void (*cb)(grove__timer *);   /* runs in the hub; must not switch */
+    uint64_t seq;               /* FIFO among equal deadlines */
+    size_t idx;                 /* position in the heap, or GROVE__TIMER_IDLE */
+    void (*cb)(grove__timer *); /* runs in the hub; must not switch */
 };
 #define GROVE__TIMER_IDLE ((size_t)-1)
 
@@ -56,19 +56,19 @@ static inline int64_t grove__deadline(int64_t ns) { return grove__add_sat(grove_
 typedef struct grove__hub grove__hub;
 
 typedef struct grove__waiter {
-    grove__list link;     /* in whatever the thread waits on; unlinked on wake/error */
+    grove__list link; /* in whatever the thread waits on; unlinked on wake/error */
     grove_thread *t;
-    void *value;          /* set by the waker */
-    int result;           /* set by the waker (grove__wake) */
+    void *value; /* set by the waker */
+    int result;  /* set by the waker (grove__wake) */
     unsigned char woken;
     unsigned char nointr; /* kill/timeout neither prevent nor end this park (cond relock) */
 } grove__waiter;
 
 enum grove__state {
-    GROVE__NEW = 0,   /* spawned, never ran */
-    GROVE__READY,     /* in the run queue */
+    GROVE__NEW = 0, /* spawned, never ran */
+    GROVE__READY,   /* in the run queue */
     GROVE__RUNNING,
-    GROVE__PARKED,    /* blocked in grove__park */
+    GROVE__PARKED, /* blocked in grove__park */
     GROVE__DONE,
 };
 
@@ -81,52 +81,52 @@ typedef struct grove__link_cb {
 /* What a grove_timeout holds (timeout.c); must fit in its opaque space. */
 struct grove_timeout_impl {
     grove__timer tm;
-    struct grove_timeout_impl *parent;   /* the enclosing scope of the same thread */
-    grove_thread *owner;                 /* NULL once ended or orphaned */
+    struct grove_timeout_impl *parent; /* the enclosing scope of the same thread */
+    grove_thread *owner;               /* NULL once ended or orphaned */
     unsigned char fired;
-    unsigned shield;                     /* the owner's shield depth when it started */
+    unsigned shield; /* the owner's shield depth when it started */
 };
 
 struct grove_thread {
-    void *sp;                      /* saved stack pointer (asm switch) */
-    grove__list runq;              /* run-queue link */
+    void *sp;         /* saved stack pointer (asm switch) */
+    grove__list runq; /* run-queue link */
     grove__hub *hub;
     enum grove__state state;
     unsigned char joinable, detached, joined, killed, started, is_main, is_hub, small_stack;
-    unsigned char daemon;          /* a Grove service thread: not counted as live */
-    unsigned char released;        /* joined or detached and freed: the handle is stale */
-    unsigned char ran;             /* fn was called (not killed before it started) */
-    unsigned io_streak;            /* I/O calls in a row that completed without waiting */
-    unsigned eintr;                /* > 0: a blocked wait ends with -EINTR on a signal */
-    uint32_t nlocals;              /* green-local values (local.c) */
+    unsigned char daemon;   /* a Grove service thread: not counted as live */
+    unsigned char released; /* joined or detached and freed: the handle is stale */
+    unsigned char ran;      /* fn was called (not killed before it started) */
+    unsigned io_streak;     /* I/O calls in a row that completed without waiting */
+    unsigned eintr;         /* > 0: a blocked wait ends with -EINTR on a signal */
+    uint32_t nlocals;       /* green-local values (local.c) */
     struct grove__local *locals;
-    int saved_errno;               /* errno is per green thread */
-    int interrupt;                 /* why park ended without a wake (-EDEADLK...) */
+    int saved_errno; /* errno is per green thread */
+    int interrupt;   /* why park ended without a wake (-EDEADLK...) */
     uint64_t id;
     void *(*fn)(void *);
     void (*fn_n)(void *);
     void *arg;
     void *result;
-    grove__waiter *parked_on;      /* the waiter while PARKED */
+    grove__waiter *parked_on;          /* the waiter while PARKED */
     struct grove_timeout_impl *scopes; /* innermost timeout scope */
-    unsigned fired;                /* number of active scopes that fired */
-    unsigned shield;               /* shield depth: kill and outer scopes are held off */
-    grove__timer sleep_timer;      /* for sleep and spawn_after */
-    grove__list exit_waiters;      /* join and kill wait here */
+    unsigned fired;                    /* number of active scopes that fired */
+    unsigned shield;                   /* shield depth: kill and outer scopes are held off */
+    grove__timer sleep_timer;          /* for sleep and spawn_after */
+    grove__list exit_waiters;          /* join and kill wait here */
     grove__link_cb *links, **links_tail;
     void (*exit_hook)(grove_thread *, void *); /* pools: runs at exit before links */
     void *exit_arg;
-    grove__list all;               /* every live thread of the hub, for dumps */
-    void *stack_lo;                /* usable stack: [stack_lo, stack_hi) */
+    grove__list all; /* every live thread of the hub, for dumps */
+    void *stack_lo;  /* usable stack: [stack_lo, stack_hi) */
     void *stack_hi;
-    size_t stack_size;             /* the size class the stack came from */
-    void *map_base;                /* mapping, for munmap (NULL: slab or main) */
+    size_t stack_size; /* the size class the stack came from */
+    void *map_base;    /* mapping, for munmap (NULL: slab or main) */
     size_t map_len;
-    int64_t park_since;            /* grove_now() when it last parked, for dumps */
-    const char *wait_what;         /* what it waits on, for dumps */
-    void *ctx_impl;                /* ucontext backend only */
-    void *asan_fake_stack;         /* ASan fiber bookkeeping */
-    unsigned vg_stack_id;          /* Valgrind stack registration */
+    int64_t park_since;    /* grove_now() when it last parked, for dumps */
+    const char *wait_what; /* what it waits on, for dumps */
+    void *ctx_impl;        /* ucontext backend only */
+    void *asan_fake_stack; /* ASan fiber bookkeeping */
+    unsigned vg_stack_id;  /* Valgrind stack registration */
     char name[32];
 };
 
@@ -224,7 +224,6 @@ GROVE_HIDDEN grove_thread *grove__current(grove__hub *h);
 GROVE_HIDDEN void grove__hub_ref(grove__hub *h);
 GROVE_HIDDEN void grove__hub_unref(grove__hub *h);
 
-
 /* The first field of every hub, which the layers above may read: the running thread. */
 typedef struct grove__hub_head {
     grove_thread *current;
@@ -250,7 +249,7 @@ static inline int grove__wait_on(grove__list *l, const char *what, void **value)
     grove__waiter w;
     grove__waiter_init(&w);
     grove__list_push(l, &w.link);
-    int rc = grove__park(&w, what);   /* checks kill/timeout first, unlinks w on error */
+    int rc = grove__park(&w, what); /* checks kill/timeout first, unlinks w on error */
     if (value)
         *value = w.value;
     return rc;

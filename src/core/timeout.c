@@ -26,14 +26,14 @@ static void fire(grove__timer *tm)
         return;
     s->fired = 1;
     t->fired++;
-    if (grove__check(t))   /* not held off by a shield opened after this scope */
+    if (grove__check(t)) /* not held off by a shield opened after this scope */
         grove__interrupt(t, -ETIMEDOUT);
 }
 
 int grove__check_slow(const grove_thread *t)
 {
     if (t->killed & 2)
-        return -ECANCELED;   /* exiting: link callbacks never block, shield or not */
+        return -ECANCELED; /* exiting: link callbacks never block, shield or not */
     unsigned d = t->shield;
     if (t->killed && !d)
         return -ECANCELED;
@@ -83,7 +83,7 @@ int grove_timeout_start(grove_timeout *to, int64_t ns)
     s->owner = t;
     s->shield = t->shield;
     if (ns == 0) {
-        s->fired = 1;   /* fires at the next switch point */
+        s->fired = 1; /* fires at the next switch point */
         t->fired++;
     } else if (ns > 0) {
         if (grove__timer_add(h, &s->tm, grove__deadline(ns), fire) != 0)
@@ -118,13 +118,13 @@ bool grove_timeout_end(grove_timeout *to)
         return false;
     struct grove_timeout_impl *s = (struct grove_timeout_impl *)to;
     grove_thread *t = s->owner;
-    if (t && !s->fired && grove__timer_active(&s->tm) && due(s, grove_now())) {   /* clock only if armed */
+    if (t && !s->fired && grove__timer_active(&s->tm) && due(s, grove_now())) { /* clock only if armed */
         grove__timer_del(t->hub, &s->tm);
-        fire(&s->tm);   /* t is running: this only marks it */
+        fire(&s->tm); /* t is running: this only marks it */
     }
     bool fired = s->fired;
     if (!t)
-        return fired;   /* already ended */
+        return fired; /* already ended */
     if (grove__timer_active(&s->tm))
         grove__timer_del(t->hub, &s->tm);
     if (fired)
@@ -156,13 +156,13 @@ static int drop_dead(grove__timer *tm, void *arg)
     struct drop_ctx *c = arg;
     const char *a = (const char *)tm;
     if (a >= c->lo && a < c->hi)
-        return 1;   /* in a returned frame of t's stack: never read it */
+        return 1; /* in a returned frame of t's stack: never read it */
     if (tm->cb != fire)
         return 0;
     struct grove_timeout_impl *s = grove__container_of(tm, struct grove_timeout_impl, tm);
     if (s->owner != c->t)
         return 0;
-    s->owner = NULL;   /* a scope in memory that outlives t (heap, static): orphan it */
+    s->owner = NULL; /* a scope in memory that outlives t (heap, static): orphan it */
     tm->idx = GROVE__TIMER_IDLE;
     return 1;
 }

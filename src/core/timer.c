@@ -105,7 +105,7 @@ void grove__heap_filter(grove__heap *hp, int (*drop)(grove__timer *tm, void *ctx
     size_t k = 0;
     for (size_t i = 0; i < hp->n; i++)
         if (!drop(hp->v[i], ctx))
-            hp->v[k++] = hp->v[i];   /* a dropped timer is never touched again */
+            hp->v[k++] = hp->v[i]; /* a dropped timer is never touched again */
     if (k == hp->n)
         return;
     hp->n = k;

@@ -13,12 +13,12 @@ void grove__ctx_make(grove_thread *t, void (*entry)(grove_thread *))
     /* Popped in order: r15 r14 r13 r12 rbx rbp, then ret to the trampoline. After that
      * ret, rsp = top - 16, 16-byte aligned for the trampoline's call. */
     void **sp = (void **)(top - 72);
-    sp[0] = 0;                       /* r15 */
-    sp[1] = 0;                       /* r14 */
-    sp[2] = t;                       /* r13: argument */
-    sp[3] = (void *)entry;           /* r12: entry */
-    sp[4] = 0;                       /* rbx */
-    sp[5] = 0;                       /* rbp */
+    sp[0] = 0;             /* r15 */
+    sp[1] = 0;             /* r14 */
+    sp[2] = t;             /* r13: argument */
+    sp[3] = (void *)entry; /* r12: entry */
+    sp[4] = 0;             /* rbx */
+    sp[5] = 0;             /* rbp */
     sp[6] = (void *)grove__ctx_trampoline;
     sp[7] = 0;
     sp[8] = 0;
@@ -26,8 +26,8 @@ void grove__ctx_make(grove_thread *t, void (*entry)(grove_thread *))
 #elif defined(__aarch64__)
     void **sp = (void **)(top - 160);
     memset(sp, 0, 160);
-    sp[0] = (void *)entry;           /* x19 */
-    sp[1] = t;                       /* x20 */
+    sp[0] = (void *)entry;                  /* x19 */
+    sp[1] = t;                              /* x20 */
     sp[11] = (void *)grove__ctx_trampoline; /* x30 */
     t->sp = sp;
 #else

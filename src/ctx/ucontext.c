@@ -22,11 +22,7 @@ void grove__ctx_make(grove_thread *t, void (*entry)(grove_thread *))
     uc->uc_stack.ss_size = (size_t)((char *)t->stack_hi - (char *)t->stack_lo);
     uc->uc_link = NULL;
     uintptr_t p = (uintptr_t)t, e = (uintptr_t)entry;
-    makecontext(uc, (void (*)(void))trampoline, 4, (unsigned)(p >> 32), (unsigned)p,
-                (unsigned)(e >> 32), (unsigned)e);
+    makecontext(uc, (void (*)(void))trampoline, 4, (unsigned)(p >> 32), (unsigned)p, (unsigned)(e >> 32), (unsigned)e);
 }
 
-void grove__ctx_switch(grove_thread *from, grove_thread *to)
-{
-    swapcontext(from->ctx_impl, to->ctx_impl);
-}
+void grove__ctx_switch(grove_thread *from, grove_thread *to) { swapcontext(from->ctx_impl, to->ctx_impl); }

@@ -63,8 +63,8 @@ static _Atomic unsigned long g_reports;
  * that lands after the watchdog gave up writes nothing. */
 static struct {
     _Atomic(grove__hub *) armed;
-    unsigned long expect;     /* the switch count the watchdog saw stuck */
-    int still;                /* the hub had not switched when the handler ran */
+    unsigned long expect; /* the switch count the watchdog saw stuck */
+    int still;            /* the hub had not switched when the handler ran */
     int tid;
     uint64_t id;
     char name[32];
@@ -115,10 +115,10 @@ static void report_to_fd(const grove_debug_block_report *r, void *arg)
         snprintf(name, sizeof name, "%s", r->thread_name);
     else
         snprintf(name, sizeof name, "thread-%llu", (unsigned long long)r->thread_id);
-    say(fd, "grove: hub blocked: green thread '%s' (id %llu, OS thread %d) has run for %.0f ms without a "
-            "switch point (threshold %.0f ms); its backtrace:\n",
-        name, (unsigned long long)r->thread_id, r->os_tid, (double)r->blocked_ns / 1e6,
-        (double)r->threshold_ns / 1e6);
+    say(fd,
+        "grove: hub blocked: green thread '%s' (id %llu, OS thread %d) has run for %.0f ms without a "
+        "switch point (threshold %.0f ms); its backtrace:\n",
+        name, (unsigned long long)r->thread_id, r->os_tid, (double)r->blocked_ns / 1e6, (double)r->threshold_ns / 1e6);
     if (r->npcs > 0)
         backtrace_symbols_fd((void *const *)r->pcs, r->npcs, fd);
     else
@@ -141,12 +141,12 @@ static void report(grove__hub *h, unsigned long sw, int64_t blocked_ns)
         }
     }
     if (!answered && atomic_exchange(&g_bt.armed, NULL) == NULL) {
-        sem_wait(&g_bt_done);   /* the handler claimed the request just now: it is finishing */
+        sem_wait(&g_bt_done); /* the handler claimed the request just now: it is finishing */
         answered = 1;
     }
     if (answered) {
         if (!g_bt.still)
-            return;   /* it switched in the meantime: the incident is over */
+            return; /* it switched in the meantime: the incident is over */
         r.thread_id = g_bt.id;
         r.thread_name = g_bt.name;
         r.os_tid = g_bt.tid;
@@ -192,7 +192,7 @@ static void *watchdog(void *arg)
                 continue;
             }
             if (now - h->wd_since > g_wd_threshold && h->wd_reported != sw + 1) {
-                h->wd_reported = sw + 1;   /* once per incident: until it switches again */
+                h->wd_reported = sw + 1; /* once per incident: until it switches again */
                 report(h, sw, now - h->wd_since);
             }
         }
@@ -211,7 +211,7 @@ static void wd_init_once(void)
     pthread_cond_init(&g_wd_cv, &ca);
     pthread_condattr_destroy(&ca);
     void *pcs[4];
-    backtrace(pcs, 4);   /* loads libgcc's unwinder now, not in a signal handler */
+    backtrace(pcs, 4); /* loads libgcc's unwinder now, not in a signal handler */
     struct sigaction sa = {0};
     sa.sa_sigaction = on_bt_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
@@ -343,8 +343,7 @@ static void dump_one(int fd, grove__hub *h, grove_thread *t, int64_t now)
 {
     say(fd, "  #%llu '%s' %s", (unsigned long long)t->id, grove_thread_name(t), state_name(t, h));
     if (t->state == GROVE__PARKED && t != h->current)
-        say(fd, ": waiting on %s for %.1f ms", t->wait_what ? t->wait_what : "?",
-            (double)(now - t->park_since) / 1e6);
+        say(fd, ": waiting on %s for %.1f ms", t->wait_what ? t->wait_what : "?", (double)(now - t->park_since) / 1e6);
     if (t->killed & 1)
         say(fd, " (killed)");
     say(fd, "\n");
@@ -362,7 +361,7 @@ int grove_debug_dump(int fd)
 {
     int fl = fd < 0 ? -1 : grove__sys_fcntl(fd, F_GETFL, 0);
     if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
-        return -EBADF;   /* not open, or not for writing */
+        return -EBADF; /* not open, or not for writing */
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;

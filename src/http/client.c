@@ -319,8 +319,7 @@ static int build_request(grove_http_client *c, const grove_http_request *rq, con
     for (const char *const *h = rq->headers; h && h[0]; h += 2) {
         if (!h[1] || !valid_token(h[0]) || !valid_value(h[1]))
             return -EINVAL;
-        if (!strcasecmp(h[0], "host") || !strcasecmp(h[0], "content-length") ||
-            !strcasecmp(h[0], "transfer-encoding"))
+        if (!strcasecmp(h[0], "host") || !strcasecmp(h[0], "content-length") || !strcasecmp(h[0], "transfer-encoding"))
             return -EINVAL;
         has_ua |= !strcasecmp(h[0], "user-agent");
         sb_str(s, h[0]);
@@ -651,8 +650,8 @@ void grove_http_resp_close(grove_http_resp *r)
             if (ev != GROVE__HP_BODY && ev != GROVE__HP_DONE)
                 break;
         }
-        int reusable = !r->body_err && pc->hp.msg_done && pc->hp.keep_alive && !pc->hp.upgrade &&
-                       pc->io.pos == pc->io.end;
+        int reusable =
+            !r->body_err && pc->hp.msg_done && pc->hp.keep_alive && !pc->hp.upgrade && pc->io.pos == pc->io.end;
         if (reusable)
             pool_put(r->cl, pc);
         else

@@ -1,6 +1,8 @@
 /* Connection transport and read buffer for the server and the client (see conn.h). */
 #include "http/conn.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +37,34 @@ void grove__hio_free(grove__hio *io)
 #define HIO_CACHE_MAX 1024
 static _Thread_local char *cache_top;
 static _Thread_local size_t cache_n;
+static _Thread_local int cache_registered;
+
+/* The cache goes with its OS thread (a hub of a --threads worker, a test's pthread). */
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static void cache_free(void *unused)
+{
+    (void)unused;
+    while (cache_top) {
+        char *next;
+        memcpy(&next, cache_top, sizeof next);
+        free(cache_top);
+        cache_top = next;
+    }
+    cache_n = 0;
+}
+static void cache_key_make(void) { (void)pthread_key_create(&cache_key, cache_free); }
 
 void grove__hio_release(grove__hio *io)
 {
     if (!io->buf || io->pos != io->end || io->keep)
         return;
     if (io->cap == HIO_BUF && cache_n < HIO_CACHE_MAX) {
+        if (!cache_registered) {
+            pthread_once(&cache_once, cache_key_make);
+            pthread_setspecific(cache_key, &cache_registered);
+            cache_registered = 1;
+        }
         memcpy(io->buf, &cache_top, sizeof cache_top);
         cache_top = io->buf;
         cache_n++;

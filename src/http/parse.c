@@ -31,8 +31,8 @@ void grove__http_limits_fill(grove_http_limits *lim, const grove_http_limits *in
         .send_timeout = GROVE_SEC(60),
     };
     *lim = in ? *in : defaults;
-#define FILL(f)                                                                                    \
-    if (!lim->f)                                                                                   \
+#define FILL(f)                                                                                                        \
+    if (!lim->f)                                                                                                       \
         lim->f = defaults.f;
     FILL(max_request_line)
     FILL(max_header_line)
@@ -450,25 +450,28 @@ static int scan_head(grove__hp *hp, const char *b, size_t end)
 
 /* ---- driving ------------------------------------------------------------------------------ */
 
+/* One set of callbacks for every parser (llhttp keeps a pointer to it). */
+static const llhttp_settings_t settings = {
+    .on_url = on_url,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_extension_name = on_chunk_ext,
+    .on_chunk_extension_value = on_chunk_ext,
+    .on_message_complete = on_message_complete,
+};
+
 int grove__hp_init(grove__hp *hp, int is_request, const grove_http_limits *lim)
 {
     memset(hp, 0, sizeof *hp);
     grove__http_limits_fill(&hp->lim, lim);
     hp->is_request = is_request;
-    llhttp_settings_init(&hp->settings);
-    hp->settings.on_url = on_url;
-    hp->settings.on_status = on_status;
-    hp->settings.on_header_field = on_header_field;
-    hp->settings.on_header_field_complete = on_header_field_complete;
-    hp->settings.on_header_value = on_header_value;
-    hp->settings.on_header_value_complete = on_header_value_complete;
-    hp->settings.on_headers_complete = on_headers_complete;
-    hp->settings.on_body = on_body;
-    hp->settings.on_chunk_header = on_chunk_header;
-    hp->settings.on_chunk_extension_name = on_chunk_ext;
-    hp->settings.on_chunk_extension_value = on_chunk_ext;
-    hp->settings.on_message_complete = on_message_complete;
-    llhttp_init(&hp->ll, is_request ? HTTP_REQUEST : HTTP_RESPONSE, &hp->settings);
+    llhttp_init(&hp->ll, is_request ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
     hp->ll.data = hp;
     grove__hp_next(hp, 0);
     return 0;

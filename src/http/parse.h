@@ -29,10 +29,9 @@ typedef struct grove__hp_hdr {
 
 typedef struct grove__hp {
     llhttp_t ll;
-    llhttp_settings_t settings;
     grove_http_limits lim; /* defaults filled in */
     int is_request;
-    char *base;            /* the buffer during one feed */
+    char *base; /* the buffer during one feed */
 
     /* head scanner */
     size_t head_start, scan, line_start;

@@ -8,7 +8,7 @@
 typedef struct route {
     char *method; /* NULL = any */
     char *pattern;
-    size_t plen;  /* prefix length for prefix patterns, else 0 */
+    size_t plen; /* prefix length for prefix patterns, else 0 */
     grove_http_handler h;
     void *arg;
 } route;

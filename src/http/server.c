@@ -42,6 +42,7 @@ struct grove_http_server {
     size_t loglen, logcap, sparecap;
     grove_thread *log_thread;
     grove_thread *sweeper;
+    int64_t drain_ns; /* a stop's drain window */
     int64_t sweep_every;
 };
 
@@ -49,9 +50,10 @@ struct grove_http_req {
     grove_http_server *srv;
     grove_http_req *prev, *next; /* the server's connections */
     grove_thread *self;
-    int idle;                     /* waiting for a request's first byte */
-    int64_t rdeadline;            /* a read in progress must finish by then (0: none) */
-    int timed_out;                /* the sweeper cut the read side at rdeadline */
+    int idle;          /* waiting for a request's first byte */
+    unsigned served;   /* requests answered on this connection */
+    int64_t rdeadline; /* a read in progress must finish by then (0: none) */
+    int timed_out;     /* the sweeper cut the read side at rdeadline */
     grove__hio io;
     grove__hp hp;
     struct sockaddr_storage peer;
@@ -134,10 +136,7 @@ const char *grove_http_req_method(const grove_http_req *req)
     return llhttp_method_name((llhttp_method_t)req->hp.ll.method);
 }
 
-const char *grove_http_req_target(const grove_http_req *req)
-{
-    return req->io.buf + req->hp.url;
-}
+const char *grove_http_req_target(const grove_http_req *req) { return req->io.buf + req->hp.url; }
 
 const char *grove_http_req_path(const grove_http_req *req) { return req->path; }
 const char *grove_http_req_query(const grove_http_req *req) { return req->query; }
@@ -192,10 +191,7 @@ static int send_iov(grove_http_req *c, struct iovec *iov, int n)
     return 0;
 }
 
-static int body_done(const grove_http_req *c)
-{
-    return c->hp.msg_done || c->hp.content_length == 0;
-}
+static int body_done(const grove_http_req *c) { return c->hp.msg_done || c->hp.content_length == 0; }
 
 /* Whether the connection can stay open after this response. */
 static int keep_alive(grove_http_req *c)
@@ -530,8 +526,8 @@ static ssize_t idle_wait(grove_http_req *c, int64_t deadline)
             return -ETIMEDOUT;
         if (!c->io.buf && grove__hio_acquire(&c->io) < 0)
             return -ENOMEM;
-        ssize_t r = syscall(SYS_recvfrom, c->io.fd, c->io.buf + c->io.end, c->io.cap - c->io.end, MSG_DONTWAIT,
-                            NULL, NULL);
+        ssize_t r =
+            syscall(SYS_recvfrom, c->io.fd, c->io.buf + c->io.end, c->io.cap - c->io.end, MSG_DONTWAIT, NULL, NULL);
         if (r >= 0) {
             c->io.end += (size_t)r;
             return r;
@@ -761,8 +757,7 @@ static void log_request(grove_http_req *c)
     log_esc(srv, grove_http_req_method(c));
     append(&srv->log, &srv->loglen, &srv->logcap, " ", 1);
     log_esc(srv, grove_http_req_target(c));
-    snprintf(line, sizeof line, " HTTP/1.%d\" %d %llu", c->hp.http_minor, c->status,
-             (unsigned long long)c->body_sent);
+    snprintf(line, sizeof line, " HTTP/1.%d\" %d %llu", c->hp.http_minor, c->status, (unsigned long long)c->body_sent);
     append(&srv->log, &srv->loglen, &srv->logcap, line, strlen(line));
     if (srv->log_fmt == GROVE_HTTP_LOG_COMBINED) {
         append(&srv->log, &srv->loglen, &srv->logcap, " \"", 2);
@@ -860,9 +855,11 @@ static int read_head(grove_http_req *c)
             linger_close(c);
             return -1;
         }
-        if (srv->stopping && !seen)
-            return -1;
-        c->idle = !seen;
+        /* Stopping: a connection waiting for its next request keeps waiting for a short
+         * drain window (grove_http_server_stop), so a client that is sending it right
+         * now gets an answer (with "Connection: close") instead of a closed connection;
+         * one that has not sent its first request yet has the whole grace period. */
+        c->idle = !seen && c->served;
         ssize_t r = seen ? timed_fill(c, deadline) : idle_wait(c, grove_now() + srv->lim.idle_timeout);
         c->idle = 0;
         if (r == -ETIMEDOUT && seen) {
@@ -956,8 +953,9 @@ static void serve_request(grove_http_req *c)
         if (c->body_err && c->body_err != -EMSGSIZE && c->body_err != -EPROTO)
             c->must_close = 1; /* the client is gone or stalled */
         else
-            send_error(c, st, st == 500 ? (rc < 0 ? grove_strerror(rc) : "the handler sent no response")
-                                        : c->hp.reason_text, st != 500);
+            send_error(c, st,
+                       st == 500 ? (rc < 0 ? grove_strerror(rc) : "the handler sent no response") : c->hp.reason_text,
+                       st != 500);
     } else if (rc < 0) {
         c->must_close = 1;
     } else if (!c->finished) {
@@ -968,6 +966,7 @@ static void serve_request(grove_http_req *c)
         c->must_close = 1;
     log_request(c);
     srv->requests++;
+    c->served++;
 }
 
 static void conn_main(int fd, void *arg)
@@ -1083,7 +1082,8 @@ grove_http_server *grove_http_server_start(int listen_fd, const grove_http_serve
                 goto fail;
             srv->log_own = 1;
         }
-        srv->log_thread = grove_spawn(log_main, srv);
+        grove_spawn_attr la = {.name = "http access log", .service = 1};
+        srv->log_thread = grove_spawn_opts(&la, log_main, srv);
         if (!srv->log_thread)
             goto fail;
     }
@@ -1094,7 +1094,8 @@ grove_http_server *grove_http_server_start(int listen_fd, const grove_http_serve
         t = srv->lim.body_timeout;
     t /= 4;
     srv->sweep_every = t < GROVE_MS(5) ? GROVE_MS(5) : t > GROVE_SEC(1) ? GROVE_SEC(1) : t;
-    srv->sweeper = grove_spawn(sweep_main, srv);
+    grove_spawn_attr sa = {.name = "http sweeper", .service = 1};
+    srv->sweeper = grove_spawn_opts(&sa, sweep_main, srv);
     if (!srv->sweeper)
         goto fail;
     srv->srv = grove_server_start(listen_fd, conn_main, srv, opts->concurrency);
@@ -1119,16 +1120,42 @@ fail:;
     return NULL;
 }
 
+/* The drain window of a stop: keep-alive connections idle between requests may still send
+ * one more (answered with "Connection: close"); those that have not by then are closed.
+ * Closing them at once would fail a request a client was sending at that moment (a load
+ * generator like wrk does not retry it, as browsers and grove's client do). */
+#define DRAIN_NS GROVE_MS(500)
+
+static void *drain_main(void *arg)
+{
+    grove_http_server *srv = arg;
+    if (grove_sleep(srv->drain_ns) == 0)
+        for (grove_http_req *c = srv->conns; c; c = c->next)
+            if (c->idle)
+                grove_kill_nowait(c->self);
+    return NULL;
+}
+
 int grove_http_server_stop(grove_http_server *srv, int64_t grace_ns)
 {
     if (!srv)
         return -EINVAL;
     srv->stopping = 1;
-    /* Idle keep-alive connections have nothing in flight: end them now. */
-    for (grove_http_req *c = srv->conns; c; c = c->next)
-        if (c->idle)
-            grove_kill_nowait(c->self);
+    srv->drain_ns = grace_ns < DRAIN_NS ? grace_ns : DRAIN_NS;
+    grove_spawn_attr da = {.name = "http drain", .service = 1};
+    grove_thread *drain = grove_spawn_opts(&da, drain_main, srv);
+    if (!drain) { /* out of memory: end the idle ones now */
+        for (grove_http_req *c = srv->conns; c; c = c->next)
+            if (c->idle)
+                grove_kill_nowait(c->self);
+    }
     int killed = grove_server_stop(srv->srv, grace_ns);
+    if (drain) {
+        grove_shield_begin();
+        grove_kill(drain);
+        grove_join(drain, NULL);
+        grove_shield_end();
+    }
     grove_kill(srv->sweeper);
     grove_join(srv->sweeper, NULL);
     if (srv->log_thread) {

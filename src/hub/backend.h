@@ -13,7 +13,7 @@
 #include "core/hub.h"
 
 /* Event bits handed to grove__fdtab_event besides GROVE_READ / GROVE_WRITE. */
-#define GROVE__EV_HUP 0x100   /* hang-up or error: EOF or an error is pending */
+#define GROVE__EV_HUP 0x100 /* hang-up or error: EOF or an error is pending */
 
 /* Opens the backend for h (h->backend). Returns 0 or -errno. */
 GROVE_HIDDEN int grove__backend_open(grove__hub *h);
@@ -35,8 +35,8 @@ GROVE_HIDDEN void grove__backend_del(grove__hub *h, int fd);
  * same time. o is the backend's bookkeeping, kept by the caller until disarm, which must
  * always be called (also after the event). Returns 0, -EPERM (cannot be polled), -errno. */
 typedef struct grove__once {
-    int fd;      /* what the backend registered (a private dup when fd was taken) */
-    int dup;     /* 1 if fd is that private dup */
+    int fd;  /* what the backend registered (a private dup when fd was taken) */
+    int dup; /* 1 if fd is that private dup */
 } grove__once;
 GROVE_HIDDEN int grove__backend_once_arm(grove__hub *h, grove__once *o, int fd, int events, uint64_t token);
 GROVE_HIDDEN void grove__backend_once_disarm(grove__hub *h, grove__once *o);

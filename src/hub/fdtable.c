@@ -26,11 +26,11 @@ typedef struct fd_slot {
     grove__waiter *rd, *wr;
     uint32_t gen;
     unsigned char registered;
-    unsigned char ready;       /* GROVE_READ/WRITE seen with no waiter */
-    unsigned char sock;        /* a socket: writes use send(MSG_NOSIGNAL) */
-    unsigned char stream;      /* a SOCK_STREAM socket: a short read means drained */
-    unsigned char drained;     /* its last read was short: the next one should wait first */
-    unsigned char hup;         /* an event reported hang-up or error: never skip a read */
+    unsigned char ready;   /* GROVE_READ/WRITE seen with no waiter */
+    unsigned char sock;    /* a socket: writes use send(MSG_NOSIGNAL) */
+    unsigned char stream;  /* a SOCK_STREAM socket: a short read means drained */
+    unsigned char drained; /* its last read was short: the next one should wait first */
+    unsigned char hup;     /* an event reported hang-up or error: never skip a read */
 } fd_slot;
 
 struct grove__fdtab {
@@ -117,7 +117,7 @@ static int fd_register(grove__hub *h, int fd, fd_slot *s)
     uint64_t token = (uint64_t)(uint32_t)fd | ((uint64_t)(s->gen & GEN_MASK) << 32);
     int rc = grove__backend_add(h, fd, GROVE_READ | GROVE_WRITE, token);
     if (rc == -EPERM)
-        return rc;   /* regular files and directories cannot be polled */
+        return rc; /* regular files and directories cannot be polled */
     if (rc < 0 && rc != -EEXIST)
         return rc;
     /* Registered first, then made non-blocking: a regular file keeps its flags. */
@@ -188,6 +188,10 @@ int grove_wait_fd(int fd, int events)
     fd_slot *s = slot_registered(h, fd, &rc);
     if (!s)
         return rc;
+    /* A caller waiting for reading itself will read next: the "drained" hint of its last
+     * short read is spent (the edge it waits for is the one this wait consumes). */
+    if (events & GROVE_READ)
+        s->drained = 0;
     if (s->ready & events) {
         int r = s->ready & events;
         s->ready &= (unsigned char)~r;
@@ -201,10 +205,10 @@ int grove_wait_fd(int fd, int events)
         s->rd = &w;
     if (events & GROVE_WRITE)
         s->wr = &w;
-    h->refs++;   /* an fd wait is something that can make the hub runnable again */
+    h->refs++; /* an fd wait is something that can make the hub runnable again */
     rc = grove__park(&w, "fd");
     h->refs--;
-    s = &h->fdtab->slots[fd];   /* the table may have moved while we slept */
+    s = &h->fdtab->slots[fd]; /* the table may have moved while we slept */
     if (s->rd == &w)
         s->rd = NULL;
     if (s->wr == &w)
@@ -232,7 +236,7 @@ int grove_poll_fd(int fd, int events)
     grove__once o;
     rc = grove__backend_once_arm(h, &o, fd, events, (uint64_t)(uintptr_t)&w | TOKEN_ONCE);
     if (rc == -EPERM)
-        return events;   /* as poll(2): a regular file is always ready */
+        return events; /* as poll(2): a regular file is always ready */
     if (rc < 0)
         return rc;
     h->refs++;
@@ -325,9 +329,9 @@ void grove__fdtab_event(grove__hub *h, uint64_t token, int mask)
         return;
     fd_slot *s = &t->slots[fd];
     if (!s->registered || (s->gen & GEN_MASK) != gen)
-        return;   /* a stale event for an fd number that has been forgotten */
+        return; /* a stale event for an fd number that has been forgotten */
     if (mask & GROVE__EV_HUP)
-        s->hup = 1;   /* EOF or an error is pending: a short read no longer means "wait" */
+        s->hup = 1; /* EOF or an error is pending: a short read no longer means "wait" */
     grove__waiter *rd = s->rd, *wr = s->wr;
     int left = rw;
     if (rd && (rw & GROVE_READ)) {

@@ -26,9 +26,9 @@ struct grove__inbox {
     pthread_mutex_t mu;
     post *head, **tail;
     int efd;
-    int closed;        /* the hub is gone */
-    size_t holds;      /* the hub's own hold + one per grove__inbox_hold */
-    struct grove__inbox *abandoned;   /* next inbox a fork child left behind */
+    int closed;                     /* the hub is gone */
+    size_t holds;                   /* the hub's own hold + one per grove__inbox_hold */
+    struct grove__inbox *abandoned; /* next inbox a fork child left behind */
 };
 
 /* Inboxes abandoned in fork children: still referenced from here, so leak checkers see
@@ -124,7 +124,7 @@ int grove__inbox_post(grove__inbox *in, void (*fn)(void *), void (*discard)(void
 
 int grove__hub_post(grove__hub *h, void (*fn)(void *), void *arg)
 {
-    GROVE_ASSERT(h->inbox != NULL);   /* created by the hub before anyone posts */
+    GROVE_ASSERT(h->inbox != NULL); /* created by the hub before anyone posts */
     return grove__inbox_post(h->inbox, fn, NULL, arg);
 }
 
@@ -168,7 +168,7 @@ void grove__wakeup_close(grove__hub *h)
         free(p);
         p = next;
     }
-    grove__inbox_release(in);   /* the hub's own hold */
+    grove__inbox_release(in); /* the hub's own hold */
 }
 
 void grove__wakeup_after_fork(grove__hub *h)

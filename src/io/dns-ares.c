@@ -47,7 +47,10 @@ static ares_ssize_t a_recvfrom(ares_socket_t fd, void *buf, size_t len, int flag
 {
     return ret(grove__sys_recvfrom(fd, buf, len, flags, from, fromlen));
 }
-static ares_ssize_t a_sendv(ares_socket_t fd, const struct iovec *v, int n, void *u) { return ret(grove__sys_writev(fd, v, n)); }
+static ares_ssize_t a_sendv(ares_socket_t fd, const struct iovec *v, int n, void *u)
+{
+    return ret(grove__sys_writev(fd, v, n));
+}
 
 static const struct ares_socket_functions g_sockfns = {a_socket, a_close, a_connect, a_recvfrom, a_sendv};
 
@@ -134,7 +137,7 @@ static int pump(ares_channel ch)
     int rc = fd >= 0 ? grove_wait_fd(fd, ev) : grove_sleep(wait);
     bool mine = grove_timeout_end(&to);
     if (rc < 0 && !(rc == -ETIMEDOUT && mine))
-        return rc;   /* killed, or the caller's own timeout */
+        return rc; /* killed, or the caller's own timeout */
     int any = 0;
     for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
         int r = SOCK_READABLE(bits, i), w = SOCK_WRITABLE(bits, i);
@@ -144,7 +147,7 @@ static int pump(ares_channel ch)
         }
     }
     if (!any)
-        ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);   /* timeouts */
+        ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* timeouts */
     return 0;
 }
 
@@ -183,7 +186,7 @@ int grove__dns_resolve(const char *host, const char *service, const struct addri
         if (rc < 0)
             break;
     }
-    ares_destroy(ch);   /* runs the callback with ARES_EDESTRUCTION if still pending */
+    ares_destroy(ch); /* runs the callback with ARES_EDESTRUCTION if still pending */
     if (rc < 0) {
         grove_freeaddrinfo(lk.res);
         return rc;

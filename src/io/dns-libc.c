@@ -10,10 +10,10 @@ typedef struct job {
     const char *host, *service;
     struct addrinfo hints;
     int has_hints;
-    int status;                 /* EAI_* */
-    int err;                    /* errno for EAI_SYSTEM */
-    struct addrinfo *res;       /* libc's list */
-    char buf[];                 /* host and service, copied: the caller may be gone */
+    int status;           /* EAI_* */
+    int err;              /* errno for EAI_SYSTEM */
+    struct addrinfo *res; /* libc's list */
+    char buf[];           /* host and service, copied: the caller may be gone */
 } job;
 
 static void *lookup(void *arg)
@@ -73,9 +73,9 @@ int grove__dns_resolve(const char *host, const char *service, const struct addri
     void *out = NULL;
     int rc = grove_tpool_call(lookup, j, &out, drop);
     if (rc == -ECANCELED || rc == -ETIMEDOUT)
-        return rc;   /* the job still runs and owns j: drop frees it */
+        return rc; /* the job still runs and owns j: drop frees it */
     if (rc < 0) {
-        free(j);     /* never started */
+        free(j); /* never started */
         return rc;
     }
     rc = map(j->status, j->err);

@@ -88,7 +88,7 @@ static int numeric(const char *host, const char *service, const struct addrinfo 
     struct addrinfo *r;
     int rc = grove__libc_getaddrinfo(host, service, &h, &r);
     if (rc == EAI_NONAME)
-        return 1;   /* not numeric */
+        return 1; /* not numeric */
     if (rc)
         return rc == EAI_MEMORY ? -ENOMEM : rc == EAI_SERVICE ? -EINVAL : -ENOENT;
     rc = grove__dns_copy(r, res, 0);
@@ -102,7 +102,7 @@ int grove_getaddrinfo(const char *host, const char *service, const struct addrin
         return -EINVAL;
     *res = NULL;
     int rc = host ? numeric(host, service, hints, res) : 0;
-    if (!host) {   /* the wildcard or loopback address for a service */
+    if (!host) { /* the wildcard or loopback address for a service */
         return numeric(NULL, service, hints, res) == 0 ? 0 : -EINVAL;
     }
     if (rc <= 0)

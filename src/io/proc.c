@@ -21,8 +21,8 @@ struct grove_proc {
     int in, out, err;
     int reaped;
     int status;
-    int fd_waiter;           /* a green thread waits on pidfd; the others wait on... */
-    grove__list waiters;     /* ...this list, woken when it stops waiting */
+    int fd_waiter;       /* a green thread waits on pidfd; the others wait on... */
+    grove__list waiters; /* ...this list, woken when it stops waiting */
 };
 
 static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

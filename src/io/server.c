@@ -15,21 +15,21 @@
 struct grove_server {
     int lfd;
     void (*handle)(int fd, void *arg);
-    grove_peer_handler handle_peer;   /* instead of handle: also gets the peer's address */
+    grove_peer_handler handle_peer; /* instead of handle: also gets the peer's address */
     void *arg;
     grove_sem slots;
     int limited;
     grove_thread *acceptor;
-    grove__list conns;      /* live connections */
+    grove__list conns; /* live connections */
     size_t active;
     uint64_t accepted;
-    grove_event idle;       /* sent when active drops to 0 while stopping */
+    grove_event idle; /* sent when active drops to 0 while stopping */
     int stopping;
-    int killed;             /* handlers killed by stop so far */
-    int accept_err;         /* a fatal accept error, if the acceptor stopped on one */
+    int killed;     /* handlers killed by stop so far */
+    int accept_err; /* a fatal accept error, if the acceptor stopped on one */
 };
 
-typedef struct conn {   /* one per connection; freed by its handler thread */
+typedef struct conn { /* one per connection; freed by its handler thread */
     grove__list link;
     grove_thread *t;
     grove_server *srv;
@@ -66,10 +66,8 @@ static int fatal_accept_error(int rc)
     case ECONNABORTED:
     case EPROTO:
     case EPERM:
-    case EINTR:
-        return 0;
-    default:
-        return 1;
+    case EINTR: return 0;
+    default: return 1;
     }
 }
 
@@ -79,7 +77,7 @@ static void *acceptor(void *arg)
     int64_t backoff = 0;
     for (;;) {
         if (srv->limited && grove_sem_acquire(&srv->slots) < 0)
-            break;   /* killed: stopping */
+            break; /* killed: stopping */
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof peer;
         int fd = grove_accept(srv->lfd, (struct sockaddr *)&peer, &peer_len);
@@ -193,7 +191,7 @@ static int stop_shielded(grove_server *srv, int64_t grace_ns)
             srv->killed++;
         }
     }
-    while (srv->active) {   /* killed handlers unwind and close their fds */
+    while (srv->active) { /* killed handlers unwind and close their fds */
         grove_event_reset(&srv->idle);
         int rc = grove_event_wait(&srv->idle, NULL);
         if (rc < 0 && srv->active)

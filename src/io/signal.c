@@ -13,7 +13,7 @@
 typedef struct sig_entry {
     void (*handler)(int, void *);
     void *arg;
-    int was_blocked;   /* in this thread's mask before we handled it: unhandle keeps it so */
+    int was_blocked; /* in this thread's mask before we handled it: unhandle keeps it so */
 } sig_entry;
 
 /* Per hub; found through the hub's TLS (one set of handlers per OS thread). */
@@ -44,7 +44,7 @@ static void *reader(void *unused)
     for (;;) {
         ssize_t n = grove_read(t_sig.fd, si, sizeof si);
         if (n < 0)
-            return NULL;   /* killed by unhandle */
+            return NULL; /* killed by unhandle */
         for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
             int signo = (int)si[i].ssi_signo;
             if (signo <= 0 || signo >= _NSIG || !t_sig.e[signo].handler)

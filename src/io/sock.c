@@ -24,55 +24,55 @@ static inline int prep(int fd)
     return grove__fd_ensure(fd);
 }
 
-#define GREEN_IO(fd, events, call)                                                         \
-    do {                                                                                   \
-        int p_ = prep(fd);                                                                 \
-        if (p_ < 0)                                                                        \
-            return p_;                                                                     \
-        for (;;) {                                                                         \
-            ssize_t r_ = (call);                                                           \
-            if (r_ >= 0) {                                                                 \
-                grove__io_budget_spend();                                                  \
-                return r_;                                                                 \
-            }                                                                              \
-            if (r_ == -EINTR)                                                              \
-                continue;                                                                  \
-            if (r_ != -EAGAIN || p_ == 1)                                                  \
-                return r_;                                                                 \
-            int w_ = grove_wait_fd(fd, events);                                            \
-            if (w_ < 0)                                                                    \
-                return w_;                                                                 \
-        }                                                                                  \
+#define GREEN_IO(fd, events, call)                                                                                     \
+    do {                                                                                                               \
+        int p_ = prep(fd);                                                                                             \
+        if (p_ < 0)                                                                                                    \
+            return p_;                                                                                                 \
+        for (;;) {                                                                                                     \
+            ssize_t r_ = (call);                                                                                       \
+            if (r_ >= 0) {                                                                                             \
+                grove__io_budget_spend();                                                                              \
+                return r_;                                                                                             \
+            }                                                                                                          \
+            if (r_ == -EINTR)                                                                                          \
+                continue;                                                                                              \
+            if (r_ != -EAGAIN || p_ == 1)                                                                              \
+                return r_;                                                                                             \
+            int w_ = grove_wait_fd(fd, events);                                                                        \
+            if (w_ < 0)                                                                                                \
+                return w_;                                                                                             \
+        }                                                                                                              \
     } while (0)
 
 /* Reads from a stream: as GREEN_IO, but after a short read the next call waits before
  * trying (see grove__fd_take_drained), which saves an EAGAIN syscall per message. */
-#define GREEN_STREAM_READ(fd, n, call)                                                     \
-    do {                                                                                   \
-        int p_ = prep(fd);                                                                 \
-        if (p_ < 0)                                                                        \
-            return p_;                                                                     \
-        if (p_ == 0 && grove__fd_take_drained(fd)) {                                       \
-            int w_ = grove_wait_fd(fd, GROVE_READ);                                        \
-            if (w_ < 0)                                                                    \
-                return w_;                                                                 \
-        }                                                                                  \
-        for (;;) {                                                                         \
-            ssize_t r_ = (call);                                                           \
-            if (r_ >= 0) {                                                                 \
-                if (p_ == 0)                                                               \
-                    grove__fd_note_read(fd, (size_t)r_, n);                                \
-                grove__io_budget_spend();                                                  \
-                return r_;                                                                 \
-            }                                                                              \
-            if (r_ == -EINTR)                                                              \
-                continue;                                                                  \
-            if (r_ != -EAGAIN || p_ == 1)                                                  \
-                return r_;                                                                 \
-            int w_ = grove_wait_fd(fd, GROVE_READ);                                        \
-            if (w_ < 0)                                                                    \
-                return w_;                                                                 \
-        }                                                                                  \
+#define GREEN_STREAM_READ(fd, n, call)                                                                                 \
+    do {                                                                                                               \
+        int p_ = prep(fd);                                                                                             \
+        if (p_ < 0)                                                                                                    \
+            return p_;                                                                                                 \
+        if (p_ == 0 && grove__fd_take_drained(fd)) {                                                                   \
+            int w_ = grove_wait_fd(fd, GROVE_READ);                                                                    \
+            if (w_ < 0)                                                                                                \
+                return w_;                                                                                             \
+        }                                                                                                              \
+        for (;;) {                                                                                                     \
+            ssize_t r_ = (call);                                                                                       \
+            if (r_ >= 0) {                                                                                             \
+                if (p_ == 0)                                                                                           \
+                    grove__fd_note_read(fd, (size_t)r_, n);                                                            \
+                grove__io_budget_spend();                                                                              \
+                return r_;                                                                                             \
+            }                                                                                                          \
+            if (r_ == -EINTR)                                                                                          \
+                continue;                                                                                              \
+            if (r_ != -EAGAIN || p_ == 1)                                                                              \
+                return r_;                                                                                             \
+            int w_ = grove_wait_fd(fd, GROVE_READ);                                                                    \
+            if (w_ < 0)                                                                                                \
+                return w_;                                                                                             \
+        }                                                                                                              \
     } while (0)
 
 /* SIGPIPE for writes to a pipe whose reader is gone: blocked around the write, and the
@@ -123,7 +123,10 @@ static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
 
 ssize_t grove_read(int fd, void *buf, size_t n) { GREEN_STREAM_READ(fd, n, grove__sys_read(fd, buf, n)); }
 ssize_t grove_write(int fd, const void *buf, size_t n) { GREEN_IO(fd, GROVE_WRITE, write_nosigpipe(fd, buf, n)); }
-ssize_t grove_readv(int fd, const struct iovec *iov, int iovcnt) { GREEN_IO(fd, GROVE_READ, grove__sys_readv(fd, iov, iovcnt)); }
+ssize_t grove_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    GREEN_IO(fd, GROVE_READ, grove__sys_readv(fd, iov, iovcnt));
+}
 ssize_t grove_writev(int fd, const struct iovec *iov, int iovcnt)
 {
     GREEN_IO(fd, GROVE_WRITE, writev_nosigpipe(fd, iov, iovcnt));
@@ -328,7 +331,10 @@ static int bind_addr(const char *addr, int type, int backlog, unsigned flags)
     return rc;
 }
 
-int grove_listen_opts(const char *addr, int backlog, unsigned flags) { return bind_addr(addr, SOCK_STREAM, backlog, flags); }
+int grove_listen_opts(const char *addr, int backlog, unsigned flags)
+{
+    return bind_addr(addr, SOCK_STREAM, backlog, flags);
+}
 int grove_listen(const char *addr, int backlog) { return grove_listen_opts(addr, backlog, 0); }
 int grove_udp_bind(const char *addr) { return bind_addr(addr, SOCK_DGRAM, 0, 0); }
 

@@ -113,7 +113,7 @@ ssize_t grove_stream_read(grove_stream *s, void *buf, size_t n)
         return 0;
     size_t have = s->rend - s->rstart;
     if (!have) {
-        if (n >= s->rcap)   /* large reads go straight to the caller's buffer */
+        if (n >= s->rcap) /* large reads go straight to the caller's buffer */
             return s->ops->read(s->ctx, buf, n);
         ssize_t r = fill(s, 1);
         if (r <= 0)
@@ -211,7 +211,7 @@ int grove_stream_flush(grove_stream *s)
     while (off < s->wlen) {
         ssize_t r = s->ops->write(s->ctx, s->wbuf + off, s->wlen - off);
         if (r < 0) {
-            memmove(s->wbuf, s->wbuf + off, s->wlen - off);   /* keep what is unsent */
+            memmove(s->wbuf, s->wbuf + off, s->wlen - off); /* keep what is unsent */
             s->wlen -= off;
             return (int)r;
         }
@@ -229,7 +229,7 @@ ssize_t grove_stream_write(grove_stream *s, const void *buf, size_t n)
         int rc = grove_stream_flush(s);
         if (rc < 0)
             return rc;
-        if (n >= s->wcap) {   /* large writes go straight out */
+        if (n >= s->wcap) { /* large writes go straight out */
             size_t off = 0;
             while (off < n) {
                 ssize_t r = s->ops->write(s->ctx, (const char *)buf + off, n - off);

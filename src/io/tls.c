@@ -13,20 +13,20 @@
 
 struct grove_tls_ctx {
     SSL_CTX *ssl;
-    unsigned char *alpn;   /* wire format */
+    unsigned char *alpn; /* wire format */
     size_t alpn_len;
     int server;
     struct sni_entry {
         char *name;
         SSL_CTX *ssl;
-    } *sni;
+    } * sni;
     size_t nsni;
 };
 
 struct grove_tls {
     SSL *ssl;
     int fd;
-    char alpn[256];   /* NUL-terminated copy of the negotiated protocol (<= 255 bytes) */
+    char alpn[256]; /* NUL-terminated copy of the negotiated protocol (<= 255 bytes) */
 };
 
 static __thread char t_err[256];
@@ -94,7 +94,7 @@ static int sni_select(SSL *ssl, int *al, void *arg)
             SSL_set_SSL_CTX(ssl, c->sni[i].ssl);
             return SSL_TLSEXT_ERR_OK;
         }
-    return SSL_TLSEXT_ERR_OK;   /* the default certificate */
+    return SSL_TLSEXT_ERR_OK; /* the default certificate */
 }
 
 static grove_tls_ctx *ctx_new(const grove_tls_opts *o, int server)
@@ -174,7 +174,7 @@ int grove_tls_ctx_add_sni(grove_tls_ctx *c, const char *name, const char *cert, 
     grove_tls_ctx *sub = ctx_new(&o, 1);
     if (!sub)
         return -errno;
-    if (c->alpn)   /* the SNI context takes over the connection: it must also do ALPN */
+    if (c->alpn) /* the SNI context takes over the connection: it must also do ALPN */
         SSL_CTX_set_alpn_select_cb(sub->ssl, alpn_select, c);
     struct sni_entry *v = grove__realloc(c->sni, (c->nsni + 1) * sizeof *v);
     char *n = grove__strdup(name);
@@ -227,7 +227,7 @@ static int bio_result(BIO *b, long r, int rd)
         else
             BIO_set_retry_write(b);
     }
-    errno = (int)-r;   /* SSL_ERROR_SYSCALL reads it */
+    errno = (int)-r; /* SSL_ERROR_SYSCALL reads it */
     return -1;
 }
 
@@ -265,8 +265,8 @@ static pthread_once_t g_bio_once = PTHREAD_ONCE_INIT;
 static void bio_method_init(void)
 {
     BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "grove fd");
-    if (m && BIO_meth_set_read(m, bio_read) && BIO_meth_set_write(m, bio_write) &&
-        BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
+    if (m && BIO_meth_set_read(m, bio_read) && BIO_meth_set_write(m, bio_write) && BIO_meth_set_ctrl(m, bio_ctrl) &&
+        BIO_meth_set_create(m, bio_create))
         g_bio_method = m;
 }
 
@@ -293,16 +293,13 @@ static int want(grove_tls *t, int r)
         int rc = grove_wait_fd(t->fd, GROVE_WRITE);
         return rc < 0 ? rc : 1;
     }
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
+    case SSL_ERROR_ZERO_RETURN: return 0;
     case SSL_ERROR_SYSCALL: {
         int err = errno;
         set_err("connection");
         return err && err != EAGAIN ? -err : -ECONNRESET;
     }
-    default:
-        set_err("TLS");
-        return -EPROTO;
+    default: set_err("TLS"); return -EPROTO;
     }
 }
 
@@ -325,7 +322,7 @@ static int handshake(grove_tls_ctx *c, int fd, const char *name, grove_tls **out
         rc = -ENOMEM;
         goto fail;
     }
-    SSL_set_bio(t->ssl, bio, bio);   /* the SSL owns the BIO from here */
+    SSL_set_bio(t->ssl, bio, bio); /* the SSL owns the BIO from here */
     if (server) {
         SSL_set_accept_state(t->ssl);
     } else {
@@ -338,7 +335,7 @@ static int handshake(grove_tls_ctx *c, int fd, const char *name, grove_tls **out
     }
     for (;;) {
         ERR_clear_error();
-        errno = 0;   /* SSL_ERROR_SYSCALL reports errno: never a stale EAGAIN */
+        errno = 0; /* SSL_ERROR_SYSCALL reports errno: never a stale EAGAIN */
         int r = SSL_do_handshake(t->ssl);
         if (r == 1)
             break;
@@ -367,7 +364,10 @@ fail:
     return rc;
 }
 
-int grove_tls_connect(grove_tls_ctx *c, int fd, const char *name, grove_tls **out) { return handshake(c, fd, name, out, 0); }
+int grove_tls_connect(grove_tls_ctx *c, int fd, const char *name, grove_tls **out)
+{
+    return handshake(c, fd, name, out, 0);
+}
 int grove_tls_accept(grove_tls_ctx *c, int fd, grove_tls **out) { return handshake(c, fd, NULL, out, 1); }
 
 ssize_t grove_tls_read(grove_tls *t, void *buf, size_t n)
@@ -380,7 +380,7 @@ ssize_t grove_tls_read(grove_tls *t, void *buf, size_t n)
         errno = 0;
         int r = SSL_read_ex(t->ssl, buf, n, &got);
         if (r == 1) {
-            grove__io_budget_spend();   /* fair I/O: see GROVE__IO_BUDGET */
+            grove__io_budget_spend(); /* fair I/O: see GROVE__IO_BUDGET */
             return (ssize_t)got;
         }
         int rc = want(t, r);
@@ -418,7 +418,7 @@ int grove_tls_close(grove_tls *t)
     if (!t)
         return 0;
     ERR_clear_error();
-    SSL_shutdown(t->ssl);   /* one attempt: never wait for the peer's close_notify */
+    SSL_shutdown(t->ssl); /* one attempt: never wait for the peer's close_notify */
     ERR_clear_error();
     SSL_free(t->ssl);
     grove_close(t->fd);

@@ -17,8 +17,8 @@ typedef struct job {
     void *arg;
     void *result;
     grove__hub *hub;
-    grove__inbox *in;        /* held until the job is completed or discarded */
-    grove__waiter *w;        /* NULL once the caller stopped waiting */
+    grove__inbox *in; /* held until the job is completed or discarded */
+    grove__waiter *w; /* NULL once the caller stopped waiting */
     void (*drop)(void *);
     int done;
 } job;
@@ -72,11 +72,11 @@ static void complete(void *arg)
 {
     job *j = arg;
     grove__hub_unref(j->hub);
-    if (!j->w) {   /* the caller left: drop the result */
+    if (!j->w) { /* the caller left: drop the result */
         discard(j);
         return;
     }
-    grove__inbox_release(j->in);   /* never the last hold: the hub has its own */
+    grove__inbox_release(j->in); /* never the last hold: the hub has its own */
     j->done = 1;
     grove__wake(j->w, 0, NULL);
 }
@@ -98,9 +98,9 @@ static void *worker(void *unused)
         j->result = j->fn(j->arg);
         int rc;
         while ((rc = grove__inbox_post(j->in, complete, discard, j)) == -ENOMEM)
-            grove__sys_sleep_ns(GROVE_MS(1));   /* out of memory: the hub must still hear about it */
+            grove__sys_sleep_ns(GROVE_MS(1)); /* out of memory: the hub must still hear about it */
         if (rc < 0)
-            discard(j);     /* -ESHUTDOWN: the hub has gone */
+            discard(j); /* -ESHUTDOWN: the hub has gone */
         pthread_mutex_lock(&g_mu);
     }
     return NULL;
@@ -192,7 +192,7 @@ static int call(void *(*fn)(void *), void *arg, void **result, void (*drop)(void
         return rc;
     }
     rc = grove__park(&w, "tpool");
-    if (!j->done) {   /* interrupted: leave the job behind */
+    if (!j->done) { /* interrupted: leave the job behind */
         j->w = NULL;
         return rc < 0 ? rc : -ECANCELED;
     }
@@ -247,7 +247,7 @@ static void *do_fileop(void *arg)
 static ssize_t fileop_run(int fd, int kind, void *buf, size_t n, off_t off)
 {
     fileop op = {fd, kind, buf, n, off, 0};
-    int rc = call(do_fileop, &op, NULL, NULL, 0);   /* uninterruptible: buf is in use */
+    int rc = call(do_fileop, &op, NULL, NULL, 0); /* uninterruptible: buf is in use */
     return rc < 0 ? rc : op.rc;
 }
 

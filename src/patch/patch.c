@@ -111,15 +111,15 @@ static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
  * through libc is already a race in the program; the entries need no lock. */
 
 typedef struct pfd {
-    unsigned char known;       /* the user's O_NONBLOCK has been looked at */
-    unsigned char user_nb;     /* non-blocking by the user's choice: keep libc semantics */
-    unsigned char green;       /* made non-blocking by this layer to wait on the hub */
-    unsigned char unpollable;  /* regular file, directory, block device: libc as is */
+    unsigned char known;        /* the user's O_NONBLOCK has been looked at */
+    unsigned char user_nb;      /* non-blocking by the user's choice: keep libc semantics */
+    unsigned char green;        /* made non-blocking by this layer to wait on the hub */
+    unsigned char unpollable;   /* regular file, directory, block device: libc as is */
     int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns, 0 = none */
 } pfd;
 
 #define PFD_PAGE 1024
-#define PFD_PAGES 4096   /* fds below 4M are tracked; others keep libc's behaviour */
+#define PFD_PAGES 4096 /* fds below 4M are tracked; others keep libc's behaviour */
 static pfd *_Atomic g_pfd[PFD_PAGES];
 static pthread_mutex_t g_pfd_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -169,7 +169,7 @@ static int fd_green(int fd, int64_t *rcvtimeo, int64_t *sndtimeo)
         if (!e->known) {
             int fl = real_fcntl_(fd, F_GETFL, 0);
             if (fl < 0)
-                return 0;   /* a bad fd: libc says what is wrong */
+                return 0; /* a bad fd: libc says what is wrong */
             struct stat st;
             e->unpollable = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode));
             e->user_nb = (fl & O_NONBLOCK) != 0;
@@ -274,8 +274,8 @@ static int wait_private(int fd, int events) { return grove_poll_fd(fd, events); 
  * and Grove's debug signal are never wrapped. */
 static struct sigaction g_user_act[_NSIG];
 static _Atomic unsigned char g_wrapped[_NSIG];
-static _Atomic unsigned g_nwrapped;       /* signals with a trampoline installed */
-static _Atomic unsigned g_norestart;      /* handlers without SA_RESTART that have run */
+static _Atomic unsigned g_nwrapped;  /* signals with a trampoline installed */
+static _Atomic unsigned g_norestart; /* handlers without SA_RESTART that have run */
 
 static void trampoline(int sig, siginfo_t *si, void *uc)
 {
@@ -294,10 +294,14 @@ static void trampoline(int sig, siginfo_t *si, void *uc)
 static int wrappable(int sig)
 {
     switch (sig) {
-    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP: case SIGSYS: case SIGABRT:
-        return 0;
-    default:
-        return sig > 0 && sig < _NSIG && sig != GROVE_DEBUG_SIGNAL;
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGTRAP:
+    case SIGSYS:
+    case SIGABRT: return 0;
+    default: return sig > 0 && sig < _NSIG && sig != GROVE_DEBUG_SIGNAL;
     }
 }
 
@@ -319,7 +323,7 @@ static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to, unsi
         grove_eintr_end();
     if (rc >= 0)
         return 0;
-    if (rc == -EINTR)   /* SA_RESTART handlers only: the call resumes */
+    if (rc == -EINTR) /* SA_RESTART handlers only: the call resumes */
         return atomic_load_explicit(&g_norestart, memory_order_relaxed) != norestart0 ? fail(rc) : 0;
     if (rc == -ETIMEDOUT && has_to && grove_timeout_fired(to))
         return fail(-EAGAIN);
@@ -327,32 +331,32 @@ static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to, unsi
 }
 
 /* The green loop shared by the fd calls: try, wait on EAGAIN, retry. */
-#define GREEN_FD(group, fd, events, use_send_timeo, call)                                   \
-    do {                                                                                   \
-        int64_t rt_ = 0, st_ = 0;                                                          \
-        if (!on(group) || !fd_green(fd, &rt_, &st_))                                \
-            return call;                                                                   \
-        int64_t lim_ = (use_send_timeo) ? st_ : rt_;                                       \
-        grove_timeout to_;                                                                 \
-        if (lim_ > 0)                                                                      \
-            grove_timeout_start(&to_, lim_);                                               \
-        __typeof__(call) r_;                                                               \
-        unsigned nr_ = atomic_load_explicit(&g_norestart, memory_order_relaxed);          \
-        for (;;) {                                                                         \
-            r_ = call;                                                                     \
-            if (r_ >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))                      \
-                break;                                                                     \
-            if (wait_fd_timeo(fd, events, &to_, lim_ > 0, nr_) < 0) {                      \
-                r_ = -1;                                                                   \
-                break;                                                                     \
-            }                                                                              \
-        }                                                                                  \
-        if (lim_ > 0) {                                                                    \
-            int e_ = errno;                                                                \
-            grove_timeout_end(&to_);                                                       \
-            errno = e_;                                                                    \
-        }                                                                                  \
-        return r_;                                                                         \
+#define GREEN_FD(group, fd, events, use_send_timeo, call)                                                              \
+    do {                                                                                                               \
+        int64_t rt_ = 0, st_ = 0;                                                                                      \
+        if (!on(group) || !fd_green(fd, &rt_, &st_))                                                                   \
+            return call;                                                                                               \
+        int64_t lim_ = (use_send_timeo) ? st_ : rt_;                                                                   \
+        grove_timeout to_;                                                                                             \
+        if (lim_ > 0)                                                                                                  \
+            grove_timeout_start(&to_, lim_);                                                                           \
+        __typeof__(call) r_;                                                                                           \
+        unsigned nr_ = atomic_load_explicit(&g_norestart, memory_order_relaxed);                                       \
+        for (;;) {                                                                                                     \
+            r_ = call;                                                                                                 \
+            if (r_ >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))                                                  \
+                break;                                                                                                 \
+            if (wait_fd_timeo(fd, events, &to_, lim_ > 0, nr_) < 0) {                                                  \
+                r_ = -1;                                                                                               \
+                break;                                                                                                 \
+            }                                                                                                          \
+        }                                                                                                              \
+        if (lim_ > 0) {                                                                                                \
+            int e_ = errno;                                                                                            \
+            grove_timeout_end(&to_);                                                                                   \
+            errno = e_;                                                                                                \
+        }                                                                                                              \
+        return r_;                                                                                                     \
     } while (0)
 
 /* The SO_RCVTIMEO / SO_SNDTIMEO the kernel holds for fd (a dup or an accepted socket
@@ -416,9 +420,18 @@ static int real_fcntl_(int fd, int cmd, long arg) { return REAL(fcntl)(fd, cmd, 
 #pragma GCC visibility push(default)
 
 ssize_t read(int fd, void *buf, size_t n) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(read)(fd, buf, n)); }
-ssize_t write(int fd, const void *buf, size_t n) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(write)(fd, buf, n)); }
-ssize_t readv(int fd, const struct iovec *iov, int cnt) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(readv)(fd, iov, cnt)); }
-ssize_t writev(int fd, const struct iovec *iov, int cnt) { GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(writev)(fd, iov, cnt)); }
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(write)(fd, buf, n));
+}
+ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(readv)(fd, iov, cnt));
+}
+ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    GREEN_FD(GROVE_PATCH_IO, fd, GROVE_WRITE, 1, REAL(writev)(fd, iov, cnt));
+}
 static ssize_t recvfrom_once(int fd, void *buf, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
 {
     GREEN_FD(GROVE_PATCH_IO, fd, GROVE_READ, 0, REAL(recvfrom)(fd, buf, n, fl, sa, len));
@@ -491,7 +504,7 @@ static int green_accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl)
 }
 int accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
-    int r = green_accept4(fd, sa, len, 0);   /* accept4 with no flags is accept */
+    int r = green_accept4(fd, sa, len, 0); /* accept4 with no flags is accept */
     adopt_accepted(fd, r, 0);
     return r;
 }
@@ -548,7 +561,7 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
     if (st > 0)
         grove_timeout_end(&to);
     if (rc < 0) {
-        errno = e == EAGAIN ? EINPROGRESS : e;   /* libc's answer to an SO_SNDTIMEO timeout */
+        errno = e == EAGAIN ? EINPROGRESS : e; /* libc's answer to an SO_SNDTIMEO timeout */
         return -1;
     }
     int err = 0;
@@ -589,8 +602,7 @@ static uint32_t epoll_events_of(short ev)
 static int poll_wait_once(struct pollfd *fds, nfds_t n)
 {
     if (n == 1 && fds[0].fd >= 0 && !(fds[0].events & ~(POLLIN | POLLOUT | POLLRDHUP)) &&
-        (fds[0].events & (POLLIN | POLLOUT)) && fd_registered(fds[0].fd) &&
-        fd_green(fds[0].fd, NULL, NULL)) {
+        (fds[0].events & (POLLIN | POLLOUT)) && fd_registered(fds[0].fd) && fd_green(fds[0].fd, NULL, NULL)) {
         int ev = (fds[0].events & POLLIN ? GROVE_READ : 0) | (fds[0].events & POLLOUT ? GROVE_WRITE : 0);
         int rc = grove_wait_fd(fds[0].fd, ev);
         if (rc != -EBUSY)
@@ -605,7 +617,7 @@ static int poll_wait_once(struct pollfd *fds, nfds_t n)
         struct epoll_event ev = {.events = epoll_events_of(fds[i].events)};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &ev) == 0)
             continue;
-        if (errno == EEXIST) {   /* the same fd twice in the array: watch the union */
+        if (errno == EEXIST) { /* the same fd twice in the array: watch the union */
             for (nfds_t j = 0; j < i; j++)
                 if (fds[j].fd == fds[i].fd)
                     ev.events |= epoll_events_of(fds[j].events);
@@ -631,7 +643,7 @@ static int green_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns)
     grove_timeout to;
     if (timeout_ns > 0)
         grove_timeout_start(&to, timeout_ns);
-    int sig = eintr_wanted();   /* poll and select fail with EINTR, SA_RESTART or not */
+    int sig = eintr_wanted(); /* poll and select fail with EINTR, SA_RESTART or not */
     for (;;) {
         if (sig)
             grove_eintr_begin();
@@ -640,7 +652,7 @@ static int green_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns)
             grove_eintr_end();
         if (rc < 0) {
             if (rc == -ETIMEDOUT && timeout_ns > 0 && grove_timeout_fired(&to))
-                r = 0;   /* poll's own timeout */
+                r = 0; /* poll's own timeout */
             else
                 r = fail(rc);
             break;
@@ -671,16 +683,13 @@ int __poll_chk(struct pollfd *fds, nfds_t n, int timeout_ms, size_t fdslen)
     return poll(fds, n, timeout_ms);
 }
 
-static int64_t ts_ns(const struct timespec *ts)
-{
-    return ts ? grove__sec_to_ns((int64_t)ts->tv_sec, ts->tv_nsec) : -1;
-}
+static int64_t ts_ns(const struct timespec *ts) { return ts ? grove__sec_to_ns((int64_t)ts->tv_sec, ts->tv_nsec) : -1; }
 
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
     if (!on(GROVE_PATCH_POLL) || !green_thread())
         return REAL(ppoll)(fds, n, ts, mask);
-    return green_poll(fds, n, ts_ns(ts));   /* the signal mask is not applied while waiting */
+    return green_poll(fds, n, ts_ns(ts)); /* the signal mask is not applied while waiting */
 }
 
 static int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t timeout_ns)
@@ -746,7 +755,7 @@ int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
     int64_t t = tv ? grove__sec_to_ns((int64_t)tv->tv_sec, (int64_t)tv->tv_usec * 1000) : -1;
     int64_t start = grove_now();
     int rc = green_select(nfds, r, w, e, t);
-    if (tv && t > 0) {   /* Linux updates the timeval with the time not slept */
+    if (tv && t > 0) { /* Linux updates the timeval with the time not slept */
         int64_t left = t - (grove_now() - start);
         if (left < 0)
             left = 0;
@@ -769,7 +778,7 @@ int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts
 static int green_sleep(int64_t ns, int64_t *left)
 {
     int64_t end = grove__add_sat(grove_now(), ns);
-    int sig = eintr_wanted() && ns > 0;   /* a caught signal ends a sleep, SA_RESTART or not */
+    int sig = eintr_wanted() && ns > 0; /* a caught signal ends a sleep, SA_RESTART or not */
     if (sig)
         grove_eintr_begin();
     int rc = grove_sleep(ns > 0 ? ns : 0);
@@ -831,7 +840,7 @@ int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct
     if (green_sleep(ns, &left) == 0)
         return 0;
     int e = errno;
-    errno = e0;   /* clock_nanosleep returns the error instead of setting errno */
+    errno = e0; /* clock_nanosleep returns the error instead of setting errno */
     if (rem && !(flags & TIMER_ABSTIME)) {
         rem->tv_sec = left / 1000000000;
         rem->tv_nsec = left % 1000000000;
@@ -849,9 +858,7 @@ static int eai_of(int rc)
     case ETIMEDOUT: return EAI_AGAIN;
     case ENOMEM: return EAI_MEMORY;
     case EINVAL: return EAI_NONAME;
-    default:
-        errno = -rc;
-        return EAI_SYSTEM;
+    default: errno = -rc; return EAI_SYSTEM;
     }
 }
 
@@ -915,7 +922,7 @@ int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t len
         return REAL(gethostbyname_r)(name, ret, buf, len, result, herr);
     int rc = fill_hostent(name, ret, buf, len, herr);
     *result = rc ? NULL : ret;
-    return rc == ENOENT ? 0 : rc;   /* not found: 0 with *result NULL, like glibc */
+    return rc == ENOENT ? 0 : rc; /* not found: 0 with *result NULL, like glibc */
 }
 
 struct hostent *gethostbyname(const char *name)
@@ -1008,7 +1015,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, long arg)
         int want_nb = (arg & O_NONBLOCK) != 0;
         long karg = arg;
         if (!want_nb && fd_registered(fd))
-            karg |= O_NONBLOCK;   /* Grove still needs it; F_GETFL hides it */
+            karg |= O_NONBLOCK; /* Grove still needs it; F_GETFL hides it */
         int r = real(fd, cmd, karg);
         if (r == 0)
             fd_set_user_nb(fd, want_nb);
@@ -1026,7 +1033,7 @@ int fcntl(int fd, int cmd, ...)
 {
     va_list ap;
     va_start(ap, cmd);
-    long arg = va_arg(ap, long);   /* every fcntl argument fits a long (int or pointer) */
+    long arg = va_arg(ap, long); /* every fcntl argument fits a long (int or pointer) */
     va_end(ap);
     return fcntl_common(REAL(fcntl), fd, cmd, arg);
 }
@@ -1045,7 +1052,7 @@ int ioctl(int fd, unsigned long req, ...)
 {
     va_list ap;
     va_start(ap, req);
-    void *arg = va_arg(ap, void *);   /* every ioctl argument fits a pointer */
+    void *arg = va_arg(ap, void *); /* every ioctl argument fits a pointer */
     va_end(ap);
     if (req != FIONBIO || !arg)
         return REAL(ioctl)(fd, req, arg);
@@ -1081,7 +1088,7 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
         struct sigaction w = *act;
         w.sa_flags |= SA_SIGINFO;
         w.sa_sigaction = trampoline;
-        g_user_act[sig] = *act;   /* before the trampoline can run */
+        g_user_act[sig] = *act; /* before the trampoline can run */
         rc = REAL(sigaction)(sig, &w, old);
         if (rc == 0) {
             if (!was)
@@ -1098,7 +1105,7 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
         }
     }
     if (rc == 0 && old && (old->sa_flags & SA_SIGINFO) && old->sa_sigaction == trampoline)
-        *old = prev_user;   /* the user's own handler, never the trampoline */
+        *old = prev_user; /* the user's own handler, never the trampoline */
     return rc;
 }
 

@@ -7,7 +7,7 @@
 #include "grove/pool.h"
 
 typedef struct member {
-    grove__list link;   /* in running or finished */
+    grove__list link; /* in running or finished */
     grove_thread *t;
     grove_group *g;
 } member;
@@ -15,7 +15,7 @@ typedef struct member {
 struct grove_group {
     grove__list running, finished;
     size_t nrunning, nfinished;
-    grove__list waiters;   /* join and wait_any */
+    grove__list waiters; /* join and wait_any */
 };
 
 grove_group *grove_group_new(void)
@@ -74,7 +74,7 @@ grove_thread *grove_group_spawn(grove_group *g, void *(*fn)(void *), void *arg)
         errno = EINVAL;
         return NULL;
     }
-    member *m = grove__malloc(sizeof *m);   /* before the spawn: nothing may fail after it */
+    member *m = grove__malloc(sizeof *m); /* before the spawn: nothing may fail after it */
     if (!m) {
         errno = ENOMEM;
         return NULL;
@@ -157,7 +157,7 @@ int grove_group_free(grove_group *g)
     grove__list *n;
     while ((n = grove__list_pop(&g->finished))) {
         member *m = grove__container_of(n, member, link);
-        grove_join(m->t, NULL);   /* finished: never waits */
+        grove_join(m->t, NULL); /* finished: never waits */
         free(m);
     }
     free(g);

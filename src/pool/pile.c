@@ -7,9 +7,9 @@
 struct grove_pile {
     grove_pool *pool;
     int own_pool;
-    void (*free_arg)(void *);      /* imap: for calls dropped before they ran */
-    void (*free_result)(void *);   /* imap: for results dropped untaken */
-    grove_thread **v;   /* ring of spawned threads, oldest first */
+    void (*free_arg)(void *);    /* imap: for calls dropped before they ran */
+    void (*free_result)(void *); /* imap: for results dropped untaken */
+    grove_thread **v;            /* ring of spawned threads, oldest first */
     size_t cap, head, n;
 };
 
@@ -59,7 +59,7 @@ int grove_pile_spawn(grove_pile *pile, void *(*fn)(void *), void *arg)
 {
     if (!pile || !fn)
         return -EINVAL;
-    if (pile->n == pile->cap) {   /* make room first: after the spawn nothing may fail */
+    if (pile->n == pile->cap) { /* make room first: after the spawn nothing may fail */
         int rc = ring_push(pile, NULL);
         if (rc)
             return rc;
@@ -80,7 +80,7 @@ int grove_pile_next(grove_pile *pile, void **result)
     grove_thread *t = pile->v[pile->head];
     int rc = grove_join(t, result);
     if (rc < 0)
-        return rc;   /* still ours: the next call joins it again */
+        return rc; /* still ours: the next call joins it again */
     pile->head = (pile->head + 1) % pile->cap;
     pile->n--;
     return 0;
@@ -97,11 +97,11 @@ static int drain(grove_pile *pile)
         grove_kill_nowait(pile->v[(pile->head + i) % pile->cap]);
     while (pile->n) {
         grove_thread *t = pile->v[pile->head];
-        int rc = grove_kill(t);   /* waits until it is done; t stays joinable */
+        int rc = grove_kill(t); /* waits until it is done; t stays joinable */
         if (rc < 0)
             return rc;
         if (!t->ran && pile->free_arg)
-            pile->free_arg(t->arg);   /* killed before fn ever saw its argument */
+            pile->free_arg(t->arg); /* killed before fn ever saw its argument */
         else if (t->ran && t->result && pile->free_result)
             pile->free_result(t->result);
         grove_join(t, NULL);
@@ -139,12 +139,12 @@ struct grove_imap {
     void *(*fn)(void *);
     grove_imap_gen gen;
     void *gen_ctx;
-    size_t window;          /* max results spawned and not taken */
+    size_t window; /* max results spawned and not taken */
     grove_thread *feeder;
-    int done;               /* feeder finished */
-    int err;                /* generator or spawn error, reported after the results */
-    grove__list avail;      /* consumer waits for the feeder */
-    grove__list space;      /* feeder waits for the consumer */
+    int done;          /* feeder finished */
+    int err;           /* generator or spawn error, reported after the results */
+    grove__list avail; /* consumer waits for the feeder */
+    grove__list space; /* feeder waits for the consumer */
 };
 
 static void *feeder(void *arg)
@@ -167,7 +167,7 @@ static void *feeder(void *arg)
         int rc = grove_pile_spawn(it->pile, it->fn, a);
         if (rc < 0) {
             if (it->pile->free_arg)
-                it->pile->free_arg(a);   /* generated but never handed to fn */
+                it->pile->free_arg(a); /* generated but never handed to fn */
             it->err = rc;
             break;
         }
@@ -197,7 +197,7 @@ grove_imap *grove_pool_imap(grove_pool *pool, void *(*fn)(void *), grove_imap_ge
     it->window = 2 * pool->size;
     grove__list_init(&it->avail);
     grove__list_init(&it->space);
-    it->feeder = grove__spawn_daemon(feeder, it, "imap-feeder");   /* a service thread */
+    it->feeder = grove__spawn_daemon(feeder, it, "imap-feeder"); /* a service thread */
     if (!it->feeder)
         goto fail_pile;
     return it;
@@ -259,7 +259,7 @@ int grove_imap_close(grove_imap *it)
         rc = grove_pile_destroy(it->pile);
     grove__shield_leave(self, sh);
     if (rc < 0)
-        return rc;   /* still valid: close may be called again */
+        return rc; /* still valid: close may be called again */
     free(it);
     return 0;
 }

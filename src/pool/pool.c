@@ -38,7 +38,7 @@ int grove_pool_destroy(grove_pool *p)
 static void slot_free(grove_pool *p)
 {
     if (p->running <= p->size && grove__wake_one(&p->spawners, 0, NULL))
-        return;   /* handed over: running stays the same */
+        return; /* handed over: running stays the same */
     p->running--;
     if (p->running == 0)
         grove__wake_all(&p->idle, 0, NULL);
@@ -61,7 +61,7 @@ static int claim(grove_pool *p)
     }
     if (in_pool(p))
         return 1;
-    return grove__wait_on(&p->spawners, "pool slot", NULL);   /* 0: the slot was handed to us */
+    return grove__wait_on(&p->spawners, "pool slot", NULL); /* 0: the slot was handed to us */
 }
 
 grove_thread *grove_pool_spawn(grove_pool *p, void *(*fn)(void *), void *arg)
@@ -92,7 +92,7 @@ int grove_pool_spawn_n(grove_pool *p, void (*fn)(void *), void *arg)
         return -EINVAL;
     int rc = claim(p);
     if (rc == 1) {
-        fn(arg);   /* eventlet: a full pool's own thread runs the work inline */
+        fn(arg); /* eventlet: a full pool's own thread runs the work inline */
         return 0;
     }
     if (rc)

@@ -9,8 +9,8 @@
 struct grove_pool {
     size_t size;
     size_t running;
-    grove__list spawners;   /* waiting for a slot */
-    grove__list idle;       /* waitall */
+    grove__list spawners; /* waiting for a slot */
+    grove__list idle;     /* waitall */
 };
 
 #endif

@@ -10,14 +10,13 @@ struct grove_respool {
     void (*destroy)(void *ctx, void *item);
     void *ctx;
     size_t max;
-    size_t count;          /* items in existence (idle + out + being created) */
+    size_t count; /* items in existence (idle + out + being created) */
     void **idle;
     size_t nidle;
     grove__list waiters;
 };
 
-grove_respool *grove_respool_new(int (*create)(void *, void **), void (*destroy)(void *, void *), void *ctx,
-                                 size_t max)
+grove_respool *grove_respool_new(int (*create)(void *, void **), void (*destroy)(void *, void *), void *ctx, size_t max)
 {
     if (!create || max == 0) {
         errno = EINVAL;
@@ -62,13 +61,13 @@ int grove_respool_get(grove_respool *rp, void **item)
 {
     if (!rp || !item)
         return -EINVAL;
-    if (grove__list_empty(&rp->waiters)) {   /* nobody is ahead of us */
+    if (grove__list_empty(&rp->waiters)) { /* nobody is ahead of us */
         if (rp->nidle) {
             *item = rp->idle[--rp->nidle];
             return 0;
         }
         if (rp->count < rp->max) {
-            rp->count++;   /* reserve the slot: create may switch */
+            rp->count++; /* reserve the slot: create may switch */
             return make(rp, item);
         }
     }
@@ -76,11 +75,11 @@ int grove_respool_get(grove_respool *rp, void **item)
     int rc = grove__wait_on(&rp->waiters, "respool get", &handed);
     if (rc < 0)
         return rc;
-    if (handed) {   /* an item handed over by put */
+    if (handed) { /* an item handed over by put */
         *item = handed;
         return 0;
     }
-    return make(rp, item);   /* a slot handed over by discard or a failed create */
+    return make(rp, item); /* a slot handed over by discard or a failed create */
 }
 
 int grove_respool_put(grove_respool *rp, void *item)
@@ -99,9 +98,9 @@ int grove_respool_discard(grove_respool *rp, void *item)
     if (!rp)
         return -EINVAL;
     GROVE_ASSERT(rp->count > 0);
-    release_slot(rp);   /* a waiter creates a fresh item in it */
+    release_slot(rp); /* a waiter creates a fresh item in it */
     if (item && rp->destroy) {
-        grove_thread *self = grove_self();   /* destroy may switch: shield it */
+        grove_thread *self = grove_self(); /* destroy may switch: shield it */
         unsigned sh = self ? grove__shield_enter(self) : 0;
         rp->destroy(rp->ctx, item);
         if (self)
@@ -119,7 +118,7 @@ int grove_respool_destroy(grove_respool *rp)
         return -EINVAL;
     if (rp->count != rp->nidle || !grove__list_empty(&rp->waiters))
         return -EBUSY;
-    grove_thread *self = grove_self();   /* destroy may switch: shield it */
+    grove_thread *self = grove_self(); /* destroy may switch: shield it */
     unsigned sh = self ? grove__shield_enter(self) : 0;
     for (size_t i = 0; i < rp->nidle; i++)
         if (rp->destroy)

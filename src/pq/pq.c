@@ -135,7 +135,7 @@ int grove_pq_exec(PGconn *c, const char *sql, int nparams, const char *const *va
         return conn_error(c, "send");
     int rc;
     int f;
-    while ((f = PQflush(c)) == 1) {   /* the query did not fit in the socket buffer yet */
+    while ((f = PQflush(c)) == 1) { /* the query did not fit in the socket buffer yet */
         rc = grove_poll_fd(PQsocket(c), GROVE_READ | GROVE_WRITE);
         if (rc < 0)
             goto interrupted;
@@ -192,9 +192,9 @@ typedef struct pconn {
 struct grove_pq_pool {
     char *conninfo;
     grove_pq_opts o;
-    pconn *v;                /* every open connection */
+    pconn *v; /* every open connection */
     size_t n, cap;
-    grove_sem slots;         /* max_size permits: one per connection that may be out */
+    grove_sem slots; /* max_size permits: one per connection that may be out */
     size_t waiting;
 };
 
@@ -341,7 +341,7 @@ int grove_pq_get(grove_pq_pool *p, PGconn **conn)
         if (best == (size_t)-1)
             break;
         pconn *e = &p->v[best];
-        e->out = 1;   /* ours while we check it */
+        e->out = 1; /* ours while we check it */
         rc = usable(p, e, grove_now());
         if (rc > 0) {
             *conn = e->c;
@@ -352,9 +352,9 @@ int grove_pq_get(grove_pq_pool *p, PGconn **conn)
         for (size_t i = 0; i < p->n; i++)
             if (p->v[i].c == c) {
                 if (rc < 0)
-                    p->v[i].out = 0;   /* interrupted: it goes back as it was */
+                    p->v[i].out = 0; /* interrupted: it goes back as it was */
                 else
-                    close_at(p, i);    /* dead: replaced */
+                    close_at(p, i); /* dead: replaced */
                 break;
             }
         if (rc < 0) {
@@ -387,7 +387,7 @@ int grove_pq_put(grove_pq_pool *p, PGconn *c)
     int keep = PQstatus(c) == CONNECTION_OK;
     PGTransactionStatusType tx = keep ? PQtransactionStatus(c) : PQTRANS_UNKNOWN;
     if (tx == PQTRANS_ACTIVE || tx == PQTRANS_UNKNOWN) {
-        keep = 0;   /* a query still running (its cancel failed) or a lost connection */
+        keep = 0; /* a query still running (its cancel failed) or a lost connection */
     } else if (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR) {
         grove_timeout to;
         grove_timeout_start(&to, GROVE_SEC(5));

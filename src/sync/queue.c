@@ -58,7 +58,7 @@ static int grow(grove_queue *q)
     entry *v = grove__malloc(cap * sizeof *v);
     if (!v)
         return -ENOMEM;
-    for (size_t i = 0; i < q->n_; i++)   /* unroll the ring */
+    for (size_t i = 0; i < q->n_; i++) /* unroll the ring */
         v[i] = q->v_[(q->head_ + i) % (q->cap_ ? q->cap_ : 1)];
     free(q->v_);
     q->v_ = v;
@@ -129,8 +129,8 @@ static void admit_putters(grove_queue *q)
     grove__waiter *w;
     while (has_room(q) && (w = first_waiter(WL(&q->putters_)))) {
         if (store(q, w->value) < 0)
-            return;   /* out of memory: they keep waiting */
-        q->unfinished_++;   /* counted when the item enters, not when its putter resumes */
+            return;       /* out of memory: they keep waiting */
+        q->unfinished_++; /* counted when the item enters, not when its putter resumes */
         grove__wake(w, 0, NULL);
     }
 }
@@ -144,7 +144,7 @@ static int put(grove_queue *q, void *item, int wait)
     grove__waiter *g = first_waiter(WL(&q->getters_));
     if (g) {
         q->unfinished_++;
-        grove__wake(g, 0, item);   /* the queue is empty: hand it over */
+        grove__wake(g, 0, item); /* the queue is empty: hand it over */
         return 0;
     }
     if (has_room(q)) {
@@ -160,12 +160,12 @@ static int put(grove_queue *q, void *item, int wait)
         return -ENOMEM;
     grove__waiter w;
     grove__waiter_init(&w);
-    w.value = item;   /* taken from here by whoever makes room */
+    w.value = item; /* taken from here by whoever makes room */
     int rc = grove__check(grove__running(h));
     if (rc)
         return rc;
     grove__list_push(WL(&q->putters_), &w.link);
-    return grove__park(&w, "queue put");   /* 0: taken, and counted by the taker */
+    return grove__park(&w, "queue put"); /* 0: taken, and counted by the taker */
 }
 
 int grove_queue_put(grove_queue *q, void *item) { return put(q, item, 1); }
@@ -181,9 +181,9 @@ static int get(grove_queue *q, void **item, int wait)
         admit_putters(q);
     } else {
         grove__waiter *p = first_waiter(WL(&q->putters_));
-        if (p) {   /* rendezvous (or shrunk to 0): take straight from the putter */
+        if (p) { /* rendezvous (or shrunk to 0): take straight from the putter */
             it = p->value;
-            q->unfinished_++;   /* before a task_done for it can come */
+            q->unfinished_++; /* before a task_done for it can come */
             grove__wake(p, 0, NULL);
         } else if (q->closed_) {
             return -EPIPE;
@@ -224,7 +224,7 @@ int grove_queue_close(grove_queue *q)
         return -EINVAL;
     q->closed_ = 1;
     grove__wake_all(WL(&q->putters_), -EPIPE, NULL);
-    grove__wake_all(WL(&q->getters_), -EPIPE, NULL);   /* they only wait when it is empty */
+    grove__wake_all(WL(&q->getters_), -EPIPE, NULL); /* they only wait when it is empty */
     return 0;
 }
 

@@ -50,7 +50,7 @@ int grove_sem_acquire(grove_sem *s)
 {
     if (!s)
         return -EINVAL;
-    if (s->count_ > 0) {   /* count > 0 implies nobody waits */
+    if (s->count_ > 0) { /* count > 0 implies nobody waits */
         s->count_--;
         return 0;
     }
@@ -181,12 +181,12 @@ int grove_cond_wait(grove_cond *c, grove_mutex *m)
         grove_mutex_unlock(m);
         rc = grove__park(&w, "cond");
     } else {
-        return rc;   /* never released the mutex */
+        return rc; /* never released the mutex */
     }
     /* Take the mutex back whatever happened; this wait ignores kill and timeouts (their
      * error is already in rc), except a deadlock, which leaves the mutex unheld. */
     int lrc = lock(m, 0);
-    if (m->owner_ != self)   /* whatever lock said (-ETIMEDOUT...): never claim it is held */
+    if (m->owner_ != self) /* whatever lock said (-ETIMEDOUT...): never claim it is held */
         return lrc == -ENOMEM ? lrc : -EDEADLK;
     return rc;
 }

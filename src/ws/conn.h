@@ -24,36 +24,36 @@ struct grove_ws {
     grove__ws_parser parser;
     unsigned char *rbuf;
     size_t rpos, rlen;
-    int fr_op;                   /* the current frame */
+    int fr_op; /* the current frame */
     bool fr_fin;
-    int rx_type;                 /* the message being received */
+    int rx_type; /* the message being received */
     bool rx_compressed;
     grove__ws_utf8 utf8;
-    unsigned char ctrl[128];     /* a control frame's payload, NUL-terminated */
+    unsigned char ctrl[128]; /* a control frame's payload, NUL-terminated */
     size_t clen;
-    unsigned char *mbuf;         /* grove_ws_recv's message */
+    unsigned char *mbuf; /* grove_ws_recv's message */
     size_t mlen, mcap;
     bool whole_busy, part_busy;
-    bool reading;                /* a green thread is inside a receive call */
+    bool reading; /* a green thread is inside a receive call */
 
     /* permessage-deflate */
     bool pmd;
     z_stream inf, def;
     bool inf_init, def_init;
-    bool inf_reset, def_reset;   /* no context takeover, each way */
-    int z_level, z_bits, z_strategy;   /* our compressor's settings */
+    bool inf_reset, def_reset;       /* no context takeover, each way */
+    int z_level, z_bits, z_strategy; /* our compressor's settings */
     bool z_pending, z_final;
-    bool z_ended;                /* the message's deflate stream had a final block */
-    unsigned char *zout;         /* inflated piece (ZCHUNK + NUL) */
-    unsigned char *zbuf;         /* compressed outgoing frame */
+    bool z_ended;        /* the message's deflate stream had a final block */
+    unsigned char *zout; /* inflated piece (ZCHUNK + NUL) */
+    unsigned char *zbuf; /* compressed outgoing frame */
     size_t zcap;
 
     /* writing */
     grove_mutex wlock;
     bool wlock_init, wbroken;
-    int send_type;               /* the fragmented message being sent, 0 if none */
-    unsigned char *sbuf;         /* masking scratch (clients) */
-    unsigned char rnd[256];      /* random bytes for masks */
+    int send_type;          /* the fragmented message being sent, 0 if none */
+    unsigned char *sbuf;    /* masking scratch (clients) */
+    unsigned char rnd[256]; /* random bytes for masks */
     size_t rndpos;
 
     /* closing */

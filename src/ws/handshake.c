@@ -83,8 +83,7 @@ static int refuse(grove_stream *s, int status, const char *why, int err)
                      "HTTP/1.1 %s\r\nConnection: close\r\n%sContent-Type: text/plain\r\n"
                      "Content-Length: %zu\r\n\r\n%s\n",
                      status == 426 ? "426 Upgrade Required" : "400 Bad Request",
-                     status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" : "", strlen(why) + 1,
-                     why);
+                     status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" : "", strlen(why) + 1, why);
     int rc = write_all(s, resp, (size_t)n);
     return rc < 0 ? rc : err;
 }
@@ -154,7 +153,7 @@ int grove_ws_accept(grove_stream *s, const grove_ws_request *req, const grove_ws
         int bits = pmd.server_bits && pmd.server_bits < want ? pmd.server_bits : want;
         bool say_bits = pmd.server_bits || bits < 15;
         pmd.server_bits = bits;
-        pmd.client_bits = 0;   /* we inflate with a full window: no need to limit the client */
+        pmd.client_bits = 0; /* we inflate with a full window: no need to limit the client */
         char wb[32] = "";
         if (say_bits)
             snprintf(wb, sizeof wb, "; server_max_window_bits=%d", bits);
@@ -199,8 +198,8 @@ static int bad_response(int status)
 }
 
 /* Checks the response head in head[0..len) (NUL-terminated, ends in CRLF CRLF). */
-static int check_response(char *head, const char *accept, const grove_ws_opts *o, grove__ws_pmd *pmd,
-                          char *proto, size_t protocap)
+static int check_response(char *head, const char *accept, const grove_ws_opts *o, grove__ws_pmd *pmd, char *proto,
+                          size_t protocap)
 {
     /* status line: HTTP/1.1 101 <reason> */
     if (strncmp(head, "HTTP/1.1 ", 9) != 0)
@@ -249,7 +248,7 @@ static int check_response(char *head, const char *accept, const grove_ws_opts *o
                 bool is_pmd;
                 grove__ws_pmd got;
                 if (grove__ws_ext_parse(&e, &is_pmd, &got, false) < 0 || !is_pmd || !o || !o->deflate || ext_seen)
-                    return bad_response(status);   /* not offered, malformed or twice */
+                    return bad_response(status); /* not offered, malformed or twice */
                 if (got.client_bits_offered && !got.client_bits)
                     return bad_response(status);
                 ext_seen = true;
@@ -258,8 +257,8 @@ static int check_response(char *head, const char *accept, const grove_ws_opts *o
         } else if (strcasecmp(name, "Sec-WebSocket-Protocol") == 0) {
             char v[128];
             size_t n = trim(value, v, sizeof v);
-            if (proto_seen || n == (size_t)-1 || n == 0 || n >= protocap || !o || !o->protocols ||
-                strchr(v, ',') || !list_has(o->protocols, v, n))
+            if (proto_seen || n == (size_t)-1 || n == 0 || n >= protocap || !o || !o->protocols || strchr(v, ',') ||
+                !list_has(o->protocols, v, n))
                 return bad_response(status);
             memcpy(proto, v, n + 1);
             proto_seen = true;
@@ -271,12 +270,10 @@ static int check_response(char *head, const char *accept, const grove_ws_opts *o
     return 0;
 }
 
-int grove_ws_client(grove_stream *s, const char *host, const char *path, const grove_ws_opts *opts,
-                    grove_ws **out)
+int grove_ws_client(grove_stream *s, const char *host, const char *path, const grove_ws_opts *opts, grove_ws **out)
 {
     if (!s || !host || !*host || !path || path[0] != '/' || !out || !grove__ws_opts_ok(opts) || !header_safe(host) ||
-        !header_safe(path) ||
-        strchr(path, ' ') || (opts && opts->origin && !header_safe(opts->origin)) ||
+        !header_safe(path) || strchr(path, ' ') || (opts && opts->origin && !header_safe(opts->origin)) ||
         (opts && opts->protocols && !header_safe(opts->protocols)))
         return -EINVAL;
     *out = NULL;
@@ -292,15 +289,15 @@ int grove_ws_client(grove_stream *s, const char *host, const char *path, const g
     if (!head)
         return -ENOMEM;
     bool deflate = opts && opts->deflate;
-    int n = snprintf(head, HEAD_MAX,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s%s%s%s%s%s%s%s%s\r\n",
-                     path, host, key, deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits" : "",
-                     deflate && opts->deflate_no_context_takeover ? "; client_no_context_takeover" : "",
-                     deflate ? "\r\n" : "", opts && opts->protocols ? "Sec-WebSocket-Protocol: " : "",
-                     opts && opts->protocols ? opts->protocols : "", opts && opts->protocols ? "\r\n" : "",
-                     opts && opts->origin ? "Origin: " : "", opts && opts->origin ? opts->origin : "",
-                     opts && opts->origin ? "\r\n" : "");
+    int n = snprintf(
+        head, HEAD_MAX,
+        "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s%s%s%s%s%s%s%s%s\r\n",
+        path, host, key, deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits" : "",
+        deflate && opts->deflate_no_context_takeover ? "; client_no_context_takeover" : "", deflate ? "\r\n" : "",
+        opts && opts->protocols ? "Sec-WebSocket-Protocol: " : "", opts && opts->protocols ? opts->protocols : "",
+        opts && opts->protocols ? "\r\n" : "", opts && opts->origin ? "Origin: " : "",
+        opts && opts->origin ? opts->origin : "", opts && opts->origin ? "\r\n" : "");
     int rc;
     if (n < 0 || n >= HEAD_MAX) {
         rc = -EINVAL;
@@ -366,8 +363,7 @@ int grove_ws_connect(const char *url, const grove_ws_opts *opts, grove_ws **out)
     }
     /* authority: host, [v6], optional :port; no user info */
     const char *aend = p + strcspn(p, "/?#");
-    if (aend == p || memchr(p, '@', (size_t)(aend - p)) || strchr(url, '#') || !header_safe(url) ||
-        strchr(url, ' '))
+    if (aend == p || memchr(p, '@', (size_t)(aend - p)) || strchr(url, '#') || !header_safe(url) || strchr(url, ' '))
         return -EINVAL;
     char host[256];
     const char *hb = p, *he, *portp = NULL;
@@ -412,7 +408,7 @@ int grove_ws_connect(const char *url, const grove_ws_opts *opts, grove_ws **out)
     if (*aend == '/')
         snprintf(path, sizeof path, "%s", aend);
     else
-        snprintf(path, sizeof path, "/%s", aend);   /* "?q" becomes "/?q" */
+        snprintf(path, sizeof path, "/%s", aend); /* "?q" becomes "/?q" */
     if (strlen(path) >= sizeof path - 1)
         return -EINVAL;
     char addr[300], hosthdr[300];

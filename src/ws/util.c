@@ -36,19 +36,19 @@ bool grove__ws_utf8_feed(grove__ws_utf8 *u, const unsigned char *s, size_t n)
             continue;
         }
         if (c < 0xc2) {
-            goto bad;   /* a stray continuation byte, or an overlong 2-byte form */
+            goto bad; /* a stray continuation byte, or an overlong 2-byte form */
         } else if (c < 0xe0) {
             need = 1;
             lo = 0x80;
             hi = 0xbf;
         } else if (c < 0xf0) {
             need = 2;
-            lo = c == 0xe0 ? 0xa0 : 0x80;   /* no overlong 3-byte forms */
-            hi = c == 0xed ? 0x9f : 0xbf;   /* no surrogates */
+            lo = c == 0xe0 ? 0xa0 : 0x80; /* no overlong 3-byte forms */
+            hi = c == 0xed ? 0x9f : 0xbf; /* no surrogates */
         } else if (c < 0xf5) {
             need = 3;
-            lo = c == 0xf0 ? 0x90 : 0x80;   /* no overlong 4-byte forms */
-            hi = c == 0xf4 ? 0x8f : 0xbf;   /* nothing above U+10FFFF */
+            lo = c == 0xf0 ? 0x90 : 0x80; /* no overlong 4-byte forms */
+            hi = c == 0xf4 ? 0x8f : 0xbf; /* nothing above U+10FFFF */
         } else {
             goto bad;
         }
@@ -59,7 +59,7 @@ bool grove__ws_utf8_feed(grove__ws_utf8 *u, const unsigned char *s, size_t n)
     u->hi = hi;
     return true;
 bad:
-    u->need = 0xff;   /* stays invalid */
+    u->need = 0xff; /* stays invalid */
     u->lo = 1;
     u->hi = 0;
     return false;
@@ -69,7 +69,7 @@ bool grove__ws_close_code_ok(int code)
 {
     if (code >= 1000 && code <= 1003)
         return true;
-    if (code >= 1007 && code <= 1014)   /* 1012-1014 are registered with IANA */
+    if (code >= 1007 && code <= 1014) /* 1012-1014 are registered with IANA */
         return true;
     return code >= 3000 && code <= 4999;
 }
@@ -185,7 +185,7 @@ long grove__ws_unbase64(const char *in, size_t n, unsigned char *out, size_t cap
                 pad++;
             } else {
                 if (pad)
-                    return -1;   /* data after padding */
+                    return -1; /* data after padding */
                 v[j] = b64val(in[i + j]);
                 if (v[j] < 0)
                     return -1;

@@ -12,7 +12,7 @@ int grove_ws_upgrade(grove_http_req *req, const grove_ws_opts *opts, grove_ws **
     if (!req || !out)
         return -EINVAL;
     grove_ws_request r = {
-        .method = NULL,   /* the server's router decides which methods reach the handler */
+        .method = NULL, /* the server's router decides which methods reach the handler */
         .upgrade = grove_http_req_header(req, "Upgrade"),
         .connection = grove_http_req_header(req, "Connection"),
         .key = grove_http_req_header(req, "Sec-WebSocket-Key"),

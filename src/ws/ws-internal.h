@@ -18,28 +18,28 @@
 /* ---- Frame parser -------------------------------------------------------------------- */
 
 enum {
-    GROVE__WS_EV_NONE = 0,   /* every input byte was consumed; feed more */
-    GROVE__WS_EV_FRAME,      /* a frame header: opcode, fin, rsv1, len are set */
-    GROVE__WS_EV_DATA,       /* payload bytes (unmasked in place): data, n */
-    GROVE__WS_EV_END,        /* the end of the frame's payload */
-    GROVE__WS_EV_ERROR,      /* the peer broke the protocol: code (1002 or 1009) */
+    GROVE__WS_EV_NONE = 0, /* every input byte was consumed; feed more */
+    GROVE__WS_EV_FRAME,    /* a frame header: opcode, fin, rsv1, len are set */
+    GROVE__WS_EV_DATA,     /* payload bytes (unmasked in place): data, n */
+    GROVE__WS_EV_END,      /* the end of the frame's payload */
+    GROVE__WS_EV_ERROR,    /* the peer broke the protocol: code (1002 or 1009) */
 };
 
 typedef struct grove__ws_event {
     int type;
-    int opcode;              /* FRAME: the frame's opcode (0 = continuation) */
+    int opcode; /* FRAME: the frame's opcode (0 = continuation) */
     bool fin, rsv1;
-    uint64_t len;            /* FRAME: payload length */
-    unsigned char *data;     /* DATA */
+    uint64_t len;        /* FRAME: payload length */
+    unsigned char *data; /* DATA */
     size_t n;
-    int code;                /* ERROR: close status to send */
-    const char *why;         /* ERROR: a short reason, for the close frame and logs */
+    int code;        /* ERROR: close status to send */
+    const char *why; /* ERROR: a short reason, for the close frame and logs */
 } grove__ws_event;
 
 typedef struct grove__ws_parser {
     /* settings */
-    bool expect_masked;      /* a server expects masked frames; a client unmasked ones */
-    bool rsv1_ok;            /* permessage-deflate negotiated */
+    bool expect_masked; /* a server expects masked frames; a client unmasked ones */
+    bool rsv1_ok;       /* permessage-deflate negotiated */
     uint64_t max_frame;
     /* state */
     uint8_t state;
@@ -48,15 +48,14 @@ typedef struct grove__ws_parser {
     uint8_t opcode;
     bool fin, rsv1, masked, failed;
     uint8_t mask[4];
-    uint64_t left;           /* payload bytes still to come */
-    uint64_t off;            /* payload offset, for the mask */
-    bool in_message;         /* a fragmented data message is open */
-    int err_code;            /* after an error: the close status, and why */
+    uint64_t left;   /* payload bytes still to come */
+    uint64_t off;    /* payload offset, for the mask */
+    bool in_message; /* a fragmented data message is open */
+    int err_code;    /* after an error: the close status, and why */
     const char *err_why;
 } grove__ws_parser;
 
-GROVE_WS_HIDDEN void grove__ws_parser_init(grove__ws_parser *p, bool expect_masked, bool rsv1_ok,
-                                           uint64_t max_frame);
+GROVE_WS_HIDDEN void grove__ws_parser_init(grove__ws_parser *p, bool expect_masked, bool rsv1_ok, uint64_t max_frame);
 /* Consumes bytes from in[0..len) until it has one event to report (or the input is used
  * up: GROVE__WS_EV_NONE). Returns the number of bytes consumed. Payload is unmasked in
  * place, so DATA events point into in. After an ERROR the parser reports the same error
@@ -76,8 +75,8 @@ GROVE_WS_HIDDEN void grove__ws_mask(unsigned char *buf, size_t n, const unsigned
  * seen so far cannot start valid UTF-8 (overlong forms, surrogates, > U+10FFFF, bad
  * continuation bytes). At the end of a message the state must be 0. */
 typedef struct grove__ws_utf8 {
-    uint8_t need;            /* continuation bytes still expected */
-    uint8_t lo, hi;          /* range allowed for the next continuation byte */
+    uint8_t need;   /* continuation bytes still expected */
+    uint8_t lo, hi; /* range allowed for the next continuation byte */
 } grove__ws_utf8;
 
 GROVE_WS_HIDDEN bool grove__ws_utf8_feed(grove__ws_utf8 *u, const unsigned char *s, size_t n);
@@ -102,8 +101,8 @@ GROVE_WS_HIDDEN bool grove__ws_has_token(const char *list, const char *token);
 typedef struct grove__ws_pmd {
     bool on;
     bool server_no_ctx, client_no_ctx;
-    int server_bits, client_bits;   /* 8..15; 0 = not given */
-    bool client_bits_offered;       /* client_max_window_bits without a value (offers) */
+    int server_bits, client_bits; /* 8..15; 0 = not given */
+    bool client_bits_offered;     /* client_max_window_bits without a value (offers) */
 } grove__ws_pmd;
 
 /* Parses one extension element starting at *s (up to a ',' at top level or the end):

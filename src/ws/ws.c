@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define RBUF_SIZE  (16 * 1024)
-#define ZCHUNK     (16 * 1024)
-#define SBUF_SIZE  (16 * 1024)
+#define RBUF_SIZE (16 * 1024)
+#define ZCHUNK (16 * 1024)
+#define SBUF_SIZE (16 * 1024)
 
 static const unsigned char deflate_tail[4] = {0x00, 0x00, 0xff, 0xff};
 
@@ -35,7 +35,7 @@ grove_ws *grove__ws_new(grove_stream *s, bool server, bool own, const grove_ws_o
     ws->max_message = o && o->max_message ? o->max_message : GROVE__WS_DEFAULT_MAX;
     ws->close_timeout = o && o->close_timeout ? o->close_timeout : GROVE_SEC(5);
     ws->deliver_control = o && o->deliver_control;
-    ws->rndpos = sizeof ws->rnd;   /* filled on first use */
+    ws->rndpos = sizeof ws->rnd; /* filled on first use */
     if (protocol)
         snprintf(ws->protocol, sizeof ws->protocol, "%s", protocol);
     ws->rbuf = malloc(RBUF_SIZE);
@@ -282,7 +282,7 @@ static int send_data(grove_ws *ws, int type, const void *data, size_t len, bool 
             goto out;
         rc = compress_piece(ws, data, len, fin, &zl);
         if (rc < 0) {
-            ws->wbroken = true;   /* the compressor's state no longer matches the peer's */
+            ws->wbroken = true; /* the compressor's state no longer matches the peer's */
             goto out;
         }
         rc = write_frame(ws, op, fin, rsv1, ws->zbuf, zl);
@@ -525,7 +525,7 @@ static int next_piece(grove_ws *ws, grove_ws_msg *m)
             }
             if (ws->rx_compressed) {
                 if (ws->z_ended)
-                    continue;   /* after a final block */
+                    continue; /* after a final block */
                 ws->inf.next_in = ev.data;
                 ws->inf.avail_in = (uInt)ev.n;
                 ws->z_pending = true;
@@ -576,8 +576,7 @@ static int next_piece(grove_ws *ws, grove_ws_msg *m)
             m->data = (const unsigned char *)"";
             m->fin = true;
             goto message_done;
-        default:
-            continue;
+        default: continue;
         }
     }
 message_done:
@@ -683,7 +682,7 @@ int grove_ws_close(grove_ws *ws, int code, const char *reason)
     grove_timeout to;
     grove_timeout_start(&to, ws->close_timeout);
     int rc;
-    ws->reading = true;   /* a receive call meanwhile gets -EBUSY */
+    ws->reading = true; /* a receive call meanwhile gets -EBUSY */
     for (;;) {
         grove_ws_msg m;
         rc = next_piece(ws, &m);

@@ -33,21 +33,21 @@ enum { IN = 0, OUT = 1 };
 
 typedef struct poke {
     struct poke *next;
-    int efd;   /* a poller's eventfd */
+    int efd; /* a poller's eventfd */
 } poke;
 
 struct grove_zmq {
     void *z;
-    int fd;                 /* ZMQ_FD */
+    int fd; /* ZMQ_FD */
     int closed;
-    size_t users;           /* green threads inside a call on this socket */
-    size_t waiting[2];      /* green threads waiting to receive / to send */
-    grove_sem ready[2];     /* FIFO: one permit hands a direction's readiness to its first waiter */
-    grove_thread *watcher;  /* sleeps on ZMQ_FD while anybody waits, on idle otherwise */
-    grove_sem idle;         /* a permit wakes an idle watcher */
+    size_t users;          /* green threads inside a call on this socket */
+    size_t waiting[2];     /* green threads waiting to receive / to send */
+    grove_sem ready[2];    /* FIFO: one permit hands a direction's readiness to its first waiter */
+    grove_thread *watcher; /* sleeps on ZMQ_FD while anybody waits, on idle otherwise */
+    grove_sem idle;        /* a permit wakes an idle watcher */
     int watcher_idle;
-    grove_mutex send_mu, recv_mu;   /* whole multipart messages */
-    poke *pokes;            /* green pollers to tell about a change */
+    grove_mutex send_mu, recv_mu; /* whole multipart messages */
+    poke *pokes;                  /* green pollers to tell about a change */
 };
 
 /* ---- Readiness ------------------------------------------------------------------------- */
@@ -82,23 +82,28 @@ static int events(grove_zmq *s)
     return ev;
 }
 
-/* The watcher lives as long as the socket: it sleeps on ZMQ_FD while anybody waits and
- * on its idle semaphore otherwise (so a socket used in a request/reply loop does not
- * spawn one per wait). */
+/* The watcher lives as long as the socket: while anybody waits it sleeps on ZMQ_FD, and
+ * when that fires it wakes the first waiter of each direction, which tries its operation
+ * again (the try makes libzmq process its commands, which is also what clears ZMQ_FD: a
+ * readable ZMQ_FD with no event costs one failed try, never a busy loop). Then it sleeps on
+ * its idle semaphore until a waiter whose try failed again calls it back. Reading
+ * ZMQ_EVENTS here instead would cost a libzmq call per wait for nothing. */
 static void *watch(void *arg)
 {
     grove_zmq *s = arg;
     while (!s->closed) {
-        if (!s->waiting[IN] && !s->waiting[OUT]) {
-            s->watcher_idle = 1;
-            int rc = grove_sem_acquire(&s->idle);
-            s->watcher_idle = 0;
-            if (rc < 0)
-                break;   /* killed by close */
-            continue;
+        if (s->waiting[IN] || s->waiting[OUT]) {
+            if (grove_poll_fd(s->fd, GROVE_READ) < 0)
+                break; /* killed by close */
+            hand_on(s, IN);
+            hand_on(s, OUT);
+            if (s->pokes)
+                poke_pollers(s);
         }
-        events(s);
-        if (grove_poll_fd(s->fd, GROVE_READ) < 0)
+        s->watcher_idle = 1;
+        int rc = grove_sem_acquire(&s->idle);
+        s->watcher_idle = 0;
+        if (rc < 0)
             break;
     }
     s->watcher = NULL;
@@ -110,7 +115,8 @@ static int wait_dir(grove_zmq *s, int dir)
 {
     s->waiting[dir]++;
     if (!s->watcher) {
-        s->watcher = grove_spawn(watch, s);
+        grove_spawn_attr at = {.name = "zmq watcher", .service = 1};
+        s->watcher = grove_spawn_opts(&at, watch, s);
         if (!s->watcher) {
             s->waiting[dir]--;
             return -errno;
@@ -171,7 +177,7 @@ int grove_zmq_close(grove_zmq *s)
     if (!s || s->closed)
         return -EINVAL;
     s->closed = 1;
-    grove_shield_begin();   /* cleanup: runs to the end even in a killed thread */
+    grove_shield_begin(); /* cleanup: runs to the end even in a killed thread */
     for (int d = 0; d < 2; d++)
         while (grove_sem_waiting(&s->ready[d]))
             grove_sem_release(&s->ready[d]);
@@ -224,31 +230,35 @@ int grove_zmq_getsockopt(grove_zmq *s, int option, void *value, size_t *len)
 
 /* The loop every operation shares: try without waiting; on EAGAIN read ZMQ_EVENTS (the
  * socket may be ready after all) and wait for the direction. op returns >= 0 or -errno. */
-#define GREEN_OP(s, dir, nowait, op)                                                       \
-    do {                                                                                   \
-        if (!(s) || (s)->closed)                                                           \
-            return -EBADF;                                                                 \
-        (s)->users++;                                                                      \
-        int r_;                                                                            \
-        for (;;) {                                                                         \
-            r_ = (op);                                                                     \
-            if (r_ >= 0 || r_ != -EAGAIN || (nowait))                                      \
-                break;                                                                     \
-            int ev_ = events(s);                                                           \
-            if (ev_ & ((dir) == IN ? ZMQ_POLLIN : ZMQ_POLLOUT))                            \
-                continue;                                                                  \
-            int w_ = wait_dir((s), (dir));                                                 \
-            if (w_ < 0) {                                                                  \
-                r_ = w_;                                                                   \
-                break;                                                                     \
-            }                                                                              \
-        }                                                                                  \
+#define GREEN_OP(s, dir, nowait, op)                                                                                   \
+    do {                                                                                                               \
+        if (!(s) || (s)->closed)                                                                                       \
+            return -EBADF;                                                                                             \
+        (s)->users++;                                                                                                  \
+        int r_;                                                                                                        \
+        for (;;) {                                                                                                     \
+            r_ = (op);                                                                                                 \
+            if (r_ >= 0 || r_ != -EAGAIN || (nowait))                                                                  \
+                break;                                                                                                 \
+            /* The failed try processed libzmq's commands, which may have cleared ZMQ_FD  \
+             * for the other direction's waiters or a poller: tell them what it says. */                            \
+            if ((s)->waiting[1 - (dir)] || (s)->pokes) {                                                               \
+                int ev_ = events(s);                                                                                   \
+                if (ev_ & ((dir) == IN ? ZMQ_POLLIN : ZMQ_POLLOUT))                                                    \
+                    continue;                                                                                          \
+            }                                                                                                          \
+            int w_ = wait_dir((s), (dir));                                                                             \
+            if (w_ < 0) {                                                                                              \
+                r_ = w_;                                                                                               \
+                break;                                                                                                 \
+            }                                                                                                          \
+        }                                                                                                              \
         /* Pass on what this operation changed - to whoever waits: with nobody waiting \
-         * there is nobody to tell, and a newcomer reads ZMQ_EVENTS itself. */          \
-        if (!(s)->closed && ((s)->waiting[IN] || (s)->waiting[OUT] || (s)->pokes))       \
-            events(s);                                                                     \
-        (s)->users--;                                                                      \
-        return r_;                                                                         \
+         * there is nobody to tell, and a newcomer reads ZMQ_EVENTS itself. */                               \
+        if (!(s)->closed && ((s)->waiting[IN] || (s)->waiting[OUT] || (s)->pokes))                                     \
+            events(s);                                                                                                 \
+        (s)->users--;                                                                                                  \
+        return r_;                                                                                                     \
     } while (0)
 
 static int z_send(void *z, const void *buf, size_t n, int flags)
@@ -330,10 +340,7 @@ static int z_msg_recv(void *z, zmq_msg_t *msg)
     return r >= 0 ? r : -errno;
 }
 
-static int recv_frame(grove_zmq *s, zmq_msg_t *msg)
-{
-    GREEN_OP(s, IN, 0, z_msg_recv(s->z, msg));
-}
+static int recv_frame(grove_zmq *s, zmq_msg_t *msg) { GREEN_OP(s, IN, 0, z_msg_recv(s->z, msg)); }
 
 int grove_zmq_recv_parts(grove_zmq *s, grove_zmq_msg *m, size_t max_parts, size_t max_bytes)
 {
@@ -426,9 +433,9 @@ static int look(grove_zmq_pollitem *items, size_t n)
             int ev = events(it->socket);
             it->revents = (short)(ev & it->events & (ZMQ_POLLIN | ZMQ_POLLOUT));
         } else {
-            struct pollfd p = {.fd = it->fd,
-                               .events = (short)((it->events & ZMQ_POLLIN ? POLLIN : 0) |
-                                                 (it->events & ZMQ_POLLOUT ? POLLOUT : 0))};
+            struct pollfd p = {
+                .fd = it->fd,
+                .events = (short)((it->events & ZMQ_POLLIN ? POLLIN : 0) | (it->events & ZMQ_POLLOUT ? POLLOUT : 0))};
             if (poll(&p, 1, 0) > 0) {
                 if (p.revents & POLLNVAL)
                     return -EBADF;
@@ -471,7 +478,7 @@ int grove_zmq_poll(grove_zmq_pollitem *items, size_t n, int64_t timeout_ns)
                                             (it->events & ZMQ_POLLOUT ? EPOLLOUT : 0));
         ev.data.u64 = i;
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
-            epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);   /* the same socket twice: one watch */
+            epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev); /* the same socket twice: one watch */
         if (it->socket) {
             pk[i].efd = efd;
             pk[i].next = it->socket->pokes;
@@ -550,7 +557,7 @@ int grove_zmq_reply_add(grove_zmq_reply *r, const void *buf, size_t n)
 typedef struct request {
     grove_zmq *router;
     grove_zmq_msg msg;
-    size_t envelope;   /* parts of msg that are the routing envelope */
+    size_t envelope; /* parts of msg that are the routing envelope */
     int (*handle)(const grove_zmq_msg *, grove_zmq_reply *, void *);
     void *arg;
 } request;
@@ -599,7 +606,7 @@ int grove_zmq_serve_router(grove_zmq *router, int (*handle)(const grove_zmq_msg 
         if (rc < 0) {
             free(rq);
             if (rc == -EMSGSIZE)
-                continue;   /* dropped whole; serve the next */
+                continue; /* dropped whole; serve the next */
             break;
         }
         /* The envelope: identities up to and including the empty delimiter (REQ, DEALER
@@ -616,7 +623,7 @@ int grove_zmq_serve_router(grove_zmq *router, int (*handle)(const grove_zmq_msg 
         rq->router = router;
         rq->handle = handle;
         rq->arg = arg;
-        rc = grove_pool_spawn_n(pool, run_request, rq);   /* waits while the pool is full */
+        rc = grove_pool_spawn_n(pool, run_request, rq); /* waits while the pool is full */
         if (rc < 0) {
             grove_zmq_msg_free(&rq->msg);
             free(rq);
