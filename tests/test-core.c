@@ -62,10 +62,10 @@ static void *log_a(void *arg)
 static void test_spawn_after_order(void)
 {
     g_log[0] = 0;
+    int64_t t0 = grove_now() + GROVE_MS(5); /* c starts >= 30 ms after its spawn, however slow */
     grove_thread *c = grove_spawn_after(GROVE_MS(30), log_a, "c");
     grove_thread *a = grove_spawn_after(GROVE_MS(10), log_a, "a");
     grove_thread *b = grove_spawn_after(GROVE_MS(20), log_a, "b");
-    int64_t t0 = grove_now();
     T_OK(grove_join(c, NULL));
     T_GE(grove_now() - t0, GROVE_MS(25));
     T_OK(grove_join(a, NULL));
