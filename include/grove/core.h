@@ -318,6 +318,14 @@ GROVE_API int grove_wait_fd(int fd, int events);
  * -EBADF (fd not open); -EINVAL (bad events); -ECANCELED; -ETIMEDOUT; -ENOMEM/-EMFILE. */
 GROVE_API int grove_poll_fd(int fd, int events);
 
+/* 1 if the last grove_read / grove_recv on fd got less than it asked for and no hang-up
+ * or error has been reported since: the socket was emptied, so a read now would almost
+ * surely fail with EAGAIN and the caller may wait (grove_wait_fd) first and save that
+ * system call, as grove_read itself does. 0 otherwise (also for fds the hub never saw).
+ * Does not change the hint (grove_wait_fd for reading spends it). Never switches; no
+ * system call. */
+GROVE_API int grove_fd_drained(int fd);
+
 /* Tells the hub that fd is about to be closed or handed elsewhere: waiters on it are woken
  * with -EBADF, it is removed from epoll, and a later fd with the same number starts afresh.
  * Call it before close() on any fd that green threads used (grove_close does both).

@@ -524,6 +524,20 @@ static ssize_t idle_wait(grove_http_req *c, int64_t deadline)
     for (;;) {
         if (c->timed_out)
             return -ETIMEDOUT;
+        /* The request before emptied the socket (a short read, no hang-up since): a read
+         * now would be EAGAIN, so wait first - one system call fewer per request. */
+        if (grove_fd_drained(c->io.fd)) {
+            grove__hio_release(&c->io);
+            if (deadline <= grove_now())
+                return -ETIMEDOUT;
+            c->rdeadline = deadline;
+            int w = grove_wait_fd(c->io.fd, GROVE_READ);
+            c->rdeadline = 0;
+            if (w < 0)
+                return w;
+            if (c->timed_out)
+                return -ETIMEDOUT;
+        }
         if (!c->io.buf && grove__hio_acquire(&c->io) < 0)
             return -ENOMEM;
         ssize_t r =

@@ -290,6 +290,15 @@ int grove__fd_take_drained(int fd)
     return d;
 }
 
+int grove_fd_drained(int fd)
+{
+    grove__hub *h = grove__tls_hub;
+    if (!h || !h->fdtab || fd < 0 || (size_t)fd >= h->fdtab->nslots)
+        return 0;
+    fd_slot *s = &h->fdtab->slots[fd];
+    return s->drained && !s->hup;
+}
+
 void grove__fd_note_read(int fd, size_t got, size_t asked)
 {
     grove__hub *h = grove__tls_hub;
