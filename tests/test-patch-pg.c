@@ -100,7 +100,7 @@ static void test_plain_pthread(void)
     pthread_t th;
     T_EQ(pthread_create(&th, NULL, plain, NULL), 0);
     T_EQ((intptr_t)t_join_pthread(th), 1);
-    T_GE(g_ticks, 20); /* the hub ran all along */
+    T_GE(g_ticks, 10); /* the hub ran all along (a blocked hub: 0) */
     T_OK(grove_kill(tick));
     T_OK(grove_join(tick, NULL));
 }

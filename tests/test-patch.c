@@ -105,6 +105,8 @@ static void test_poll_select(void)
     grove_thread *tick = grove_spawn(ticker, NULL);
     grove_thread *t = grove_spawn(poller, fds);
     T_OK(grove_sleep(GROVE_MS(20)));
+    for (int i = 0; i < 100 && g_ticks < 3; i++) /* a loaded machine ticks late */
+        T_OK(grove_sleep(GROVE_MS(10)));
     T_GE(g_ticks, 3);
     T_EQ(write(b[1], "x", 1), 1);
     void *r;
@@ -256,6 +258,8 @@ static void test_shared_fd_waiters(void)
     grove_thread *r2 = grove_spawn(pipe_reader, (void *)(intptr_t)p[0]);
     grove_thread *pl = grove_spawn(pipe_poller, (void *)(intptr_t)p[0]);
     T_OK(grove_sleep(GROVE_MS(20)));
+    for (int i = 0; i < 100 && g_ticks < 3; i++) /* a loaded machine ticks late */
+        T_OK(grove_sleep(GROVE_MS(10)));
     T_GE(g_ticks, 3);
     T_ASSERT(!grove_thread_done(r1) && !grove_thread_done(r2) && !grove_thread_done(pl));
     int64_t t0 = grove_now();
@@ -358,7 +362,7 @@ static void test_fd_reused_behind_our_back(void)
     grove_thread *tick = grove_spawn(ticker, NULL);
     T_EQ(read(q[0], &c, 1), 1); /* waits on the hub: the ticker runs meanwhile */
     T_EQ(c, 'k');
-    T_GE(g_ticks, 5);
+    T_GE(g_ticks, 2); /* had read() blocked the OS thread, the ticker would never have ticked */
     T_EQ((intptr_t)t_join_pthread(th), 1);
     grove_kill(tick);
     grove_join(tick, NULL);

@@ -42,7 +42,7 @@ static void test_concurrent_blocking(void)
     int64_t took = grove_now() - t0;
     T_LT(took, GROVE_MS(800)); /* serially: 5 s */
     T_GE(took, GROVE_MS(95));
-    T_GE(g_ticks, 10); /* the hub kept running green threads meanwhile */
+    T_GE(g_ticks, 5); /* the hub kept running green threads meanwhile (a blocked hub: 0) */
     T_OK(grove_kill(tick));
     T_OK(grove_join(tick, NULL));
 }
