@@ -3,13 +3,10 @@
  * SELECT pg_sleep(0.2) on its own connection and all finish in well under 2 s (a serial
  * run takes 20 s); results are checked. libpq from a plain pthread behaves as usual. */
 // ctest: labels=patch,server timeout=180 libs=pq
-#include "servers.h"
+#include "pgserver.h"
 #include <grove/patch.h>
 
-#include <glob.h>
-#include <libpq-fe.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <time.h>
 
 static char g_conninfo[256];
@@ -114,80 +111,10 @@ static const t_case cases[] = {
 int main(int argc, char **argv)
 {
     grove_patch(GROVE_PATCH_ALL);
-    glob_t g;
-    if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) != 0 || g.gl_pathc == 0)
-        T_FAIL("PostgreSQL server binaries not found (apt-get install postgresql)");
-    char bin[256];
-    snprintf(bin, sizeof bin, "%s", g.gl_pathv[g.gl_pathc - 1]);
-    globfree(&g);
-    *strrchr(bin, '/') = 0;
-
-    /* PostgreSQL refuses to run as root: as root, run it as the postgres user. */
-    char dir[] = "/tmp/grove-pg-XXXXXX";
-    T_ASSERT(mkdtemp(dir));
-    char as[128] = "";
-    if (geteuid() == 0) {
-        struct passwd *pw = getpwnam("postgres");
-        if (!pw)
-            T_FAIL("running as root, but there is no postgres user to run the server as");
-        T_EQ(chown(dir, pw->pw_uid, pw->pw_gid), 0);
-        snprintf(as, sizeof as, "setpriv --reuid=%u --regid=%u --init-groups --", pw->pw_uid, pw->pw_gid);
-    }
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s/initdb -D %s/data -A trust -U grove --no-sync >%s/initdb.log 2>&1", as, bin, dir,
-             dir);
-    if (t_sh(cmd) != 0) {
-        snprintf(cmd, sizeof cmd, "cat %s/initdb.log >&2", dir);
-        t_sh(cmd);
-        T_FAIL("initdb failed");
-    }
-    int port = t_free_port();
-    char datadir[128], portstr[16], postgres[300];
-    snprintf(datadir, sizeof datadir, "%s/data", dir);
-    snprintf(portstr, sizeof portstr, "%d", port);
-    snprintf(postgres, sizeof postgres, "%s/postgres", bin);
-    char uid[32], gid[32];
-    struct passwd *pw = getpwnam("postgres");
-    snprintf(uid, sizeof uid, "--reuid=%u", pw ? pw->pw_uid : 0);
-    snprintf(gid, sizeof gid, "--regid=%u", pw ? pw->pw_gid : 0);
-    char *root_argv[] = {"setpriv", uid,
-                         gid,       "--init-groups",
-                         "--",      postgres,
-                         "-D",      datadir,
-                         "-p",      portstr,
-                         "-k",      dir,
-                         "-c",      "listen_addresses=127.0.0.1",
-                         "-c",      "fsync=off",
-                         "-c",      "max_connections=150",
-                         NULL};
-    char *user_argv[] = {postgres,
-                         "-D",
-                         datadir,
-                         "-p",
-                         portstr,
-                         "-k",
-                         dir,
-                         "-c",
-                         "listen_addresses=127.0.0.1",
-                         "-c",
-                         "fsync=off",
-                         "-c",
-                         "max_connections=150",
-                         NULL};
-    grove_proc *srv = t_start(geteuid() == 0 ? root_argv : user_argv);
-    t_wait_port(port, GROVE_SEC(30));
-    snprintf(g_conninfo, sizeof g_conninfo, "host=127.0.0.1 port=%d user=grove dbname=postgres connect_timeout=10",
-             port);
-    /* Listening is not ready: wait until it accepts sessions (PQping is green too). */
-    int64_t end = grove_now() + GROVE_SEC(30);
-    while (PQping(g_conninfo) != PQPING_OK) {
-        if (grove_now() > end)
-            T_FAIL("PostgreSQL did not become ready");
-        grove_sleep(GROVE_MS(50));
-    }
+    t_pg pg;
+    t_pg_start(&pg); /* its readiness check, PQping, is green already */
+    snprintf(g_conninfo, sizeof g_conninfo, "%s", pg.conninfo);
     int rc = t_run(cases, argc, argv);
-    t_stop(srv, SIGQUIT); /* immediate shutdown */
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    t_sh(cmd);
+    t_pg_cleanup(&pg);
     return rc;
 }

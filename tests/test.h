@@ -87,4 +87,18 @@ static inline int t_run(const t_case *cases, int argc, char **argv)
 #fn, fn                                                                                                        \
     }
 
+/* Makes a self-signed certificate for localhost (EC P-256, subjectAltName DNS:localhost)
+ * in dir, created if needed: dir/cert.pem and dir/key.pem. Without openssl the test fails. */
+static inline void t_self_signed(const char *dir)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "set -e; mkdir -p %1$s; cd %1$s; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+             "-nodes -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout key.pem "
+             "-out cert.pem 2>/dev/null",
+             dir);
+    if (system(cmd) != 0)
+        T_FAIL("openssl could not make a certificate in %s (apt-get install openssl)", dir);
+}
+
 #endif

@@ -546,8 +546,6 @@ grove__hub *grove__hub_create(void)
 
 grove__hub *grove__hub_peek(void) { return grove__tls_hub; }
 
-grove_thread *grove__current(grove__hub *h) { return h->current; }
-
 void grove__hub_ref(grove__hub *h) { h->refs++; }
 
 void grove__hub_unref(grove__hub *h)

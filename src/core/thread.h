@@ -217,7 +217,6 @@ GROVE_HIDDEN grove_thread *grove__spawn_daemon(void *(*fn)(void *), void *arg, c
 GROVE_HIDDEN grove__hub *grove__hub_create(void);
 /* The calling OS thread's hub if it exists, else NULL. */
 GROVE_HIDDEN grove__hub *grove__hub_peek(void);
-GROVE_HIDDEN grove_thread *grove__current(grove__hub *h);
 
 /* Keep-alive references: while > 0 the hub does not consider itself deadlocked when
  * nothing is runnable (e.g. a cross-thread wake-up or a tpool job is pending). */

@@ -249,28 +249,6 @@ static int dial(grove_http_client *c, const url *u, const char *key, pconn **out
 
 /* ---- sending ----------------------------------------------------------------------------------- */
 
-static int valid_token(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch))
-            return 0;
-    }
-    return 1;
-}
-
-static int valid_value(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 typedef struct sbuf {
     char *b;
     size_t len, cap;
@@ -317,7 +295,7 @@ static int build_request(grove_http_client *c, const grove_http_request *rq, con
     }
     int has_ua = 0;
     for (const char *const *h = rq->headers; h && h[0]; h += 2) {
-        if (!h[1] || !valid_token(h[0]) || !valid_value(h[1]))
+        if (!h[1] || !grove__http_valid_token(h[0]) || !grove__http_valid_value(h[1]))
             return -EINVAL;
         if (!strcasecmp(h[0], "host") || !strcasecmp(h[0], "content-length") || !strcasecmp(h[0], "transfer-encoding"))
             return -EINVAL;
@@ -499,7 +477,7 @@ int grove_http_client_send(grove_http_client *c, const grove_http_request *rq, g
     if (!c || !rq || !rq->url || !out)
         return -EINVAL;
     const char *method = rq->method ? rq->method : "GET";
-    if (!valid_token(method) || (rq->body_len && !rq->body))
+    if (!grove__http_valid_token(method) || (rq->body_len && !rq->body))
         return -EINVAL;
     char cur[4096];
     if (snprintf(cur, sizeof cur, "%s", rq->url) >= (int)sizeof cur)

@@ -63,6 +63,12 @@ typedef struct grove__hp {
 /* Fills the zero fields of *lim with the defaults. */
 GROVE__HIDDEN void grove__http_limits_fill(grove_http_limits *lim, const grove_http_limits *in);
 /* Initialises a parser for requests (is_request) or responses. Returns 0 or -ENOMEM. */
+/* RFC 9110 field syntax, for names and values an application hands us (client request
+ * headers, server response headers): a token (no separators, no controls, not empty), and a
+ * value without controls other than tab. 1 if valid. */
+GROVE__HIDDEN int grove__http_valid_token(const char *s);
+GROVE__HIDDEN int grove__http_valid_value(const char *s);
+
 GROVE__HIDDEN int grove__hp_init(grove__hp *hp, int is_request, const grove_http_limits *lim);
 GROVE__HIDDEN void grove__hp_free(grove__hp *hp);
 /* Starts the next message at buffer offset start (keep-alive). */

@@ -250,28 +250,6 @@ static int build_head(grove_http_req *c, int status, const char *ctype)
     return rc ? -ENOMEM : 0;
 }
 
-static int valid_token(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch))
-            return 0;
-    }
-    return 1;
-}
-
-static int valid_value(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 static int reserved_header(const char *name)
 {
     static const char *const r[] = {"date", "server", "content-length", "transfer-encoding", "connection"};
@@ -292,7 +270,8 @@ static int add_line(char **b, size_t *len, size_t *cap, const char *name, const 
 
 int grove_http_add_header(grove_http_req *req, const char *name, const char *value)
 {
-    if (!req || !name || !value || !valid_token(name) || !valid_value(value) || reserved_header(name))
+    if (!req || !name || !value || !grove__http_valid_token(name) || !grove__http_valid_value(value) ||
+        reserved_header(name))
         return -EINVAL;
     if (req->started || req->taken)
         return -EALREADY;
@@ -301,7 +280,8 @@ int grove_http_add_header(grove_http_req *req, const char *name, const char *val
 
 int grove_http_add_trailer(grove_http_req *req, const char *name, const char *value)
 {
-    if (!req || !name || !value || !valid_token(name) || !valid_value(value) || reserved_header(name))
+    if (!req || !name || !value || !grove__http_valid_token(name) || !grove__http_valid_value(value) ||
+        reserved_header(name))
         return -EINVAL;
     if (!req->started || !req->chunked || req->finished)
         return -EINVAL;
@@ -314,7 +294,7 @@ static int check_status_ctype(int status, const char *ctype)
 {
     if (status < 200 || status > 999)
         return -EINVAL;
-    if (ctype && !valid_value(ctype))
+    if (ctype && !grove__http_valid_value(ctype))
         return -EINVAL;
     return 0;
 }
@@ -1083,7 +1063,7 @@ grove_http_server *grove_http_server_start(int listen_fd, const grove_http_serve
     srv->server_header = strdup(opts->server_header ? opts->server_header : "grove");
     srv->log_fd = -1;
     srv->log_fmt = opts->access_log_format;
-    if (!srv->server_header || !valid_value(srv->server_header)) {
+    if (!srv->server_header || !grove__http_valid_value(srv->server_header)) {
         errno = srv->server_header ? EINVAL : ENOMEM;
         goto fail;
     }

@@ -173,17 +173,27 @@ int grove__fd_ensure(int fd)
     return 0;
 }
 
+/* What both waits check first: the arguments, the hub, kill and timeouts. Returns the
+ * hub, or NULL with *rc set. */
+static grove__hub *wait_begin(int fd, int events, int *rc)
+{
+    *rc = fd < 0 ? -EBADF : (events <= 0 || (events & ~(GROVE_READ | GROVE_WRITE))) ? -EINVAL : 0;
+    if (*rc)
+        return NULL;
+    grove__hub *h = grove__hub_get();
+    if (!h) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    *rc = grove__check(h->current);
+    return *rc ? NULL : h;
+}
+
 int grove_wait_fd(int fd, int events)
 {
-    if (fd < 0)
-        return -EBADF;
-    if (events <= 0 || (events & ~(GROVE_READ | GROVE_WRITE)))
-        return -EINVAL;
-    grove__hub *h = grove__hub_get();
+    int rc;
+    grove__hub *h = wait_begin(fd, events, &rc);
     if (!h)
-        return -ENOMEM;
-    int rc = grove__check(h->current);
-    if (rc)
         return rc;
     fd_slot *s = slot_registered(h, fd, &rc);
     if (!s)
@@ -218,15 +228,9 @@ int grove_wait_fd(int fd, int events)
 
 int grove_poll_fd(int fd, int events)
 {
-    if (fd < 0)
-        return -EBADF;
-    if (events <= 0 || (events & ~(GROVE_READ | GROVE_WRITE)))
-        return -EINVAL;
-    grove__hub *h = grove__hub_get();
+    int rc;
+    grove__hub *h = wait_begin(fd, events, &rc);
     if (!h)
-        return -ENOMEM;
-    int rc = grove__check(h->current);
-    if (rc)
         return rc;
     rc = grove__hub_io_attach(h);
     if (rc < 0)
@@ -279,12 +283,20 @@ int grove_close(int fd)
  * already remembered in the slot's ready bits, which make the wait return at once.
  * The exception is a hang-up or error already reported: a short read followed by EOF
  * gives no new edge, so once one was seen every read is tried first. */
-int grove__fd_take_drained(int fd)
+/* The calling hub's slot for fd if the table has one (no allocation, no syscall). */
+static fd_slot *slot_peek(int fd)
 {
     grove__hub *h = grove__tls_hub;
-    if (!h || !h->fdtab || (size_t)fd >= h->fdtab->nslots)
+    if (!h || !h->fdtab || fd < 0 || (size_t)fd >= h->fdtab->nslots)
+        return NULL;
+    return &h->fdtab->slots[fd];
+}
+
+int grove__fd_take_drained(int fd)
+{
+    fd_slot *s = slot_peek(fd);
+    if (!s)
         return 0;
-    fd_slot *s = &h->fdtab->slots[fd];
     int d = s->drained && !s->hup;
     s->drained = 0;
     return d;
@@ -292,27 +304,21 @@ int grove__fd_take_drained(int fd)
 
 int grove_fd_drained(int fd)
 {
-    grove__hub *h = grove__tls_hub;
-    if (!h || !h->fdtab || fd < 0 || (size_t)fd >= h->fdtab->nslots)
-        return 0;
-    fd_slot *s = &h->fdtab->slots[fd];
-    return s->drained && !s->hup;
+    fd_slot *s = slot_peek(fd);
+    return s && s->drained && !s->hup;
 }
 
 void grove__fd_note_read(int fd, size_t got, size_t asked)
 {
-    grove__hub *h = grove__tls_hub;
-    if (!h || !h->fdtab || (size_t)fd >= h->fdtab->nslots)
-        return;
-    fd_slot *s = &h->fdtab->slots[fd];
-    s->drained = s->stream && got > 0 && got < asked;
+    fd_slot *s = slot_peek(fd);
+    if (s)
+        s->drained = s->stream && got > 0 && got < asked;
 }
 
 int grove__fd_is_sock(int fd)
 {
-    grove__hub *h = grove__tls_hub;
-    struct grove__fdtab *t = h ? h->fdtab : NULL;
-    return t && fd >= 0 && (size_t)fd < t->nslots && t->slots[fd].registered && t->slots[fd].sock;
+    fd_slot *s = slot_peek(fd);
+    return s && s->registered && s->sock;
 }
 
 int grove__fd_add_wakeup(grove__hub *h, int efd)
