@@ -494,9 +494,9 @@ static ssize_t timed_fill(grove_http_req *c, int64_t deadline)
 }
 
 /* Waits for a keep-alive connection's next request without holding a read buffer.
- * Reads here are plain non-blocking recv calls after grove_wait_fd: grove_recv keeps a
- * "just drained" hint that would make it wait for yet another edge after grove_wait_fd
- * has already consumed the one that announced this data. */
+ * Reads here are plain non-blocking recv calls, so no buffer is taken before data is
+ * there; whether to wait first comes from the stream hint (grove_fd_drained), which a
+ * read through grove_recv leaves and grove_wait_fd spends. */
 static ssize_t idle_wait(grove_http_req *c, int64_t deadline)
 {
     if (c->io.tls || c->io.pos != c->io.end)
