@@ -1,4 +1,5 @@
-/* The hub layer: the one-shot wait for fds Grove does not own (grove_poll_fd), the fd
+/* The hub layer: the one-shot wait for fds Grove does not own (grove_poll_fd), standing
+ * watches of such fds (grove_fdwatch), the fd
  * table's bounds, and fork (grove_fork and plain fork): the child gets a fresh hub with
  * only the forking green thread, the parent keeps serving. */
 // ctest: labels=unit,hub,portable timeout=120
@@ -7,7 +8,9 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -386,11 +389,210 @@ static void test_fork_restarts_watchdog(void)
     T_OK(grove_debug_watchdog_stop());
 }
 
+/* ---- grove_fdwatch --------------------------------------------------------------------- */
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+typedef struct {
+    grove_fdwatch *w;
+    int events;
+} fw_arg;
+
+static void *fw_waiter(void *arg)
+{
+    fw_arg *a = arg;
+    int rc = grove_fdwatch_wait(a->w, a->events);
+    g_done++;
+    return (void *)(intptr_t)rc;
+}
+
+static void test_fdwatch_basic(void)
+{
+    int p[2];
+    T_EQ(pipe(p), 0);
+    int before = flags_of(p[0]);
+    grove_fdwatch *w;
+    T_OK(grove_fdwatch_open(p[0], &w));
+    fw_arg a = {w, GROVE_READ};
+    /* Many rounds through the same watch: wait, get woken by a write, read, again. */
+    for (int i = 0; i < 50; i++) {
+        g_done = 0;
+        grove_thread *t = grove_spawn(fw_waiter, &a);
+        T_OK(grove_sleep(i < 3 ? GROVE_MS(3) : 0));
+        if (i < 3)
+            T_EQ(g_done, 0); /* still waiting */
+        T_EQ(write(p[1], "x", 1), 1);
+        void *r;
+        T_OK(grove_join(t, &r));
+        T_EQ((intptr_t)r, GROVE_READ);
+        char c;
+        T_EQ(read(p[0], &c, 1), 1); /* blocking read works: flags untouched */
+    }
+    T_EQ(flags_of(p[0]), before);
+    /* Level-triggered: a byte that is there already returns at once, every time. */
+    T_EQ(write(p[1], "y", 1), 1);
+    for (int i = 0; i < 3; i++)
+        T_EQ(grove_fdwatch_wait(w, GROVE_READ), GROVE_READ);
+    /* Several waiters on one watch, one of them for writing on a read end (never ready). */
+    grove_thread *t[4];
+    fw_arg wr = {w, GROVE_WRITE};
+    g_done = 0;
+    for (int i = 0; i < 3; i++)
+        t[i] = grove_spawn(fw_waiter, &a);
+    t[3] = grove_spawn(fw_waiter, &wr);
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        T_OK(grove_join(t[i], &r));
+        T_EQ((intptr_t)r, GROVE_READ);
+    }
+    T_OK(grove_sleep(GROVE_MS(5)));
+    T_EQ(g_done, 3);
+    /* Closing the watch wakes the last one with -EBADF. */
+    T_OK(grove_fdwatch_close(w));
+    void *r;
+    T_OK(grove_join(t[3], &r));
+    T_EQ((intptr_t)r, -EBADF);
+    /* The dup was closed: the pipe's read end is p[0] alone again, so EOF shows up for
+     * the writer once p[0] is closed. */
+    close(p[0]);
+    signal(SIGPIPE, SIG_IGN);
+    T_EQ(write(p[1], "z", 1), -1);
+    T_EQ(errno, EPIPE);
+    close(p[1]);
+}
+
+static void test_fdwatch_no_busy_loop(void)
+{
+    /* An fd left readable with nobody waiting (its owner has not read yet), and one that
+     * hung up: after a wait returned, the hub must not spin on them. */
+    int p[2], q[2];
+    T_EQ(pipe(p), 0);
+    T_EQ(pipe(q), 0);
+    grove_fdwatch *w, *v;
+    T_OK(grove_fdwatch_open(p[0], &w));
+    T_OK(grove_fdwatch_open(q[0], &v));
+    T_EQ(write(p[1], "x", 1), 1);
+    close(q[1]); /* hang-up */
+    T_EQ(grove_fdwatch_wait(w, GROVE_READ), GROVE_READ);
+    T_EQ(grove_fdwatch_wait(v, GROVE_READ), GROVE_READ);
+    int64_t c0 = thread_cpu_ns(), t0 = grove_now();
+    T_OK(grove_sleep(GROVE_MS(200)));
+    int64_t cpu = thread_cpu_ns() - c0, wall = grove_now() - t0;
+    T_LT(cpu, wall / 4); /* a spinning hub would burn the whole 200 ms */
+    /* And both still work afterwards. */
+    T_EQ(grove_fdwatch_wait(w, GROVE_READ), GROVE_READ);
+    T_EQ(grove_fdwatch_wait(v, GROVE_READ), GROVE_READ);
+    T_OK(grove_fdwatch_close(w));
+    T_OK(grove_fdwatch_close(v));
+    close(p[0]);
+    close(p[1]);
+    close(q[0]);
+}
+
+static void *fw_other_hub(void *arg)
+{
+    grove_fdwatch *w = arg;
+    intptr_t rc = grove_fdwatch_wait(w, GROVE_READ) == -EINVAL && grove_fdwatch_close(w) == -EINVAL;
+    return (void *)rc;
+}
+
+static void test_fdwatch_errors_timeout_kill(void)
+{
+    grove_fdwatch *w = (grove_fdwatch *)1;
+    T_EQ(grove_fdwatch_open(-1, &w), -EBADF);
+    T_ASSERT(w == NULL);
+    T_EQ(grove_fdwatch_open(999999, &w), -EBADF);
+    T_EQ(grove_fdwatch_open(0, NULL), -EINVAL);
+    int fd = open("/proc/self/exe", O_RDONLY);
+    T_EQ(grove_fdwatch_open(fd, &w), -EPERM);
+    close(fd);
+    T_EQ(grove_fdwatch_wait(NULL, GROVE_READ), -EINVAL);
+    T_OK(grove_fdwatch_close(NULL));
+    int p[2];
+    T_EQ(pipe(p), 0);
+    T_OK(grove_fdwatch_open(p[0], &w));
+    T_EQ(grove_fdwatch_wait(w, 0), -EINVAL);
+    T_EQ(grove_fdwatch_wait(w, 8), -EINVAL);
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_MS(20));
+    int64_t t0 = grove_now();
+    T_EQ(grove_fdwatch_wait(w, GROVE_READ), -ETIMEDOUT);
+    T_ASSERT(grove_timeout_end(&to));
+    T_GE(grove_now() - t0, GROVE_MS(15));
+    fw_arg a = {w, GROVE_READ};
+    grove_thread *t = grove_spawn(fw_waiter, &a);
+    T_OK(grove_sleep(GROVE_MS(2)));
+    T_OK(grove_kill(t));
+    void *r;
+    T_OK(grove_join(t, &r));
+    T_EQ((intptr_t)r, -ECANCELED);
+    /* A watch belongs to its hub: another OS thread's hub gets -EINVAL and changes nothing. */
+    pthread_t pt;
+    T_EQ(pthread_create(&pt, NULL, fw_other_hub, w), 0);
+    T_EQ(pthread_join(pt, &r), 0);
+    T_EQ((intptr_t)r, 1);
+    /* Also usable while the same fd sits in the hub's own table (grove_wait_fd). */
+    g_done = 0;
+    t = grove_spawn(fw_waiter, &a);
+    T_OK(grove_sleep(GROVE_MS(2)));
+    T_EQ(grove_wait_fd(p[1], GROVE_WRITE), GROVE_WRITE);
+    T_EQ(write(p[1], "q", 1), 1);
+    T_EQ(grove_wait_fd(p[0], GROVE_READ), GROVE_READ);
+    T_OK(grove_join(t, &r));
+    T_EQ((intptr_t)r, GROVE_READ);
+    /* The owner closes its fd first (a misuse the header warns about): nothing breaks,
+     * the dup keeps the pipe readable until the watch goes. */
+    grove_fd_forget(p[0]);
+    close(p[0]);
+    T_EQ(grove_fdwatch_wait(w, GROVE_READ), GROVE_READ);
+    T_OK(grove_fdwatch_close(w));
+    grove_close(p[1]);
+}
+
+static void test_fdwatch_fork(void)
+{
+    int p[2];
+    T_EQ(pipe(p), 0);
+    grove_fdwatch *w;
+    T_OK(grove_fdwatch_open(p[0], &w));
+    T_EQ(write(p[1], "a", 1), 1);
+    T_EQ(grove_fdwatch_wait(w, GROVE_READ), GROVE_READ); /* registered in the parent's epoll */
+    char c;
+    T_EQ(read(p[0], &c, 1), 1);
+    pid_t pid = grove_fork();
+    T_ASSERT(pid >= 0);
+    if (pid == 0) {
+        /* The child has a new epoll: the watch registers again on its first wait. */
+        grove_timeout to;
+        grove_timeout_start(&to, GROVE_SEC(10));
+        int rc = grove_fdwatch_wait(w, GROVE_READ);
+        grove_timeout_end(&to);
+        int ok = rc == GROVE_READ && read(p[0], &c, 1) == 1 && c == 'b';
+        ok = ok && grove_fdwatch_close(w) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    T_OK(grove_sleep(GROVE_MS(20)));
+    T_EQ(write(p[1], "b", 1), 1);
+    T_EQ(wait_child(pid), 0);
+    T_OK(grove_fdwatch_close(w));
+    close(p[0]);
+    close(p[1]);
+}
+
 static const t_case cases[] = {
     T_CASE(test_poll_fd_keeps_flags),
     T_CASE(test_poll_fd_many_waiters),
     T_CASE(test_poll_fd_errors_timeout_kill),
     T_CASE(test_poll_fd_foreign_kinds),
+    T_CASE(test_fdwatch_basic),
+    T_CASE(test_fdwatch_no_busy_loop),
+    T_CASE(test_fdwatch_errors_timeout_kill),
+    T_CASE(test_fdwatch_fork),
     T_CASE(test_bogus_fds),
     T_CASE(test_wait_then_read),
     T_CASE(test_grove_fork),

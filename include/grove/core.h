@@ -318,6 +318,32 @@ GROVE_API int grove_wait_fd(int fd, int events);
  * -EBADF (fd not open); -EINVAL (bad events); -ECANCELED; -ETIMEDOUT; -ENOMEM/-EMFILE. */
 GROVE_API int grove_poll_fd(int fd, int events);
 
+/* A standing watch on an fd that belongs to someone else, for a caller that waits on the
+ * same fd over and over (a database connection's socket, libzmq's ZMQ_FD): the waits of
+ * grove_poll_fd without its two system calls each. grove_fdwatch_open registers a private
+ * dup of fd (level-triggered, flags never changed) with the calling hub; a wait that finds
+ * it registered for its events makes no system call. When the fd turns ready twice with
+ * nobody waiting (its owner has not read it yet, or it hung up), the registration is
+ * dropped until the next wait, so a watched fd never keeps the hub busy.
+ * The watch belongs to the hub that opened it. Because the dup keeps the open file alive,
+ * close the watch before the owner closes fd (before PQfinish, zmq_close...).
+ *
+ * grove_fdwatch_open: *out gets the watch. Returns 0; -EBADF (fd not open); -EPERM (fd
+ * cannot be polled: a regular file); -EINVAL (out NULL); -ENOMEM / -EMFILE. Never switches.
+ * grove_fdwatch_wait: waits until the fd is readable (GROVE_READ) or writable
+ * (GROVE_WRITE), or either; level-triggered like poll(2), so an fd that is ready already
+ * returns at the next pass of the hub. Any number of green threads may wait on one watch.
+ * Switches. Returns the ready events among those asked for (> 0); -EBADF if the watch
+ * was closed while waiting; -EINVAL (bad events, NULL, or a watch of another hub);
+ * -ECANCELED; -ETIMEDOUT; -ENOMEM.
+ * grove_fdwatch_close: wakes its waiters with -EBADF, unregisters and closes the dup,
+ * frees w. Never switches. Returns 0 (also for NULL), or -EINVAL from another hub's
+ * thread (nothing is done). After a fork the child's copy of a watch keeps working. */
+typedef struct grove_fdwatch grove_fdwatch;
+GROVE_API int grove_fdwatch_open(int fd, grove_fdwatch **out);
+GROVE_API int grove_fdwatch_wait(grove_fdwatch *w, int events);
+GROVE_API int grove_fdwatch_close(grove_fdwatch *w);
+
 /* 1 if the last grove_read / grove_recv on fd got less than it asked for and no hang-up
  * or error has been reported since: the socket was emptied, so a read now would almost
  * surely fail with EAGAIN and the caller may wait (grove_wait_fd) first and save that

@@ -41,6 +41,12 @@ typedef struct grove__once {
 GROVE_HIDDEN int grove__backend_once_arm(grove__hub *h, grove__once *o, int fd, int events, uint64_t token);
 GROVE_HIDDEN void grove__backend_once_disarm(grove__hub *h, grove__once *o);
 
+/* A standing, level-triggered watch of an fd Grove does not own (grove_fdwatch): adds fd
+ * (modify = 0) or changes its events (modify = 1), reported with token until
+ * grove__backend_del. The caller registers a private dup, so fd is never shared with the
+ * table or a one-shot. Returns 0, -EPERM (cannot be polled), -errno. */
+GROVE_HIDDEN int grove__backend_level(grove__hub *h, int fd, int events, uint64_t token, int modify);
+
 /* Waits up to timeout_ns (-1: no limit, 0: just look) and reports every event with
  * grove__fdtab_event. Returns the number of events. */
 GROVE_HIDDEN int grove__backend_poll(grove__hub *h, int64_t timeout_ns);

@@ -4,6 +4,8 @@
  * no syscall and one epoll_wait serves every ready fd. One-shot watches of foreign fds use
  * EPOLLONESHOT, level-triggered; epoll keys a registration by (fd number, open file), so
  * when the fd is already registered a private dup of it gets the one-shot instead.
+ * Standing watches of foreign fds (grove_fdwatch) are plain level-triggered registrations
+ * of a private dup.
  */
 #include "hub/backend.h"
 
@@ -110,6 +112,11 @@ void grove__backend_once_disarm(grove__hub *h, grove__once *o)
         grove__sys_close(o->fd);
     o->fd = -1;
     o->dup = 0;
+}
+
+int grove__backend_level(grove__hub *h, int fd, int events, uint64_t token, int modify)
+{
+    return ctl(h->backend, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, epoll_mask(events), token);
 }
 
 int grove__backend_poll(grove__hub *h, int64_t timeout_ns)

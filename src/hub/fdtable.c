@@ -7,9 +7,9 @@
  * grove_fd_forget; an event whose generation is older than the slot's (the fd number was
  * forgotten and reused) is ignored.
  *
- * Tokens handed to the backend: a table fd is (generation << 32 | fd) with bit 63 clear;
- * a one-shot waiter (grove_poll_fd) is its address with bit 63 set; the hub's wake-up
- * fd is all ones.
+ * Tokens handed to the backend: a table fd is (generation << 32 | fd) with bits 62 and 63
+ * clear; a one-shot waiter (grove_poll_fd) is its address with bit 63 set; a standing
+ * watch (grove_fdwatch) is its address with bit 62 set; the hub's wake-up fd is all ones.
  *
  * The hub loop reaches this layer only through the hooks that io_attach() fills in
  * (h->io_poll, h->io_close, h->io_fork): core never calls up.
@@ -20,7 +20,8 @@
 #include "hub/wakeup.h"
 
 #define TOKEN_ONCE (UINT64_C(1) << 63)
-#define GEN_MASK 0x7fffffffu
+#define TOKEN_WATCH (UINT64_C(1) << 62)
+#define GEN_MASK 0x3fffffffu
 
 typedef struct fd_slot {
     grove__waiter *rd, *wr;
@@ -36,7 +37,29 @@ typedef struct fd_slot {
 struct grove__fdtab {
     fd_slot *slots;
     size_t nslots;
+    grove__list watches; /* open grove_fdwatch of this hub */
 };
+
+/* A standing watch (grove_fdwatch_*): a level-triggered registration of a private dup of
+ * a foreign fd, kept between waits so a wait that finds it armed costs no system call.
+ * Registered events that fire with nobody waiting for them twice in a row are dropped
+ * (the registration is narrowed, or removed when nobody waits), so an fd left readable
+ * by its owner - or hung up - never keeps the loop busy. */
+struct grove_fdwatch {
+    grove__list link;    /* in the hub's fdtab->watches */
+    grove__hub *h;       /* NULL once the hub is gone */
+    int fd;              /* the private dup that is registered */
+    int armed;           /* events registered with the backend; 0 = not registered */
+    int idle;            /* events in a row that woke nobody */
+    grove__list waiters; /* watch_waiter.w.link */
+};
+
+typedef struct watch_waiter {
+    grove__waiter w;
+    int events;
+} watch_waiter;
+
+static void watches_detach(struct grove__fdtab *t, int hub_gone);
 
 static int io_poll(grove__hub *h, int64_t timeout_ns) { return grove__backend_poll(h, timeout_ns); }
 
@@ -45,6 +68,7 @@ static void io_close(grove__hub *h)
     grove__wakeup_close(h);
     grove__backend_close(h);
     if (h->fdtab) {
+        watches_detach(h->fdtab, 1);
         grove__free(h->fdtab->slots);
         grove__free(h->fdtab);
         h->fdtab = NULL;
@@ -59,6 +83,7 @@ static int io_fork(grove__hub *h)
     int rc = grove__backend_reopen(h);
     struct grove__fdtab *t = h->fdtab;
     if (t) {
+        watches_detach(t, 0);
         for (size_t i = 0; i < t->nslots; i++) {
             fd_slot *s = &t->slots[i];
             uint32_t gen = s->gen + 1;
@@ -81,6 +106,7 @@ int grove__hub_io_attach(grove__hub *h)
         grove__backend_close(h);
         return -ENOMEM;
     }
+    grove__list_init(&t->watches);
     h->fdtab = t;
     h->io_poll = io_poll;
     h->io_close = io_close;
@@ -250,6 +276,153 @@ int grove_poll_fd(int fd, int events)
     return rc;
 }
 
+/* ---- Standing watches of foreign fds -------------------------------------------------- */
+
+/* The events the waiters of w want. */
+static int watch_want(grove_fdwatch *w)
+{
+    int want = 0;
+    for (grove__list *n = w->waiters.next; n != &w->waiters; n = n->next)
+        want |= grove__container_of(n, watch_waiter, w.link)->events;
+    return want;
+}
+
+/* Registers want (0: removes the registration). 0 or -errno; on error w is unregistered. */
+static int watch_arm(grove_fdwatch *w, int want)
+{
+    if (want == w->armed)
+        return 0;
+    int rc = 0;
+    if (!want)
+        grove__backend_del(w->h, w->fd);
+    else
+        rc = grove__backend_level(w->h, w->fd, want, (uint64_t)(uintptr_t)w | TOKEN_WATCH, w->armed != 0);
+    w->armed = rc < 0 ? 0 : want;
+    return rc;
+}
+
+static void watch_event(grove__hub *h, grove_fdwatch *w, int rw)
+{
+    (void)h;
+    int woke = 0;
+    grove__list *n = w->waiters.next;
+    while (n != &w->waiters) {
+        watch_waiter *ww = grove__container_of(n, watch_waiter, w.link);
+        n = n->next;
+        if (ww->events & rw) {
+            grove__wake(&ww->w, rw & ww->events, NULL); /* unlinks it */
+            woke = 1;
+        }
+    }
+    if (woke) {
+        w->idle = 0;
+    } else if (++w->idle >= 2) {
+        /* Twice ready with nobody waiting for it: the owner is not reading (yet), or the
+         * fd hung up. Stop reporting it until somebody waits again. */
+        w->idle = 0;
+        (void)watch_arm(w, watch_want(w));
+    }
+}
+
+/* The hub's watches after a fork (the backend is new and their waiters are other green
+ * threads, which the child does not have) or when the hub goes away. */
+static void watches_detach(struct grove__fdtab *t, int hub_gone)
+{
+    grove__list *n = t->watches.next;
+    while (n != &t->watches) {
+        grove_fdwatch *w = grove__container_of(n, grove_fdwatch, link);
+        n = n->next;
+        grove__list_init(&w->waiters);
+        w->armed = 0;
+        w->idle = 0;
+        if (hub_gone) {
+            grove__list_remove(&w->link);
+            w->h = NULL;
+        }
+    }
+}
+
+int grove_fdwatch_open(int fd, grove_fdwatch **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (fd < 0)
+        return -EBADF;
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -ENOMEM;
+    int rc = grove__hub_io_attach(h);
+    if (rc < 0)
+        return rc;
+    grove_fdwatch *w = grove__malloc(sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->fd = grove__sys_dup_cloexec(fd);
+    if (w->fd < 0) {
+        rc = w->fd;
+        grove__free(w);
+        return rc;
+    }
+    w->h = h;
+    w->armed = 0;
+    w->idle = 0;
+    grove__list_init(&w->waiters);
+    /* Registered (and removed again) once now, so a regular file is refused here. */
+    rc = watch_arm(w, GROVE_READ);
+    if (rc == 0)
+        rc = watch_arm(w, 0);
+    if (rc < 0) {
+        grove__sys_close(w->fd);
+        grove__free(w);
+        return rc;
+    }
+    grove__list_push(&h->fdtab->watches, &w->link);
+    *out = w;
+    return 0;
+}
+
+int grove_fdwatch_wait(grove_fdwatch *w, int events)
+{
+    if (!w || events <= 0 || (events & ~(GROVE_READ | GROVE_WRITE)))
+        return -EINVAL;
+    grove__hub *h = grove__hub_get();
+    if (!h)
+        return -ENOMEM;
+    if (w->h != h)
+        return -EINVAL;
+    int rc = grove__check(h->current);
+    if (rc)
+        return rc;
+    w->idle = 0;
+    if ((w->armed & events) != events && (rc = watch_arm(w, w->armed | events)) < 0)
+        return rc;
+    watch_waiter ww;
+    grove__waiter_init(&ww.w);
+    ww.events = events;
+    grove__list_push(&w->waiters, &ww.w.link);
+    h->refs++;
+    rc = grove__park(&ww.w, "fd watch");
+    h->refs--;
+    return rc;
+}
+
+int grove_fdwatch_close(grove_fdwatch *w)
+{
+    if (!w)
+        return 0;
+    if (w->h) {
+        if (grove__hub_peek() != w->h)
+            return -EINVAL;
+        grove__wake_all(&w->waiters, -EBADF, NULL);
+        watch_arm(w, 0);
+        grove__list_remove(&w->link);
+    }
+    grove__sys_close(w->fd);
+    grove__free(w);
+    return 0;
+}
+
 int grove_fd_forget(int fd)
 {
     grove__hub *h = grove__hub_peek();
@@ -336,6 +509,10 @@ void grove__fdtab_event(grove__hub *h, uint64_t token, int mask)
     int rw = mask & (GROVE_READ | GROVE_WRITE);
     if (token & TOKEN_ONCE) {
         grove__wake((grove__waiter *)(uintptr_t)(token & ~TOKEN_ONCE), rw, NULL);
+        return;
+    }
+    if (token & TOKEN_WATCH) {
+        watch_event(h, (grove_fdwatch *)(uintptr_t)(token & ~TOKEN_WATCH), rw);
         return;
     }
     struct grove__fdtab *t = h->fdtab;

@@ -1,8 +1,12 @@
 /* grove-pq (include/grove/pq.h): a PostgreSQL pool whose queries wait on the hub through
  * libpq's asynchronous API. Built only on Grove's public API (a library of its own).
  *
- * Waiting is grove_poll_fd on PQsocket: a one-shot wait that never changes libpq's fd, so
- * libpq stays the owner of its socket. Connections are made with PQconnectStart and
+ * Waiting on PQsocket never changes libpq's fd, so libpq stays the owner of its socket.
+ * A query waits through a grove_fdwatch that lives as long as the connection, so a wait
+ * costs Grove no system call: the watch is attached to the PGconn as libpq instance data
+ * of an event procedure, which closes it when libpq resets or finishes the connection
+ * (before the socket could be reused). Connecting, where the socket may change between
+ * attempts, waits with the one-shot grove_poll_fd. Connections are made with PQconnectStart and
  * PQconnectPoll under a timeout scope, then switched to libpq's non-blocking mode so that
  * sending a large query or parameter set never blocks the OS thread either.
  */
@@ -10,6 +14,8 @@
 
 #include "grove.h"
 #include "grove/pq.h"
+
+#include <libpq-events.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -85,6 +91,44 @@ static int pq_connect(const char *conninfo, int64_t timeout_ns, PGconn **out)
     return 0;
 }
 
+/* ---- Waiting on a connection's socket --------------------------------------------------- */
+
+/* libpq calls this on its events; the watch goes with the socket it watches. */
+static int pq_event(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    PGconn *c = id == PGEVT_CONNRESET     ? ((PGEventConnReset *)info)->conn
+                : id == PGEVT_CONNDESTROY ? ((PGEventConnDestroy *)info)->conn
+                                          : NULL;
+    grove_fdwatch *w = c ? PQinstanceData(c, pq_event) : NULL;
+    if (w) {
+        PQsetInstanceData(c, pq_event, NULL);
+        grove_fdwatch_close(w);
+    }
+    return 1;
+}
+
+/* Waits until c's socket is ready for events: through the connection's watch (opened on
+ * first use), or once with grove_poll_fd if there can be none (no memory, or a connection
+ * first used on another hub). Returns what the wait returns. */
+static int wait_sock(PGconn *c, int events)
+{
+    grove_fdwatch *w = PQinstanceData(c, pq_event);
+    if (!w && PQsocket(c) >= 0) {
+        (void)PQregisterEventProc(c, pq_event, "grove-pq", NULL); /* 0 if it already was */
+        if (grove_fdwatch_open(PQsocket(c), &w) == 0 && !PQsetInstanceData(c, pq_event, w)) {
+            grove_fdwatch_close(w);
+            w = NULL;
+        }
+    }
+    if (w) {
+        int rc = grove_fdwatch_wait(w, events);
+        if (rc != -EINVAL)
+            return rc;
+    }
+    return grove_poll_fd(PQsocket(c), events);
+}
+
 /* ---- Queries ---------------------------------------------------------------------------- */
 
 static void *do_cancel(void *arg)
@@ -112,7 +156,7 @@ static void cancel_and_drain(PGconn *c)
         if (PQflush(c) < 0)
             break;
         while (PQisBusy(c)) {
-            if (grove_poll_fd(PQsocket(c), GROVE_READ) < 0 || !PQconsumeInput(c))
+            if (wait_sock(c, GROVE_READ) < 0 || !PQconsumeInput(c))
                 goto out;
         }
         PGresult *r = PQgetResult(c);
@@ -136,7 +180,7 @@ int grove_pq_exec(PGconn *c, const char *sql, int nparams, const char *const *va
     int rc;
     int f;
     while ((f = PQflush(c)) == 1) { /* the query did not fit in the socket buffer yet */
-        rc = grove_poll_fd(PQsocket(c), GROVE_READ | GROVE_WRITE);
+        rc = wait_sock(c, GROVE_READ | GROVE_WRITE);
         if (rc < 0)
             goto interrupted;
         if ((rc & GROVE_READ) && !PQconsumeInput(c))
@@ -147,7 +191,7 @@ int grove_pq_exec(PGconn *c, const char *sql, int nparams, const char *const *va
     PGresult *last = NULL;
     for (;;) {
         while (PQisBusy(c)) {
-            rc = grove_poll_fd(PQsocket(c), GROVE_READ);
+            rc = wait_sock(c, GROVE_READ);
             if (rc < 0) {
                 PQclear(last);
                 goto interrupted;
