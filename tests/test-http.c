@@ -5,7 +5,12 @@
  * real clients (curl, wrk) against it. Request smuggling is in test-http-smuggle.c. */
 #include "http-util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 static char g_file[64];
@@ -204,6 +209,97 @@ static void test_pipelining(void)
     T_ASSERT(!strstr(g_out, "/info?5")); /* after Connection: close */
     T_ASSERT(strstr(g_out, "Connection: close"));
     T_ASSERT(closed);
+}
+
+/* Fair I/O: a client that pipelines requests without end never waits for its data, so
+ * its connection thread would serve it forever; the cooperative budget (grove_io_budget)
+ * makes it yield, and a normal client on the same hub keeps getting prompt answers. */
+static atomic_int g_flood_stop;
+static int g_flood_fd;
+
+static void *flood_send(void *arg) /* a plain pthread: blocking sends, no hub */
+{
+    (void)arg;
+    static char batch[200 * 32];
+    static const char one[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t n = 0;
+    while (n + sizeof one - 1 <= sizeof batch) {
+        memcpy(batch + n, one, sizeof one - 1);
+        n += sizeof one - 1;
+    }
+    while (!atomic_load(&g_flood_stop))
+        if (send(g_flood_fd, batch, n, MSG_NOSIGNAL) < 0)
+            break;
+    return NULL;
+}
+
+static atomic_int g_flood_recv_done;
+
+static void *flood_recv(void *arg)
+{
+    long *total = arg;
+    static char sink[1 << 16];
+    ssize_t r;
+    while ((r = recv(g_flood_fd, sink, sizeof sink, 0)) > 0)
+        *total += r;
+    atomic_store(&g_flood_recv_done, 1);
+    return NULL;
+}
+
+static void test_pipelining_flood_is_fair(void)
+{
+    t_srv fs;
+    grove_http_server_opts o = {.handler = app};
+    t_srv_start(&fs, &o);
+    g_flood_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fs.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    T_OK(connect(g_flood_fd, (struct sockaddr *)&sa, sizeof sa));
+    long got = 0;
+    pthread_t ws, wr;
+    atomic_store(&g_flood_stop, 0);
+    atomic_store(&g_flood_recv_done, 0);
+    T_EQ(pthread_create(&wr, NULL, flood_recv, &got), 0);
+    T_EQ(pthread_create(&ws, NULL, flood_send, NULL), 0);
+    usleep(50000); /* the flood is under way */
+    int fd = grove_connect(fs.addr);
+    T_OK(fd);
+    const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    int64_t worst = 0, t_end = grove_now() + GROVE_MS(400);
+    int done = 0;
+    while (grove_now() < t_end) {
+        int64_t t0 = grove_now();
+        T_GE(grove_sendall(fd, req, sizeof req - 1), 0);
+        char buf[512];
+        size_t n = 0;
+        buf[0] = 0;
+        while (!strstr(buf, "Hello, World!")) {
+            ssize_t r = grove_recv(fd, buf + n, sizeof buf - 1 - n, 0);
+            T_GT(r, 0);
+            n += (size_t)r;
+            buf[n] = 0;
+        }
+        int64_t took = grove_now() - t0;
+        if (took > worst)
+            worst = took;
+        done++;
+    }
+    /* The server (on this hub) must keep running while the flood ends: wait greenly. */
+    atomic_store(&g_flood_stop, 1);
+    shutdown(g_flood_fd, SHUT_RDWR);
+    for (int i = 0; i < 1000 && !atomic_load(&g_flood_recv_done); i++)
+        grove_sleep(GROVE_MS(10));
+    T_ASSERT(atomic_load(&g_flood_recv_done));
+    pthread_join(ws, NULL);
+    pthread_join(wr, NULL);
+    close(g_flood_fd);
+    grove_close(fd);
+    fprintf(stderr, "flood: %ld bytes of answers; the other client: %d requests, worst %.1f ms\n", got, done,
+            (double)worst / 1e6);
+    T_GT(got, 100000); /* the flood was served */
+    T_GE(done, 20);    /* and so was the other client, promptly */
+    T_LT(worst, GROVE_MS(100));
+    T_EQ(t_srv_stop(&fs, GROVE_SEC(1)), 0);
 }
 
 static void test_chunked_request(void)
@@ -686,6 +782,7 @@ int main(int argc, char **argv)
         T_CASE(test_big_head),
         T_CASE(test_request_accessors),
         T_CASE(test_pipelining),
+        T_CASE(test_pipelining_flood_is_fair),
         T_CASE(test_chunked_request),
         T_CASE(test_chunked_and_streamed_responses),
         T_CASE(test_head),

@@ -652,6 +652,115 @@ static void test_signal_interrupts_blocked_calls(void)
     }
 }
 
+/* Fair I/O through libc: a green thread reading a socket whose data never runs out with
+ * plain read() yields now and then (the patch layer counts its calls against the same
+ * budget as grove_read), so conversations on the same hub keep going. */
+static volatile int g_fl_stop;
+static int g_fl[2];
+
+static void *fl_writer(void *arg) /* a plain pthread: no hub */
+{
+    (void)arg;
+    static char chunk[65536];
+    while (!g_fl_stop)
+        if (send(g_fl[1], chunk, sizeof chunk, MSG_NOSIGNAL) < 0)
+            break;
+    return NULL;
+}
+
+static long g_fl_reads;
+
+static void *fl_reader(void *arg)
+{
+    (void)arg;
+    char buf[16];
+    int64_t end = grove_now() + GROVE_MS(300);
+    while (grove_now() < end && read(g_fl[0], buf, sizeof buf) > 0)
+        g_fl_reads++;
+    return NULL;
+}
+
+typedef struct {
+    int fd[2];
+    long rounds;
+    int64_t worst;
+    int stop;
+} fl_convo;
+
+static void *fl_echo(void *arg)
+{
+    fl_convo *c = arg;
+    char b[8];
+    ssize_t n;
+    while ((n = read(c->fd[1], b, sizeof b)) > 0)
+        if (write(c->fd[1], b, (size_t)n) != n)
+            break;
+    return NULL;
+}
+
+static void *fl_talk(void *arg)
+{
+    fl_convo *c = arg;
+    char b[8];
+    while (!c->stop) {
+        int64_t t0 = grove_now();
+        if (write(c->fd[0], "ping", 4) != 4 || read(c->fd[0], b, sizeof b) != 4)
+            break;
+        if (grove_now() - t0 > c->worst)
+            c->worst = grove_now() - t0;
+        c->rounds++;
+    }
+    return NULL;
+}
+
+static void test_fair_io_through_libc(void)
+{
+    enum { N = 10 };
+    static fl_convo cv[N];
+    grove_thread *e[N], *t[N];
+    for (int i = 0; i < N; i++) {
+        T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, cv[i].fd));
+        e[i] = grove_spawn(fl_echo, &cv[i]);
+        t[i] = grove_spawn(fl_talk, &cv[i]);
+    }
+    T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, g_fl));
+    pthread_t w;
+    g_fl_stop = 0;
+    T_EQ(pthread_create(&w, NULL, fl_writer, NULL), 0);
+    usleep(20000); /* the socket is full before the reader starts */
+    long before = 0;
+    for (int i = 0; i < N; i++) {
+        before += cv[i].rounds;
+        cv[i].worst = 0;
+    }
+    grove_thread *r = grove_spawn(fl_reader, NULL);
+    T_OK(grove_join(r, NULL));
+    long during = -before;
+    int64_t worst = 0;
+    for (int i = 0; i < N; i++) {
+        during += cv[i].rounds;
+        worst = cv[i].worst > worst ? cv[i].worst : worst;
+        cv[i].stop = 1;
+    }
+    fprintf(stderr, "libc flood: %ld reads; conversations: %ld round trips, worst %.1f ms\n", g_fl_reads, during,
+            (double)worst / 1e6);
+    T_GT(g_fl_reads, 1000);
+    T_GE(during, 10 * N);
+    T_LT(worst, GROVE_MS(150));
+    g_fl_stop = 1;
+    shutdown(g_fl[0], SHUT_RDWR); /* the writer's send fails: it ends */
+    pthread_join(w, NULL);
+    close(g_fl[0]);
+    close(g_fl[1]);
+    for (int i = 0; i < N; i++) {
+        shutdown(cv[i].fd[0], SHUT_WR); /* the echo side sees EOF */
+        T_OK(grove_join(t[i], NULL));
+        T_OK(grove_join(e[i], NULL));
+        close(cv[i].fd[0]);
+        close(cv[i].fd[1]);
+    }
+}
+
 static const t_case cases[] = {
     T_CASE(test_signal_interrupts_blocked_calls),
     T_CASE(test_huge_sleep_and_waitall),
@@ -667,6 +776,7 @@ static const t_case cases[] = {
     T_CASE(test_fd_reused_behind_our_back),
     T_CASE(test_send_timeout_and_dup),
     T_CASE(test_select_many_and_poll_interrupted),
+    T_CASE(test_fair_io_through_libc),
     {0},
 };
 

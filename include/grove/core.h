@@ -160,6 +160,15 @@ GROVE_API int grove_sleep(int64_t ns);
 /* grove_sleep(0), the cheapest handoff to other runnable green threads. */
 GROVE_API int grove_yield(void);
 
+/* Fair I/O (a cooperative budget, as Tokio's) for code that makes its own non-blocking I/O
+ * calls: call it after each such call that completed without waiting. Grove's own I/O
+ * (io.h, TLS) and the patch layer count themselves. After 64 calls in a row with no wait
+ * in between, the caller yields once, so one connection whose data never runs out cannot
+ * starve the others. Switches (once per 64 calls in a row); returns nothing: a kill or
+ * timeout seen in that yield is left for the caller's next switch point. Does nothing on
+ * an OS thread without a hub. */
+GROVE_API void grove_io_budget(void);
+
 /* ---- Timeout scopes ---------------------------------------------------------------- */
 
 /* A timeout scope (eventlet's `with Timeout(t):`), allocated by the caller, usually on

@@ -109,6 +109,8 @@ int grove_yield(void)
     return grove__check(t);
 }
 
+void grove_io_budget(void) { grove__io_budget_spend(); }
+
 void grove__io_budget_yield(void)
 {
     grove__hub *h = grove__tls_hub;
@@ -116,6 +118,9 @@ void grove__io_budget_yield(void)
     t->io_streak = 0;
     if (t == h->loop || grove__check(t))
         return; /* the loop never yields; a cancelled caller fails at its next switch */
+    /* Through the loop: the threads whose fds turned ready meanwhile are only seen when it
+     * polls, and a busy run queue would reach it only every GROVE__POLL_EVERY switches. */
+    h->ticks = GROVE__POLL_EVERY;
     grove__ready(h, t);
     schedule(h);
 }

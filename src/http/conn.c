@@ -190,6 +190,8 @@ int grove__hio_writev(grove__hio *io, struct iovec *iov, int n)
         else if (r < 0 && errno != EAGAIN && errno != EINTR)
             return -errno;
         size_t done = r > 0 ? (size_t)r : 0;
+        if (r >= 0)
+            grove_io_budget(); /* fair I/O: a pipelining client never starves the others */
         while (n > 0 && done >= iov->iov_len) {
             done -= iov->iov_len;
             iov++;

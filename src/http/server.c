@@ -524,6 +524,7 @@ static ssize_t idle_wait(grove_http_req *c, int64_t deadline)
             syscall(SYS_recvfrom, c->io.fd, c->io.buf + c->io.end, c->io.cap - c->io.end, MSG_DONTWAIT, NULL, NULL);
         if (r >= 0) {
             c->io.end += (size_t)r;
+            grove_io_budget(); /* fair I/O: a connection that never waits yields now and then */
             return r;
         }
         if (errno != EAGAIN && errno != EINTR)

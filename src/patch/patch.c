@@ -351,6 +351,8 @@ static int wait_fd_timeo(int fd, int events, grove_timeout *to, int has_to, unsi
                 break;                                                                                                 \
             }                                                                                                          \
         }                                                                                                              \
+        if (r_ >= 0)                                                                                                   \
+            grove_io_budget(); /* fair I/O: a reader whose data never runs out yields now and then */                  \
         if (lim_ > 0) {                                                                                                \
             int e_ = errno;                                                                                            \
             grove_timeout_end(&to_);                                                                                   \
