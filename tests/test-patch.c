@@ -652,6 +652,75 @@ static void test_signal_interrupts_blocked_calls(void)
     }
 }
 
+/* The other libc calls that install handlers go through the trampoline too (sigset is
+ * deprecated in glibc's header, but old code still calls it). */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+extern __sighandler_t bsd_signal(int, __sighandler_t);
+extern __sighandler_t sysv_signal(int, __sighandler_t);
+
+static ssize_t bounded_read(int fd, char *c)
+{
+    grove_timeout bound; /* without the trampoline the read would never end */
+    grove_timeout_start(&bound, GROVE_SEC(2));
+    ssize_t n = read(fd, c, 1);
+    int e = errno;
+    T_ASSERT(!grove_timeout_end(&bound));
+    errno = e;
+    return n;
+}
+
+static void test_signal_other_installers(void)
+{
+    int p[2];
+    T_EQ(pipe(p), 0);
+    char c;
+    struct sigaction o;
+    /* sigset: no SA_RESTART, so a blocked read fails with EINTR; the handler stays. */
+    g_caught = 0;
+    T_ASSERT(sigset(SIGALRM, on_alarm) != SIG_ERR);
+    T_EQ(sigaction(SIGALRM, NULL, &o), 0);
+    T_ASSERT(o.sa_handler == on_alarm); /* the user's handler, not the trampoline */
+    alarm_in(GROVE_MS(20));
+    T_EQ(bounded_read(p[0], &c), -1);
+    T_EQ(errno, EINTR);
+    T_EQ(g_caught, 1);
+    alarm_done();
+    /* SIG_HOLD blocks it and reports the handler; the next sigset reports SIG_HOLD. */
+    T_ASSERT(sigset(SIGALRM, SIG_HOLD) == on_alarm);
+    sigset_t m;
+    T_EQ(pthread_sigmask(SIG_BLOCK, NULL, &m), 0);
+    T_ASSERT(sigismember(&m, SIGALRM));
+    T_ASSERT(sigset(SIGALRM, on_alarm) == SIG_HOLD);
+    T_EQ(pthread_sigmask(SIG_BLOCK, NULL, &m), 0);
+    T_ASSERT(!sigismember(&m, SIGALRM));
+
+    /* bsd_signal: SA_RESTART, so the read resumes and gets its byte. */
+    g_caught = 0;
+    T_ASSERT(bsd_signal(SIGALRM, on_alarm) == on_alarm);
+    grove_thread *w = grove_spawn(write_later, (void *)(intptr_t)p[1]);
+    alarm_in(GROVE_MS(20));
+    T_EQ(bounded_read(p[0], &c), 1);
+    T_EQ(c, 'k');
+    T_EQ(g_caught, 1);
+    T_OK(grove_join(w, NULL));
+    alarm_done();
+
+    /* sysv_signal: EINTR, and the handler is reset to SIG_DFL once it has run. */
+    g_caught = 0;
+    T_ASSERT(sysv_signal(SIGALRM, on_alarm) == on_alarm);
+    alarm_in(GROVE_MS(20));
+    T_EQ(bounded_read(p[0], &c), -1);
+    T_EQ(errno, EINTR);
+    T_EQ(g_caught, 1);
+    alarm_done();
+    T_EQ(sigaction(SIGALRM, NULL, &o), 0);
+    T_ASSERT(o.sa_handler == SIG_DFL);
+
+    signal(SIGALRM, SIG_DFL);
+    close(p[0]);
+    close(p[1]);
+}
+
 /* Fair I/O through libc: a green thread reading a socket whose data never runs out with
  * plain read() yields now and then (the patch layer counts its calls against the same
  * budget as grove_read), so conversations on the same hub keep going. */
@@ -763,6 +832,7 @@ static void test_fair_io_through_libc(void)
 
 static const t_case cases[] = {
     T_CASE(test_signal_interrupts_blocked_calls),
+    T_CASE(test_signal_other_installers),
     T_CASE(test_huge_sleep_and_waitall),
     T_CASE(test_blocking_read_is_green),
     T_CASE(test_sleeps_are_green),

@@ -28,7 +28,8 @@
  *     own O_NONBLOCK.
  * Then the call waits cooperatively instead of blocking the OS thread, and behaves like
  * libc for the caller: -1 and errno, partial transfers, and EINTR for caught signals.
- * Signals: sigaction and signal are interposed too (with patching on) and put a small
+ * Signals: sigaction, signal, bsd_signal, sysv_signal and sigset are interposed too (with
+ * patching on) and put a small
  * trampoline in front of the handler (sigaction still reports the user's handler; fault
  * signals SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGABRT and
  * GROVE_DEBUG_SIGNAL are never wrapped). When a handler runs on an OS thread, every green
@@ -36,8 +37,9 @@
  * accept...) fail with EINTR if the handler was installed without SA_RESTART and resume
  * if with it; poll, ppoll, select, pselect, connect, sleep, usleep, nanosleep and
  * clock_nanosleep fail with EINTR either way (as on Linux), the sleeps reporting the time
- * left. A signal taken by another OS thread wakes nothing here; handlers installed
- * through other entry points (sigset, bsd_signal, syscall) are not seen. See
+ * left. As with libc, a signal taken by another OS thread interrupts nothing here (only
+ * the thread that runs the handler sees EINTR); a handler installed with a raw
+ * rt_sigaction system call is not seen. See
  * grove_eintr_begin in grove/core.h for the mechanism. recv with MSG_WAITALL waits
  * until all n bytes, end of file or an error, as libc does.
  * SO_RCVTIMEO / SO_SNDTIMEO are honoured as timeouts: reads and accepts (send timeout

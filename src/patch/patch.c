@@ -1127,4 +1127,46 @@ sighandler_t signal(int sig, sighandler_t handler)
     return o.sa_handler;
 }
 
+/* The other ways libc installs a handler, so none of them bypasses the trampoline:
+ * bsd_signal is signal; sysv_signal is System V's one-shot handler (reset to SIG_DFL when
+ * it runs, not blocked while it runs, no SA_RESTART); sigset (System V too) keeps the
+ * handler, removes the signal from the mask, and with SIG_HOLD blocks it instead. */
+sighandler_t bsd_signal(int sig, sighandler_t handler) { return signal(sig, handler); }
+
+sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+    struct sigaction a, o;
+    memset(&a, 0, sizeof a);
+    a.sa_handler = handler;
+    sigemptyset(&a.sa_mask);
+    a.sa_flags = (int)(SA_RESETHAND | SA_NODEFER);
+    if (sigaction(sig, &a, &o) < 0)
+        return SIG_ERR;
+    return o.sa_handler;
+}
+
+sighandler_t sigset(int sig, sighandler_t disp)
+{
+    if (sig <= 0 || sig >= _NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    sigset_t set, was;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    struct sigaction o;
+    if (disp == SIG_HOLD) {
+        if (sigaction(sig, NULL, &o) < 0 || pthread_sigmask(SIG_BLOCK, &set, &was) != 0)
+            return SIG_ERR;
+    } else {
+        struct sigaction a;
+        memset(&a, 0, sizeof a);
+        a.sa_handler = disp;
+        sigemptyset(&a.sa_mask);
+        if (sigaction(sig, &a, &o) < 0 || pthread_sigmask(SIG_UNBLOCK, &set, &was) != 0)
+            return SIG_ERR;
+    }
+    return sigismember(&was, sig) ? SIG_HOLD : o.sa_handler;
+}
+
 #pragma GCC visibility pop
