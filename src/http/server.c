@@ -69,7 +69,6 @@ struct grove_http_req {
     char *whole;
     size_t whole_len;
     int whole_done;
-    int64_t t_start;
 
     /* response */
     char *out; /* response head under construction */
@@ -501,14 +500,14 @@ static ssize_t idle_wait(grove_http_req *c, int64_t deadline)
 {
     if (c->io.tls || c->io.pos != c->io.end)
         return timed_fill(c, deadline);
-    for (;;) {
+    for (int first = 1;; first = 0) {
         if (c->timed_out)
             return -ETIMEDOUT;
         /* The request before emptied the socket (a short read, no hang-up since): a read
          * now would be EAGAIN, so wait first - one system call fewer per request. */
         if (grove_fd_drained(c->io.fd)) {
             grove__hio_release(&c->io);
-            if (deadline <= grove_now())
+            if (!first && deadline <= grove_now()) /* the caller's deadline is fresh */
                 return -ETIMEDOUT;
             c->rdeadline = deadline;
             int w = grove_wait_fd(c->io.fd, GROVE_READ);
@@ -837,13 +836,15 @@ static int read_head(grove_http_req *c)
 {
     grove_http_server *srv = c->srv;
     int seen = c->io.pos < c->io.end;
-    int64_t deadline = seen ? grove_now() + srv->lim.header_timeout : 0;
+    /* Two clock reads per keep-alive request: now (the idle deadline), and when its first
+     * bytes came (the head deadline). */
+    int64_t now = grove_now();
+    int64_t deadline = seen ? now + srv->lim.header_timeout : 0;
     for (;;) {
         int ev = grove__hp_feed(&c->hp, c->io.buf, &c->io.pos, c->io.end);
         if (ev == GROVE__HP_HEAD)
             return 0;
         if (ev == GROVE__HP_ERROR) {
-            c->t_start = grove_now();
             send_error(c, c->hp.status, c->hp.reason_text, 1);
             log_request(c);
             srv->requests++;
@@ -855,7 +856,7 @@ static int read_head(grove_http_req *c)
          * now gets an answer (with "Connection: close") instead of a closed connection;
          * one that has not sent its first request yet has the whole grace period. */
         c->idle = !seen && c->served;
-        ssize_t r = seen ? timed_fill(c, deadline) : idle_wait(c, grove_now() + srv->lim.idle_timeout);
+        ssize_t r = seen ? timed_fill(c, deadline) : idle_wait(c, now + srv->lim.idle_timeout);
         c->idle = 0;
         if (r == -ETIMEDOUT && seen) {
             send_error(c, 408, "the request head took too long", 1);
@@ -929,7 +930,6 @@ static void serve_request(grove_http_req *c)
 {
     grove_http_server *srv = c->srv;
     reset_request(c);
-    c->t_start = grove_now();
     c->io.keep = c->io.pos;
     int rc = set_path(c);
     if (rc == 0)
