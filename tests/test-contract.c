@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -39,6 +40,296 @@ static void test_01_double_join(void)
     T_OK(grove_join(a, &ra));
     T_OK(grove_join(b, &rb));
     T_EQ((intptr_t)ra + (intptr_t)rb, 7);
+}
+
+/* 1 (continued). Handles carry a generation: a stale handle is refused even after later
+ * spawns reused its thread's stack (at once, or after many spawns) or the stack was
+ * unmapped, and acting through it never touches the thread now on that stack. */
+static void never_linked(grove_thread *t, void *arg)
+{
+    (void)t;
+    *(int *)arg = 1;
+}
+
+/* Every call through a stale handle: -EINVAL, false, NULL, 0 or "", and nothing done. */
+static void expect_stale(grove_thread *old)
+{
+    int linked = 0;
+    T_EQ(grove_join(old, NULL), -EINVAL);
+    T_EQ(grove_detach(old), -EINVAL);
+    T_EQ(grove_kill(old), -EINVAL);
+    T_EQ(grove_kill_nowait(old), -EINVAL);
+    T_EQ(grove_link(old, never_linked, &linked), -EINVAL);
+    T_EQ(grove_thread_set_name(old, "stale"), -EINVAL);
+    T_EQ(linked, 0);
+    T_ASSERT(grove_thread_done(old)); /* it finished: that is how it was released */
+    T_ASSERT(grove_thread_result(old) == NULL);
+    T_ASSERT(!grove_thread_killed(old));
+    T_EQ(grove_thread_id(old), 0);
+    T_STREQ(grove_thread_name(old), "");
+    grove_group *g = grove_group_new();
+    T_ASSERT(g != NULL);
+    T_EQ(grove_group_add(g, old), -EINVAL);
+    T_OK(grove_group_free(g));
+}
+
+/* Keeps a mark in its own frame across switches and returns where it was (on its stack),
+ * or NULL if the mark was clobbered: two threads on one stack would clobber it. */
+static volatile uintptr_t g_where;
+static void *stack_probe(void *arg)
+{
+    volatile intptr_t mark = (intptr_t)arg;
+    for (int i = 0; i < 3; i++)
+        if (grove_yield() < 0)
+            return NULL;
+    g_where = (uintptr_t)&mark;
+    return mark == (intptr_t)arg ? (void *)g_where : NULL;
+}
+
+static void *parked_probe(void *arg)
+{
+    grove_event *ev = arg;
+    volatile intptr_t mark = 42;
+    grove_event_wait(ev, NULL);
+    g_where = (uintptr_t)&mark;
+    return mark == 42 ? (void *)g_where : NULL;
+}
+
+static void test_01b_stale_handle_after_reuse(void)
+{
+    /* Immediate reuse: the next spawn takes the stack the joined thread just gave back. */
+    grove_thread *old = grove_spawn(ret_arg, (void *)1);
+    T_ASSERT(old != NULL);
+    T_OK(grove_join(old, NULL));
+    grove_event ev;
+    grove_event_init(&ev);
+    grove_thread *n = grove_spawn(parked_probe, &ev);
+    T_ASSERT(n != NULL && n != old);
+    T_OK(grove_yield()); /* n runs and parks */
+    T_OK(grove_thread_set_name(n, "new"));
+    expect_stale(old);
+    /* n was neither killed, renamed, detached nor joined through the stale handle */
+    T_ASSERT(!grove_thread_done(n));
+    T_ASSERT(!grove_thread_killed(n));
+    T_STREQ(grove_thread_name(n), "new");
+    T_OK(grove_event_send(&ev, NULL));
+    void *r = NULL;
+    T_OK(grove_join(n, &r));
+    T_ASSERT(r != NULL); /* its mark survived: nobody else ran on its stack */
+    expect_stale(n);
+
+    /* Two spawns after the stale join and detach still get two stacks. */
+    grove_thread *a = grove_spawn(stack_probe, (void *)11);
+    grove_thread *b = grove_spawn(stack_probe, (void *)12);
+    T_ASSERT(a && b && a != b);
+    void *ra, *rb;
+    T_OK(grove_join(a, &ra));
+    T_OK(grove_join(b, &rb));
+    T_ASSERT(ra != NULL && rb != NULL && ra != rb);
+
+    /* Many later spawns: one of them runs on the old stack. */
+    enum { MANY = 1000 };
+    static grove_thread *ts[MANY];
+    old = grove_spawn(ret_arg, (void *)2);
+    T_OK(grove_join(old, NULL));
+    for (int i = 0; i < MANY; i++) {
+        ts[i] = grove_spawn(stack_probe, (void *)(intptr_t)(i + 100));
+        T_ASSERT(ts[i] != NULL && ts[i] != old);
+    }
+    expect_stale(old);
+    for (int i = 0; i < MANY; i++) {
+        T_ASSERT(!grove_thread_done(ts[i]));
+        T_ASSERT(!grove_thread_killed(ts[i]));
+    }
+    void *seen[MANY];
+    for (int i = 0; i < MANY; i++) {
+        T_OK(grove_join(ts[i], &seen[i]));
+        T_ASSERT(seen[i] != NULL);
+    }
+    for (int i = 1; i < MANY; i++) /* a thread's mark is on its own stack */
+        T_ASSERT(seen[i] != seen[i - 1]);
+    for (int i = 0; i < MANY; i++)
+        expect_stale(ts[i]);
+
+    /* A detached thread's handle goes stale when it finishes. */
+    grove_thread *d = grove_spawn(ret_arg, NULL);
+    T_OK(grove_detach(d));
+    T_OK(grove_yield());
+    n = grove_spawn(ret_arg, (void *)3);
+    expect_stale(d);
+    T_OK(grove_join(n, &r));
+    T_EQ((intptr_t)r, 3);
+}
+
+/* More threads than the stack cache keeps (1024 per size): the stacks of the last ones
+ * joined are unmapped, and their handles are still refused safely (ASan would see any
+ * read of the record). */
+static void test_01c_stale_handle_unmapped_stack(void)
+{
+    enum { N = 1300 };
+    static grove_thread *ts[N];
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < N; i++)
+            T_ASSERT((ts[i] = grove_spawn(ret_arg, (void *)(intptr_t)i)) != NULL);
+        for (int i = 0; i < N; i++) {
+            void *r;
+            T_OK(grove_join(ts[i], &r));
+            T_EQ((intptr_t)r, i);
+        }
+        for (int i = 0; i < N; i++)
+            expect_stale(ts[i]);
+    }
+}
+
+/* grove_self() is the handle grove_spawn returned (also for spawn_after, main and
+ * fire-and-forget threads), and link callbacks get that same handle. */
+static void *return_self(void *arg)
+{
+    (void)arg;
+    return grove_self();
+}
+
+static grove_thread *g_n_self;
+static void spawn_n_self(void *arg)
+{
+    (void)arg;
+    g_n_self = grove_self();
+    T_OK(grove_thread_set_name(g_n_self, "fire-and-forget"));
+    T_STREQ(grove_thread_name(g_n_self), "fire-and-forget");
+}
+
+static void record_linked(grove_thread *t, void *arg) { *(grove_thread **)arg = t; }
+
+static void test_01d_self_is_the_handle(void)
+{
+    grove_thread *me = grove_self();
+    T_ASSERT(me != NULL && me == grove_self());
+    T_EQ(grove_thread_id(me), 0);
+    T_STREQ(grove_thread_name(me), "main");
+    T_EQ(grove_join(me, NULL), -EINVAL);
+
+    grove_thread *t = grove_spawn(return_self, NULL);
+    grove_thread *linked = NULL;
+    T_OK(grove_link(t, record_linked, &linked));
+    void *r;
+    T_OK(grove_join(t, &r));
+    T_ASSERT(r == (void *)t);
+    T_ASSERT(linked == t);
+
+    t = grove_spawn_after(GROVE_MS(1), return_self, NULL);
+    T_OK(grove_join(t, &r));
+    T_ASSERT(r == (void *)t);
+
+    g_n_self = NULL;
+    T_OK(grove_spawn_n(spawn_n_self, NULL));
+    T_OK(grove_yield());
+    T_ASSERT(g_n_self != NULL && g_n_self != me);
+    expect_stale(g_n_self); /* it has returned: released */
+}
+
+/* A handle of another OS thread's hub is refused (its record is never read), and stays
+ * refused once that hub is gone with the thread never joined. */
+static grove_thread *g_foreign, *g_orphan;
+static pthread_barrier_t g_bar;
+static void *other_os_thread(void *arg)
+{
+    (void)arg;
+    g_foreign = grove_spawn(ret_arg, (void *)7);
+    pthread_barrier_wait(&g_bar); /* main tries it */
+    pthread_barrier_wait(&g_bar);
+    void *r = NULL;
+    int rc = grove_join(g_foreign, &r);
+    g_orphan = grove_spawn(ret_arg, NULL); /* finishes, never joined */
+    grove_yield();
+    return rc == 0 && r == (void *)7 ? arg : NULL;
+}
+
+static void test_01e_foreign_and_orphaned_handles(void)
+{
+    T_EQ(pthread_barrier_init(&g_bar, NULL, 2), 0);
+    pthread_t th;
+    T_EQ(pthread_create(&th, NULL, other_os_thread, (void *)1), 0);
+    pthread_barrier_wait(&g_bar);
+    T_EQ(grove_join(g_foreign, NULL), -EINVAL);
+    T_EQ(grove_detach(g_foreign), -EINVAL);
+    T_EQ(grove_kill_nowait(g_foreign), -EINVAL);
+    T_EQ(grove_kill(g_foreign), -EINVAL);
+    pthread_barrier_wait(&g_bar);
+    void *ok;
+    T_EQ(pthread_join(th, &ok), 0);
+    T_ASSERT(ok == (void *)1); /* its own join worked */
+    pthread_barrier_destroy(&g_bar);
+    expect_stale(g_foreign);
+    expect_stale(g_orphan); /* its hub is gone: stale, not someone else's */
+    /* a new hub may reuse the gone hub's slots: the old handles stay stale there too */
+    T_EQ(pthread_create(&th, NULL, other_os_thread, (void *)2), 0);
+    pthread_barrier_wait(&g_bar);
+    pthread_barrier_wait(&g_bar);
+    T_EQ(pthread_join(th, &ok), 0);
+    T_ASSERT(ok == (void *)2);
+}
+
+/* fork: in the child, handles of the forking hub's dropped threads still join (at once,
+ * NULL result); those of other OS threads' hubs are stale (their slots were taken back,
+ * and the child reuses them for threads of its own). */
+static grove_thread *g_other;
+static void *hub_across_fork(void *arg)
+{
+    (void)arg;
+    g_other = grove_spawn(ret_arg, (void *)9); /* never runs before the fork */
+    pthread_barrier_wait(&g_bar);              /* main forks */
+    pthread_barrier_wait(&g_bar);
+    void *r = NULL;
+    return grove_join(g_other, &r) == 0 && r == (void *)9 ? (void *)1 : NULL;
+}
+
+static int fork_child_checks(grove_thread *dropped, grove_thread *other)
+{
+    enum { N = 600 };
+    static grove_thread *ts[N];
+    if (grove_join(other, NULL) != -EINVAL || grove_kill_nowait(other) != -EINVAL || !grove_thread_done(other))
+        return 1;
+    void *r = (void *)1;
+    if (grove_join(dropped, &r) != 0 || r != NULL || grove_join(dropped, NULL) != -EINVAL)
+        return 2;
+    for (int i = 0; i < N; i++)
+        if (!(ts[i] = grove_spawn(ret_arg, (void *)(intptr_t)i)) || ts[i] == other)
+            return 3;
+    if (grove_join(other, NULL) != -EINVAL)
+        return 4;
+    for (int i = 0; i < N; i++)
+        if (grove_join(ts[i], &r) != 0 || r != (void *)(intptr_t)i)
+            return 5;
+    return 0;
+}
+
+static void test_01f_handles_across_fork(void)
+{
+    grove_event ev;
+    grove_event_init(&ev);
+    grove_thread *dropped = grove_spawn(parked_probe, &ev);
+    T_OK(grove_yield());
+    T_EQ(pthread_barrier_init(&g_bar, NULL, 2), 0);
+    pthread_t th;
+    T_EQ(pthread_create(&th, NULL, hub_across_fork, NULL), 0);
+    pthread_barrier_wait(&g_bar);
+    pid_t pid = grove_fork();
+    T_GE(pid, 0);
+    if (pid == 0)
+        _exit(fork_child_checks(dropped, g_other));
+    pthread_barrier_wait(&g_bar);
+    void *ok;
+    T_EQ(pthread_join(th, &ok), 0);
+    T_ASSERT(ok == (void *)1);
+    pthread_barrier_destroy(&g_bar);
+    int st = 0;
+    T_EQ(waitpid(pid, &st, 0), pid);
+    T_ASSERT(WIFEXITED(st));
+    T_EQ(WEXITSTATUS(st), 0);
+    T_OK(grove_event_send(&ev, NULL));
+    void *r;
+    T_OK(grove_join(dropped, &r));
+    T_ASSERT(r != NULL);
 }
 
 /* 3. communicate with a child that exits without reading its stdin: -EPIPE is absorbed,
@@ -548,6 +839,11 @@ static void test_17_parked_thread_not_a_leak(void)
 
 static const t_case cases[] = {
     T_CASE(test_01_double_join),
+    T_CASE(test_01b_stale_handle_after_reuse),
+    T_CASE(test_01c_stale_handle_unmapped_stack),
+    T_CASE(test_01d_self_is_the_handle),
+    T_CASE(test_01e_foreign_and_orphaned_handles),
+    T_CASE(test_01f_handles_across_fork),
     T_CASE(test_03_communicate_sigpipe),
     T_CASE(test_04_write_sigpipe),
     T_CASE(test_05_scope_left_open),

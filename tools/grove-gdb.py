@@ -11,7 +11,7 @@
 #
 # Hubs are found through the TLS variable grove__tls_hub of each OS thread (gdb reads TLS
 # in live processes and core files through libthread_db); a hub lists main, its loop
-# thread and hub->all (every live spawned thread, linked through grove_thread.all).
+# thread and hub->all (every live spawned thread, linked through grove__thread.all).
 #
 # Needs debug info for libgrove (the default RelWithDebInfo build has it). Frames of code
 # built without frame pointers end the walk early.
@@ -57,11 +57,11 @@ def _hubs():
 
 
 def _threads(hub):
-    """Yields grove_thread values: main, the hub loop, then every live spawned thread."""
+    """Yields grove__thread records: main, the hub loop, then every live spawned thread."""
     yield hub["main"]
     if int(hub["loop"]) != 0:
         yield hub["loop"].dereference()
-    ttype = gdb.lookup_type("struct grove_thread")
+    ttype = gdb.lookup_type("struct grove__thread")
     offset = None
     for f in ttype.fields():
         if f.name == "all":

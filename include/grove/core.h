@@ -36,7 +36,16 @@ extern "C" {
 #define GROVE_MS(n) ((int64_t)(n)*1000000)
 #define GROVE_SEC(n) ((int64_t)(n)*1000000000)
 
-/* A green thread. Opaque; its memory lives at the top of its own stack. */
+/* A handle naming a green thread: an opaque value, never a pointer to the thread's
+ * memory, and never NULL for a real thread. Handles can be compared: grove_self() in a
+ * thread equals what grove_spawn returned for it. A handle carries a generation, so once
+ * its thread is released (joined, or detached and finished, or a grove_spawn_n thread
+ * that returned, or its hub's OS thread exited) the handle is stale for good: functions
+ * that act on a thread return -EINVAL for it, even after later spawns reuse the thread's
+ * stack; queries answer as for a finished thread (grove_thread_done true,
+ * grove_thread_result NULL, grove_thread_killed false, grove_thread_id 0,
+ * grove_thread_name ""). A handle used from another hub's OS thread is treated the same
+ * way (it is never looked at there). */
 typedef struct grove_thread grove_thread;
 
 /* Human-readable text for a Grove return code (a negative errno, or 0).
@@ -78,50 +87,58 @@ GROVE_API grove_thread *grove_spawn_after(int64_t delay_ns, void *(*fn)(void *),
 /* Waits for t to finish and stores fn's return value in *result (if result is not NULL):
  * a thread killed before it started yields NULL; one killed while running yields what fn
  * returned after seeing -ECANCELED (as gevent and eventlet do). Releases t: the handle is
- * invalid afterwards; a second join or detach through it gets -EINVAL and frees nothing
- * (detected while its stack has not been reused by a later spawn). Switches (unless t has
- * finished).
- * Returns 0; -EINVAL if t is NULL, the caller itself, detached or already joined;
+ * stale afterwards; a second join or detach through it gets -EINVAL and frees nothing,
+ * however many threads were spawned since. Switches (unless t has finished).
+ * Returns 0; -EINVAL if t is NULL, stale, of another hub, the caller itself, not joinable
+ * (main, a grove_spawn_n thread), detached or being joined already;
  * -ECANCELED / -ETIMEDOUT if the caller was killed or its timeout fired while waiting
  * (t is then still joinable). */
 GROVE_API int grove_join(grove_thread *t, void **result);
 
 /* Releases t without waiting: its stack is recycled when it finishes (at once if it has
- * finished). Returns 0, or -EINVAL if t was already joined or detached. Never switches. */
+ * finished); the handle stays usable (grove_kill...) until then and is stale after.
+ * Returns 0, or -EINVAL if t is NULL, stale, of another hub, not joinable, already
+ * detached or being joined. Never switches. */
 GROVE_API int grove_detach(grove_thread *t);
 
 /* Cancels t: its current and later switch points fail with -ECANCELED until it returns
  * (while t is inside a shield scope, from the moment the shield ends); a thread killed
- * before it started never runs fn. Then waits until t has finished (the handle stays
- * valid and t must still be joined or detached). Killing a finished thread does nothing.
+ * before it started never runs fn. Then waits until t has finished (a joinable t's handle
+ * stays valid and t must still be joined or detached; a detached or grove_spawn_n t is
+ * released as it finishes). Killing a finished thread that was not released does nothing.
  * Killing the caller itself marks it and returns -ECANCELED at once.
  * The wait is a cleanup path and shields itself: a caller that is killed, or whose
  * timeout scope fires, still waits until t has finished. To bound the wait, call it
  * inside your own shield with a timeout scope opened inside that shield.
- * Switches. Returns 0 once t has finished; -EINVAL for NULL; -ETIMEDOUT if a timeout
- * scope opened inside the caller's shield fired (t stays marked as killed); -EDEADLK
- * if nothing could ever make t finish. */
+ * Switches. Returns 0 once t has finished; -EINVAL for NULL, a stale handle, one of
+ * another hub, or the hub's own loop thread; -ETIMEDOUT if a timeout scope opened inside
+ * the caller's shield fired (t stays marked as killed); -EDEADLK if nothing could ever
+ * make t finish. */
 GROVE_API int grove_kill(grove_thread *t);
 
 /* Marks t as killed without waiting for it to finish. Never switches.
- * Returns 0, or -EINVAL for NULL. */
+ * Returns 0, or -EINVAL for NULL, a stale handle or one of another hub. */
 GROVE_API int grove_kill_nowait(grove_thread *t);
 
-/* Registers cb(t, arg) to run when t finishes. Callbacks run in registration order, in
- * the finishing thread's context just after fn returned (so grove_thread_result(t) is
- * valid); they should not block. Linking a thread that has already finished calls cb at
- * once, in the caller. Returns 0, -EINVAL, or -ENOMEM. Never switches itself. */
+/* Registers cb(t, arg) to run when t finishes, t being the same handle. Callbacks run in
+ * registration order, in the finishing thread's context just after fn returned (so
+ * grove_thread_result(t) is valid); they should not block. Linking a thread that has
+ * already finished calls cb at once, in the caller. Returns 0; -ENOMEM; -EINVAL (cb or t
+ * NULL, t stale, of another hub, or main). Never switches itself. */
 GROVE_API int grove_link(grove_thread *t, void (*cb)(grove_thread *t, void *arg), void *arg);
 
-/* Whether t has finished (returned or was killed). Never switches. */
+/* Whether t has finished (returned or was killed). True for a stale handle (its thread
+ * finished and was released) or one of another hub; false for NULL. Never switches. */
 GROVE_API bool grove_thread_done(const grove_thread *t);
-/* fn's return value once t has finished (NULL before, or if killed before it started). */
+/* fn's return value once t has finished (NULL before, if killed before it started, or
+ * for a stale handle: a joined thread's result is what grove_join stored). */
 GROVE_API void *grove_thread_result(const grove_thread *t);
-/* Whether t was killed (grove_kill) at some point. */
+/* Whether t was killed (grove_kill) at some point (false for NULL or stale). */
 GROVE_API bool grove_thread_killed(const grove_thread *t);
 
-/* The calling green thread (main's own, if called from outside any spawned thread).
- * Creates the hub if needed; returns NULL only if that failed. Never switches. */
+/* The calling green thread's handle (main's own, if called from outside any spawned
+ * thread): the very value grove_spawn returned for it. Creates the hub if needed; returns
+ * NULL only if that failed. Never switches. */
 GROVE_API grove_thread *grove_self(void);
 /* 1 if the caller runs in a green thread of an existing hub (main included, once the OS
  * thread has a hub), 0 on an OS thread that has no hub yet, or inside the hub loop
@@ -130,10 +147,12 @@ GROVE_API grove_thread *grove_self(void);
  * (the patch layer does). */
 GROVE_API int grove_is_green(void);
 
-/* A unique number for t within its hub (main is 0). */
+/* A unique number for t within its hub (main is 0; 0 also for NULL or stale). */
 GROVE_API uint64_t grove_thread_id(const grove_thread *t);
 /* Sets or reads t's name, for debugging and stack-overflow reports. The name is copied
- * and truncated to 31 bytes. Returns 0 or -EINVAL. */
+ * and truncated to 31 bytes. set_name returns 0, or -EINVAL (NULL name, t NULL, stale or
+ * of another hub). grove_thread_name returns "" for those, else a string valid until t
+ * is released or renamed. */
 GROVE_API int grove_thread_set_name(grove_thread *t, const char *name);
 GROVE_API const char *grove_thread_name(const grove_thread *t);
 
@@ -292,7 +311,7 @@ GROVE_API int grove_stack_size_set_local(size_t bytes);
  * a new watchdog. Every other green thread of the hub is dropped where it stood: it
  * never runs again, grove_join on it returns at once with a NULL result, and its memory
  * is not reclaimed (it is the parent's, shared copy-on-write). Hubs of other OS threads
- * do not exist in the child. Objects the dropped threads were using (a server, a pool,
+ * do not exist in the child (handles of their threads are stale there). Objects the dropped threads were using (a server, a pool,
  * signal handlers installed with grove_signal_handle) must not be used in the child.
  * If the caller is not main, main stays behind in the parent: the child exits with
  * status 0 when its last green thread has finished. The parent is unaffected.

@@ -118,8 +118,9 @@ GROVE_API grove_group *grove_group_new(void);
  * errno EINVAL / ENOMEM (nothing started). Never switches. */
 GROVE_API grove_thread *grove_group_spawn(grove_group *g, void *(*fn)(void *), void *arg);
 /* Adds a joinable thread spawned elsewhere (it may have finished); the group holds its
- * handle from now on, as for grove_group_spawn. Returns 0, -EINVAL (NULL, main, detached
- * or already joined), -ENOMEM. Never switches. */
+ * handle from now on, as for grove_group_spawn. Returns 0, -EINVAL (NULL, main, detached,
+ * already joined or being joined: a stale handle, or one of another hub), -ENOMEM. Never
+ * switches. */
 GROVE_API int grove_group_add(grove_group *g, grove_thread *t);
 /* Waits until no member is running (joinall). Finished members stay in the group for
  * grove_group_wait_any. Switches unless none runs. Returns 0, -ECANCELED, -ETIMEDOUT. */

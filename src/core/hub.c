@@ -35,7 +35,7 @@ int64_t grove_now(void)
 
 /* ---- Switching ----------------------------------------------------------------------- */
 
-static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *next)
+static inline void switch_to(grove__hub *h, grove__thread *prev, grove__thread *next)
 {
     if (grove__unlikely(prev->small_stack))
         grove__stack_check_canary(prev);
@@ -60,24 +60,24 @@ static inline void switch_to(grove__hub *h, grove_thread *prev, grove_thread *ne
  * switches and a clock read; when it would find nothing to do (no timers, no fd or
  * cross-thread waits, no zombie stack) a busy run queue skips it and keeps going. Then
  * h->clock is not refreshed: park times in dumps may read a little long. */
-static __attribute__((noinline)) grove_thread *pick_slow(grove__hub *h)
+static __attribute__((noinline)) grove__thread *pick_slow(grove__hub *h)
 {
     if (h->ticks >= GROVE__POLL_EVERY && !grove__list_empty(&h->runq) && !h->zombie && !h->timers.n && !h->refs) {
         h->ticks = 0;
         /* A thread yielding to itself never switches: show the watchdog it is alive. */
         atomic_store_explicit(&h->switches, atomic_load_explicit(&h->switches, memory_order_relaxed) + 1,
                               memory_order_relaxed);
-        return grove__container_of(grove__list_pop_fast(&h->runq), grove_thread, runq);
+        return grove__container_of(grove__list_pop_fast(&h->runq), grove__thread, runq);
     }
     return h->loop;
 }
 
 static inline __attribute__((always_inline)) void schedule(grove__hub *h)
 {
-    grove_thread *prev = h->current, *next;
+    grove__thread *prev = h->current, *next;
     grove__list *n;
     if (grove__likely(++h->ticks < GROVE__POLL_EVERY) && (n = grove__list_pop_fast(&h->runq)))
-        next = grove__container_of(n, grove_thread, runq);
+        next = grove__container_of(n, grove__thread, runq);
     else
         next = pick_slow(h);
     if (next == prev) {
@@ -95,7 +95,7 @@ int grove_yield(void)
     grove__hub *h = grove__hub_get();
     if (grove__unlikely(!h))
         return -ENOMEM;
-    grove_thread *t = h->current;
+    grove__thread *t = h->current;
     /* Inside a timeout scope, a yield loop sees its deadline exactly (a clock read per
      * yield), not at the hub's next timer pass up to GROVE__POLL_EVERY switches later.
      * Threads outside any scope pay one test. */
@@ -114,7 +114,7 @@ void grove_io_budget(void) { grove__io_budget_spend(); }
 void grove__io_budget_yield(void)
 {
     grove__hub *h = grove__tls_hub;
-    grove_thread *t = h->current;
+    grove__thread *t = h->current;
     t->io_streak = 0;
     if (t == h->loop || grove__check(t))
         return; /* the loop never yields; a cancelled caller fails at its next switch */
@@ -130,7 +130,7 @@ void grove__io_budget_yield(void)
 int grove__park(grove__waiter *w, const char *what)
 {
     grove__hub *h = grove__tls_hub;
-    grove_thread *t = h->current;
+    grove__thread *t = h->current;
     int rc = w->nointr ? 0 : grove__check(t);
     if (grove__unlikely(rc)) {
         if (grove__list_linked(&w->link))
@@ -160,7 +160,7 @@ void grove__wake(grove__waiter *w, int result, void *value)
     w->woken = 1;
     w->result = result;
     w->value = value;
-    grove_thread *t = w->t;
+    grove__thread *t = w->t;
     if (t && t->state == GROVE__PARKED && t->parked_on == w) {
         t->parked_on = NULL;
         grove__ready(t->hub, t);
@@ -185,7 +185,7 @@ size_t grove__wake_all(grove__list *waiters, int result, void *value)
     return n;
 }
 
-void grove__interrupt(grove_thread *t, int err)
+void grove__interrupt(grove__thread *t, int err)
 {
     if (t->state != GROVE__PARKED)
         return;
@@ -244,7 +244,7 @@ void grove_eintr_signal(void)
         atomic_fetch_add_explicit(&h->sig_count, 1, memory_order_relaxed);
 }
 
-static void eintr_one(grove_thread *t)
+static void eintr_one(grove__thread *t)
 {
     if (t->state == GROVE__PARKED && t->eintr && !t->shield)
         grove__interrupt(t, -EINTR);
@@ -255,7 +255,7 @@ static void signal_arrived(grove__hub *h)
     h->sig_seen = atomic_load_explicit(&h->sig_count, memory_order_relaxed);
     eintr_one(&h->main);
     for (grove__list *n = h->all.next; n != &h->all; n = n->next)
-        eintr_one(grove__container_of(n, grove_thread, all));
+        eintr_one(grove__container_of(n, grove__thread, all));
 }
 
 int grove_eintr_begin(void)
@@ -276,7 +276,7 @@ int grove_eintr_end(void)
     return 0;
 }
 
-static _Noreturn void hub_loop(grove_thread *self)
+static _Noreturn void hub_loop(grove__thread *self)
 {
     grove__hub *h = self->hub;
 #ifdef GROVE_ASAN
@@ -316,7 +316,7 @@ static _Noreturn void hub_loop(grove_thread *self)
         if (h->refs)
             io_wait(h, 0);
         grove__list *n = grove__list_pop(&h->runq);
-        switch_to(h, self, grove__container_of(n, grove_thread, runq));
+        switch_to(h, self, grove__container_of(n, grove__thread, runq));
     }
 }
 
@@ -375,16 +375,26 @@ static void run_created_hooks(grove__hub *h)
  * carries on with only the green thread that called fork; every other green thread of
  * it is dropped as if it had stopped for good where it was (its waits are unlinked, its
  * timers removed; joining it returns at once; its memory is left alone, shared
- * copy-on-write with the parent). Hubs of other OS threads are forgotten. The hub layer
+ * copy-on-write with the parent). Hubs of other OS threads are forgotten, and their
+ * threads' handles go stale (their slots go back to the handle table). The hub layer
  * then gives the hub a new poller and wake-up fd (h->io_fork), and upper layers reset
  * their own state through their fork_child hooks (the tpool, the watchdog).
  * Registered with pthread_atfork when the first hub is made, so a plain fork() does all
  * this as well as grove_fork(). */
 
-static void fork_prepare(void) { pthread_mutex_lock(&g_hubs_mu); }
-static void fork_parent(void) { pthread_mutex_unlock(&g_hubs_mu); }
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&g_hubs_mu);
+    grove__handle_fork_prepare();
+}
 
-static void drop_thread(grove__hub *h, grove_thread *t)
+static void fork_parent(void)
+{
+    grove__handle_fork_parent();
+    pthread_mutex_unlock(&g_hubs_mu);
+}
+
+static void drop_thread(grove__hub *h, grove__thread *t)
 {
     if (t->state == GROVE__READY)
         grove__list_remove(&t->runq);
@@ -401,19 +411,20 @@ static void fork_child(void)
     pthread_mutex_init(&g_hubs_mu, NULL);
     pthread_mutex_init(&g_hooks_mu, NULL);
     grove__hub *h = grove__tls_hub;
+    grove__handle_fork_child(h); /* the other hubs' threads: stale handles */
     grove__hubs = NULL;
     if (h) {
         h->next_hub = NULL;
         grove__hubs = h;
         h->os_tid = (unsigned long)pthread_self();
-        grove_thread *self = h->current;
+        grove__thread *self = h->current;
         /* Timers: keep only the forking thread's timeout scopes. */
         for (size_t i = 0; i < h->timers.n; i++)
             h->timers.v[i]->idx = GROVE__TIMER_IDLE;
         h->timers.n = 0;
         for (grove__list *n = h->all.next, *next; n != &h->all; n = next) {
             next = n->next;
-            grove_thread *t = grove__container_of(n, grove_thread, all);
+            grove__thread *t = grove__container_of(n, grove__thread, all);
             if (t == self)
                 continue;
             drop_thread(h, t);
@@ -467,6 +478,7 @@ static void hub_destroy(void *p)
     if (h->io_close)
         h->io_close(h);
     grove__heap_free(&h->timers);
+    grove__handle_hub_gone(h); /* handles of threads never joined go stale too */
     if (grove__tls_hub == h)
         grove__tls_hub = NULL;
     free(h);
@@ -497,7 +509,7 @@ grove__hub *grove__hub_create(void)
     h->errno_ptr = &errno;
     h->next_id = 1;
 
-    grove_thread *m = &h->main;
+    grove__thread *m = &h->main;
     m->hub = h;
     m->is_main = 1;
     m->started = 1;
@@ -524,12 +536,17 @@ grove__hub *grove__hub_create(void)
     grove__stack_install_overflow_handler();
     grove__stack_thread_init();
 
-    grove_thread *loop = grove__stack_alloc(h, LOOP_STACK);
-    if (!loop) {
-        int e = errno;
-        free(h);
-        errno = e;
-        return NULL;
+    grove__thread *loop = NULL;
+    if (grove__handle_attach(h, m) != 0) {
+        errno = ENOMEM;
+        goto fail_hub;
+    }
+    loop = grove__stack_alloc(h, LOOP_STACK); /* sets errno */
+    if (!loop)
+        goto fail_handles;
+    if (grove__handle_attach(h, loop) != 0) {
+        errno = ENOMEM;
+        goto fail_loop;
     }
     loop->hub = h;
     loop->is_hub = 1;
@@ -547,6 +564,17 @@ grove__hub *grove__hub_create(void)
     hubs_add(h);
     run_created_hooks(h);
     return h;
+
+fail_loop:
+    grove__stack_free(h, loop);
+    grove__stack_cache_drain(h);
+fail_handles:
+    grove__handle_hub_gone(h);
+fail_hub:;
+    int e = errno;
+    free(h);
+    errno = e;
+    return NULL;
 }
 
 grove__hub *grove__hub_peek(void) { return grove__tls_hub; }

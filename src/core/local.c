@@ -69,7 +69,7 @@ int grove_local_set(grove_local_key key, void *value)
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    grove_thread *t = h->current;
+    grove__thread *t = h->current;
     uint32_t slot = SLOT_OF(key);
     if (slot >= t->nlocals) {
         if (!value)
@@ -94,14 +94,14 @@ void *grove_local_get(grove_local_key key)
     grove__hub *h = grove__tls_hub;
     if (!h || !key)
         return NULL;
-    grove_thread *t = h->current;
+    grove__thread *t = h->current;
     uint32_t slot = SLOT_OF(key);
     if (slot >= t->nlocals || t->locals[slot].key != key || !live(key))
         return NULL;
     return t->locals[slot].value;
 }
 
-void grove__local_finish(grove_thread *t)
+void grove__local_finish(grove__thread *t)
 {
     /* Destructors may store new values: a few passes, as pthreads do. */
     for (int pass = 0; pass < 4; pass++) {

@@ -1,7 +1,7 @@
 /* Green-thread stacks.
  *
  * A stack of a page or more is its own mmap with a PROT_NONE guard page below it; the
- * grove_thread (and, for the ucontext backend, its ucontext_t) sits at the top, so a new
+ * grove__thread (and, for the ucontext backend, its ucontext_t) sits at the top, so a new
  * idle thread touches a single page. Freed stacks go to a per-hub LIFO cache by size, so
  * spawn normally costs no syscall.
  *
@@ -176,14 +176,14 @@ static size_t colour_of(const void *base)
 
 /* The thread record starts on a cache line at the top of its stack, so its first line
  * holds the fields every switch reads (sp, runq, hub, state...). */
-#define REC_SIZE ((sizeof(grove_thread) + 63) & ~(size_t)63)
-static inline grove_thread *rec_of_top(void *top) { return (grove_thread *)((char *)top - REC_SIZE); }
-static inline char *top_of_rec(grove_thread *t) { return (char *)t + REC_SIZE; }
+#define REC_SIZE ((sizeof(grove__thread) + 63) & ~(size_t)63)
+static inline grove__thread *rec_of_top(void *top) { return (grove__thread *)((char *)top - REC_SIZE); }
+static inline char *top_of_rec(grove__thread *t) { return (char *)t + REC_SIZE; }
 
 /* Bytes at the top of every stack for the thread record (and the ucontext below it). */
 static size_t header_size(void) { return REC_SIZE + round_up(GROVE__CTX_EXTRA, 64); }
 
-static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map_len, size_t cls)
+static grove__thread *init_header(void *top, void *lo, void *map_base, size_t map_len, size_t cls)
 {
     size_t hs = header_size();
 #ifdef GROVE_ASAN
@@ -191,7 +191,7 @@ static grove_thread *init_header(void *top, void *lo, void *map_base, size_t map
      * never returned from them): clear it, or ASan reports false use-after-scope. */
     __asan_unpoison_memory_region(lo, (size_t)((char *)top - (char *)lo));
 #endif
-    grove_thread *t = rec_of_top(top);
+    grove__thread *t = rec_of_top(top);
     /* Cache line by cache line: a constant-size memset becomes a few vector stores, where
      * one variable-size memset was inlined as `rep stos`, slow to start on short runs
      * (a fifth of spawn's time in the profile). */
@@ -235,7 +235,7 @@ static void cache_evict(grove__stack_cache *c)
 {
     grove__list *n;
     while ((n = cache_pop(c))) {
-        grove_thread *t = grove__container_of(n, grove_thread, runq);
+        grove__thread *t = grove__container_of(n, grove__thread, runq);
         unmap_guarded(t->map_base, t->map_len);
         atomic_fetch_add_explicit(&g_guarded_budget, 1, memory_order_relaxed);
     }
@@ -272,7 +272,7 @@ static grove__stack_cache *cache_for(grove__hub *h, size_t cls, int create)
 }
 
 /* A class key: the rounded size, with the low bit set for unguarded (slab) stacks. */
-static grove_thread *alloc_slab(grove__hub *h, size_t stride, size_t cls)
+static grove__thread *alloc_slab(grove__hub *h, size_t stride, size_t cls)
 {
     grove__stack_cache *c = cache_for(h, cls, 1);
     if (!c) {
@@ -304,7 +304,7 @@ static grove_thread *alloc_slab(grove__hub *h, size_t stride, size_t cls)
     return init_header(top, base, NULL, 0, cls);
 }
 
-grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
+grove__thread *grove__stack_alloc(grove__hub *h, size_t size)
 {
     if (grove__unlikely(grove__fault_alloc())) { /* a stack counts as an allocation */
         errno = ENOMEM;
@@ -340,7 +340,7 @@ grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
             char *top = (char *)n + sizeof(grove__list);
             return init_header(top, top - usable, NULL, 0, cls);
         }
-        grove_thread *t = grove__container_of(n, grove_thread, runq);
+        grove__thread *t = grove__container_of(n, grove__thread, runq);
         char *top = top_of_rec(t);
         return init_header(top, (char *)t->map_base + page, t->map_base, t->map_len, cls);
     }
@@ -367,7 +367,7 @@ grove_thread *grove__stack_alloc(grove__hub *h, size_t size)
     return init_header(base + len - colour_of(base), base + page, base, len, cls);
 }
 
-int grove__stack_can_cache(grove__hub *h, const grove_thread *t)
+int grove__stack_can_cache(grove__hub *h, const grove__thread *t)
 {
     if (t->small_stack)
         return 1; /* slab stacks always go back to their free list */
@@ -375,7 +375,7 @@ int grove__stack_can_cache(grove__hub *h, const grove_thread *t)
     return c && c->n < CACHE_MAX;
 }
 
-void grove__stack_free(grove__hub *h, grove_thread *t)
+void grove__stack_free(grove__hub *h, grove__thread *t)
 {
 #ifdef GROVE_HAVE_VALGRIND
     VALGRIND_STACK_DEREGISTER(t->vg_stack_id);
@@ -430,7 +430,7 @@ static void say_num(uint64_t v)
     say(buf + i);
 }
 
-static _Noreturn void report_overflow(const grove_thread *t, const char *how)
+static _Noreturn void report_overflow(const grove__thread *t, const char *how)
 {
     say("grove: stack overflow in green thread '");
     if (t->name[0]) {
@@ -456,7 +456,7 @@ static _Noreturn void report_overflow(const grove_thread *t, const char *how)
  * the shared zero page, which is not counted in RSS: an idle thread with a large slab
  * stack still costs one page, not two. An overflow that writes only zeros there goes
  * unnoticed; that is the price of having no guard page. */
-void grove__stack_check_canary(grove_thread *t)
+void grove__stack_check_canary(grove__thread *t)
 {
     const uint64_t *c = t->stack_lo;
     uint64_t v = 0;
@@ -471,7 +471,7 @@ static struct sigaction g_old_segv, g_old_bus;
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     grove__hub *h = grove__tls_hub;
-    grove_thread *t = h ? h->current : NULL;
+    grove__thread *t = h ? h->current : NULL;
     if (t && !t->is_main) {
         char *a = si->si_addr;
         size_t page = page_size();

@@ -1,8 +1,11 @@
 /* Green threads: spawn, exit, join, kill, link, sleep, yield.
  *
- * The grove_thread record lives at the top of the thread's own stack (stack.c), so a
+ * The grove__thread record lives at the top of the thread's own stack (stack.c), so a
  * spawn is one cache pop plus a few stores, and a joinable thread's record stays valid
- * until it is joined or detached, exactly like its stack.
+ * until it is joined or detached, exactly like its stack. The API hands out handles, not
+ * records (core/thread.h, handle.c): every public function taking a grove_thread * looks
+ * it up first, so a stale handle (a thread already released, whatever reuses its stack
+ * or slot since) or one of another hub gets -EINVAL and never reaches a record.
  */
 #include "core/hub.h"
 
@@ -12,12 +15,17 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-static _Noreturn void thread_entry(grove_thread *t);
+static _Noreturn void thread_entry(grove__thread *t);
 
-static grove_thread *spawn(grove__hub *h, size_t stack_size, const char *name)
+static grove__thread *spawn(grove__hub *h, size_t stack_size, const char *name)
 {
-    grove_thread *t = grove__stack_alloc(h, stack_size ? stack_size : grove__stack_size_for_hub(h));
+    grove__thread *t = grove__stack_alloc(h, stack_size ? stack_size : grove__stack_size_for_hub(h));
     if (grove__unlikely(!t)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (grove__unlikely(grove__handle_attach(h, t) != 0)) {
+        grove__stack_free(h, t);
         errno = ENOMEM;
         return NULL;
     }
@@ -45,7 +53,7 @@ grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *)
     grove__hub *h = grove__hub_get();
     if (!h)
         return NULL;
-    grove_thread *t = spawn(h, attr ? attr->stack_size : 0, attr ? attr->name : NULL);
+    grove__thread *t = spawn(h, attr ? attr->stack_size : 0, attr ? attr->name : NULL);
     if (!t)
         return NULL;
     t->fn = fn;
@@ -56,7 +64,7 @@ grove_thread *grove_spawn_opts(const grove_spawn_attr *attr, void *(*fn)(void *)
         h->nlive--;
     }
     grove__ready(h, t);
-    return t;
+    return grove__handle_of(t);
 }
 
 grove_thread *grove_spawn(void *(*fn)(void *), void *arg) { return grove_spawn_opts(NULL, fn, arg); }
@@ -67,12 +75,12 @@ grove_thread *grove__spawn_daemon(void *(*fn)(void *), void *arg, const char *na
     return grove_spawn_opts(&at, fn, arg);
 }
 
-grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg)
+grove__thread *grove__spawn_n_thread(void (*fn)(void *), void *arg)
 {
     grove__hub *h = grove__hub_get();
     if (!h)
         return NULL;
-    grove_thread *t = spawn(h, 0, NULL);
+    grove__thread *t = spawn(h, 0, NULL);
     if (!t)
         return NULL;
     t->fn_n = fn;
@@ -90,7 +98,7 @@ int grove_spawn_n(void (*fn)(void *), void *arg)
 
 static void start_later(grove__timer *tm)
 {
-    grove_thread *t = grove__container_of(tm, grove_thread, sleep_timer);
+    grove__thread *t = grove__container_of(tm, grove__thread, sleep_timer);
     grove__ready(t->hub, t);
 }
 
@@ -103,7 +111,7 @@ grove_thread *grove_spawn_after(int64_t delay_ns, void *(*fn)(void *), void *arg
     grove__hub *h = grove__hub_get();
     if (!h)
         return NULL;
-    grove_thread *t = spawn(h, 0, NULL);
+    grove__thread *t = spawn(h, 0, NULL);
     if (!t)
         return NULL;
     t->fn = fn;
@@ -111,32 +119,31 @@ grove_thread *grove_spawn_after(int64_t delay_ns, void *(*fn)(void *), void *arg
     t->joinable = 1;
     if (delay_ns <= 0) {
         grove__ready(h, t);
-        return t;
+        return grove__handle_of(t);
     }
     if (grove__timer_add(h, &t->sleep_timer, grove__deadline(delay_ns), start_later) != 0) {
         grove__list_remove(&t->all);
         h->nlive--;
+        grove__slot_release(h, t->slot);
         grove__stack_free(h, t);
         errno = ENOMEM;
         return NULL;
     }
-    return t;
+    return grove__handle_of(t);
 }
 
 /* ---- Exit ------------------------------------------------------------------------------ */
 
-/* Gives t's stack back. The record stays readable while the stack sits in the cache: it
- * is marked released so a second join or detach through a stale handle gets -EINVAL
- * instead of freeing the stack twice (two later spawns would share it). */
-static void release(grove__hub *h, grove_thread *t)
+/* Gives t's stack back, and its handle: from now on every call through the handle gets
+ * -EINVAL (the record is never reached again), so a second join or detach can never free
+ * the stack twice, whatever thread the stack or the slot serves next. */
+static inline void release(grove__hub *h, grove__thread *t)
 {
-    t->joinable = 0;
-    t->detached = 0;
-    t->released = 1;
+    grove__slot_release(h, t->slot);
     grove__stack_free(h, t);
 }
 
-static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
+static _Noreturn void thread_exit(grove__hub *h, grove__thread *t)
 {
     /* Scopes fn left open live in frames that have returned: drop them without reading
      * them (their timers must never fire on this record once it is reused). */
@@ -151,7 +158,7 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
         grove__link_cb *l = t->links;
         while (l) {
             grove__link_cb *next = l->next;
-            l->cb(t, l->arg);
+            l->cb(grove__handle_of(t), l->arg);
             free(l);
             l = next;
         }
@@ -177,6 +184,7 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
         if (grove__stack_can_cache(h, t)) {
             release(h, t);
         } else {
+            grove__slot_release(h, t->slot);
             GROVE_ASSERT(h->zombie == NULL);
             h->zombie = t;                /* the loop unmaps it */
             h->ticks = GROVE__POLL_EVERY; /* make grove__schedule pick the loop */
@@ -187,7 +195,7 @@ static _Noreturn void thread_exit(grove__hub *h, grove_thread *t)
     abort();
 }
 
-static _Noreturn void thread_entry(grove_thread *t)
+static _Noreturn void thread_entry(grove__thread *t)
 {
     grove__hub *h = t->hub;
 #ifdef GROVE_ASAN
@@ -207,16 +215,19 @@ static _Noreturn void thread_entry(grove_thread *t)
 
 /* ---- Join, detach, kill, link ----------------------------------------------------------- */
 
-int grove_join(grove_thread *t, void **result)
+int grove_join(grove_thread *handle, void **result)
 {
-    grove__hub *h = grove__hub_get();
-    if (!t || !h || t == h->current || !t->joinable || t->detached || t->joined || t->hub != h)
+    grove__thread *t = grove__thread_get(handle); /* NULL also when the caller has no hub */
+    if (!t)
+        return -EINVAL;
+    grove__hub *h = grove__tls_hub; /* t's own: grove__thread_get checked */
+    if (t == h->current || !t->joinable || t->detached || t->joined)
         return -EINVAL;
     if (t->state != GROVE__DONE) {
         grove__waiter w;
         grove__waiter_init(&w);
         grove__list_push(&t->exit_waiters, &w.link);
-        t->joined = 1; /* a second concurrent join gets -EINVAL */
+        t->joined = 1; /* a second concurrent join gets -EINVAL; t is not released meanwhile */
         int rc = grove__park(&w, "join");
         t->joined = 0;
         if (rc < 0)
@@ -224,12 +235,13 @@ int grove_join(grove_thread *t, void **result)
     }
     if (result)
         *result = t->result;
-    release(h, t);
+    release(h, t); /* the handle is still t's: a thread being joined is never released */
     return 0;
 }
 
-int grove_detach(grove_thread *t)
+int grove_detach(grove_thread *handle)
 {
+    grove__thread *t = grove__thread_get(handle);
     if (!t || !t->joinable || t->detached || t->joined)
         return -EINVAL;
     t->detached = 1;
@@ -238,12 +250,10 @@ int grove_detach(grove_thread *t)
     return 0;
 }
 
-int grove_kill_nowait(grove_thread *t)
+static void kill_nowait(grove__thread *t)
 {
-    if (!t || t->is_hub)
-        return -EINVAL;
     if (t->state == GROVE__DONE)
-        return 0;
+        return;
     t->killed |= 1;
     if (t->state == GROVE__NEW && grove__timer_active(&t->sleep_timer)) {
         grove__timer_del(t->hub, &t->sleep_timer); /* spawn_after: cancel the start */
@@ -251,36 +261,48 @@ int grove_kill_nowait(grove_thread *t)
     } else if (t->state == GROVE__PARKED && grove__check(t)) {
         grove__interrupt(t, -ECANCELED); /* a shielded t sees it when the shield ends */
     }
+}
+
+int grove_kill_nowait(grove_thread *handle)
+{
+    grove__thread *t = grove__thread_get(handle);
+    if (!t || t->is_hub)
+        return -EINVAL;
+    kill_nowait(t);
     return 0;
 }
 
-int grove_kill(grove_thread *t)
+int grove_kill(grove_thread *handle)
 {
-    grove__hub *h = grove__hub_get();
-    if (!t || !h || t->is_hub)
+    grove__thread *t = grove__thread_get(handle);
+    if (!t || t->is_hub)
         return -EINVAL;
+    grove__hub *h = t->hub;
     if (t == h->current) {
         t->killed |= 1;
         return -ECANCELED;
     }
-    grove_kill_nowait(t);
+    kill_nowait(t);
     /* A cleanup path: the wait is shielded, so a killed or timed-out caller still waits
-     * for t to be gone (bound it with a timeout scope inside a shield of your own). */
-    grove_thread *self = h->current;
+     * for t to be gone (bound it with a timeout scope inside a shield of your own). A
+     * detached or fire-and-forget t is released as it finishes: the record is looked up
+     * again after every wake-up, never read once the handle is stale. */
+    grove__thread *self = h->current;
     unsigned sh = grove__shield_enter(self);
     int rc = 0;
-    while (t->state != GROVE__DONE && rc == 0)
+    while (rc == 0 && (t = grove__thread_get(handle)) != NULL && t->state != GROVE__DONE)
         rc = grove__wait_on(&t->exit_waiters, "kill", NULL);
     grove__shield_leave(self, sh);
     return rc < 0 ? rc : 0;
 }
 
-int grove_link(grove_thread *t, void (*cb)(grove_thread *, void *), void *arg)
+int grove_link(grove_thread *handle, void (*cb)(grove_thread *, void *), void *arg)
 {
+    grove__thread *t = grove__thread_get(handle);
     if (!t || !cb || t->is_main || t->is_hub)
         return -EINVAL;
     if (t->state == GROVE__DONE) {
-        cb(t, arg);
+        cb(handle, arg);
         return 0;
     }
     grove__link_cb *l = grove__malloc(sizeof *l);
@@ -294,14 +316,29 @@ int grove_link(grove_thread *t, void (*cb)(grove_thread *, void *), void *arg)
     return 0;
 }
 
-bool grove_thread_done(const grove_thread *t) { return t && t->state == GROVE__DONE; }
-void *grove_thread_result(const grove_thread *t) { return t ? t->result : NULL; }
-bool grove_thread_killed(const grove_thread *t) { return t && (t->killed & 1); }
+/* A stale handle names a thread that has finished and was released: done, no result. */
+bool grove_thread_done(const grove_thread *handle)
+{
+    const grove__thread *t = grove__thread_get(handle);
+    return t ? t->state == GROVE__DONE : handle != NULL;
+}
+
+void *grove_thread_result(const grove_thread *handle)
+{
+    const grove__thread *t = grove__thread_get(handle);
+    return t ? t->result : NULL;
+}
+
+bool grove_thread_killed(const grove_thread *handle)
+{
+    const grove__thread *t = grove__thread_get(handle);
+    return t && (t->killed & 1);
+}
 
 grove_thread *grove_self(void)
 {
     grove__hub *h = grove__hub_get();
-    return h ? h->current : NULL;
+    return h ? grove__handle_of(h->current) : NULL;
 }
 
 int grove_is_green(void)
@@ -310,10 +347,15 @@ int grove_is_green(void)
     return h != NULL && h->current != h->loop;
 }
 
-uint64_t grove_thread_id(const grove_thread *t) { return t ? t->id : 0; }
-
-int grove_thread_set_name(grove_thread *t, const char *name)
+uint64_t grove_thread_id(const grove_thread *handle)
 {
+    const grove__thread *t = grove__thread_get(handle);
+    return t ? t->id : 0;
+}
+
+int grove_thread_set_name(grove_thread *handle, const char *name)
+{
+    grove__thread *t = grove__thread_get(handle);
     if (!t || !name)
         return -EINVAL;
     size_t n = strlen(name);
@@ -324,15 +366,17 @@ int grove_thread_set_name(grove_thread *t, const char *name)
     return 0;
 }
 
-const char *grove_thread_name(const grove_thread *t)
+const char *grove__thread_name(grove__thread *t)
 {
-    if (!t)
-        return "";
-    if (!t->name[0]) {
-        /* Named lazily so spawn stays cheap; the record is ours to write. */
-        snprintf(((grove_thread *)t)->name, sizeof t->name, "thread-%llu", (unsigned long long)t->id);
-    }
+    if (!t->name[0]) /* named lazily so spawn stays cheap */
+        snprintf(t->name, sizeof t->name, "thread-%llu", (unsigned long long)t->id);
     return t->name;
+}
+
+const char *grove_thread_name(const grove_thread *handle)
+{
+    grove__thread *t = grove__thread_get(handle);
+    return t ? grove__thread_name(t) : "";
 }
 
 size_t grove_thread_count(void)
@@ -346,7 +390,7 @@ int grove_wait_all(void)
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    grove_thread *self = h->current;
+    grove__thread *self = h->current;
     size_t mine = self->is_main ? 0 : 1;
     while (h->nlive > mine) {
         int rc = grove__wait_on(&h->wait_all, "wait_all", NULL);
@@ -360,7 +404,7 @@ int grove_wait_all(void)
 
 static void wake_sleeper(grove__timer *tm)
 {
-    grove_thread *t = grove__container_of(tm, grove_thread, sleep_timer);
+    grove__thread *t = grove__container_of(tm, grove__thread, sleep_timer);
     if (t->parked_on)
         grove__wake(t->parked_on, 0, NULL);
 }
@@ -372,7 +416,7 @@ int grove_sleep(int64_t ns)
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    grove_thread *t = h->current;
+    grove__thread *t = h->current;
     int rc = grove__check(t);
     if (rc)
         return rc;

@@ -55,9 +55,13 @@ static inline int64_t grove__deadline(int64_t ns) { return grove__add_sat(grove_
 
 typedef struct grove__hub grove__hub;
 
+/* The thread record. The public grove_thread (grove/core.h) is only ever a handle, never
+ * this record: see "Handles" below. */
+typedef struct grove__thread grove__thread;
+
 typedef struct grove__waiter {
     grove__list link; /* in whatever the thread waits on; unlinked on wake/error */
-    grove_thread *t;
+    grove__thread *t;
     void *value; /* set by the waker */
     int result;  /* set by the waker (grove__wake) */
     unsigned char woken;
@@ -74,7 +78,7 @@ enum grove__state {
 
 typedef struct grove__link_cb {
     struct grove__link_cb *next;
-    void (*cb)(grove_thread *, void *);
+    void (*cb)(grove_thread *, void *); /* the public callback: gets the handle */
     void *arg;
 } grove__link_cb;
 
@@ -82,27 +86,28 @@ typedef struct grove__link_cb {
 struct grove_timeout_impl {
     grove__timer tm;
     struct grove_timeout_impl *parent; /* the enclosing scope of the same thread */
-    grove_thread *owner;               /* NULL once ended or orphaned */
+    grove__thread *owner;              /* NULL once ended or orphaned */
     unsigned char fired;
     unsigned shield; /* the owner's shield depth when it started */
 };
 
-struct grove_thread {
+struct grove__thread {
     void *sp;         /* saved stack pointer (asm switch) */
     grove__list runq; /* run-queue link */
     grove__hub *hub;
     enum grove__state state;
     unsigned char joinable, detached, joined, killed, started, is_main, is_hub, small_stack;
-    unsigned char daemon;   /* a Grove service thread: not counted as live */
-    unsigned char released; /* joined or detached and freed: the handle is stale */
-    unsigned char ran;      /* fn was called (not killed before it started) */
-    unsigned io_streak;     /* I/O calls in a row that completed without waiting */
-    unsigned eintr;         /* > 0: a blocked wait ends with -EINTR on a signal */
-    uint32_t nlocals;       /* green-local values (local.c) */
+    unsigned char daemon; /* a Grove service thread: not counted as live */
+    unsigned char ran;    /* fn was called (not killed before it started) */
+    unsigned io_streak;   /* I/O calls in a row that completed without waiting */
+    unsigned eintr;       /* > 0: a blocked wait ends with -EINTR on a signal */
+    uint32_t nlocals;     /* green-local values (local.c) */
     struct grove__local *locals;
     int saved_errno; /* errno is per green thread */
     int interrupt;   /* why park ended without a wake (-EDEADLK...) */
     uint64_t id;
+    grove_thread *handle;     /* what the API hands out for this record (see Handles) */
+    struct grove__slot *slot; /* the handle's slot */
     void *(*fn)(void *);
     void (*fn_n)(void *);
     void *arg;
@@ -114,7 +119,7 @@ struct grove_thread {
     grove__timer sleep_timer;          /* for sleep and spawn_after */
     grove__list exit_waiters;          /* join and kill wait here */
     grove__link_cb *links, **links_tail;
-    void (*exit_hook)(grove_thread *, void *); /* pools: runs at exit before links */
+    void (*exit_hook)(grove__thread *, void *); /* pools: runs at exit before links */
     void *exit_arg;
     grove__list all; /* every live thread of the hub, for dumps */
     void *stack_lo;  /* usable stack: [stack_lo, stack_hi) */
@@ -160,12 +165,12 @@ GROVE_HIDDEN size_t grove__wake_all(grove__list *waiters, int result, void *valu
 
 /* The slow half of grove__check, for a thread that is killed or has a fired scope:
  * applies shield scopes (timeout.c). */
-GROVE_HIDDEN int grove__check_slow(const grove_thread *t);
+GROVE_HIDDEN int grove__check_slow(const grove__thread *t);
 
 /* Kill/timeout check done at every switch point: 0, -ECANCELED or -ETIMEDOUT.
  * killed: bit 0 = grove_kill, bit 1 = exiting (link callbacks must not block; no shield
  * lifts that). One test of two bytes on the fast path. */
-static inline int grove__check(const grove_thread *t)
+static inline int grove__check(const grove__thread *t)
 {
     if (grove__unlikely(t->killed | t->fired))
         return grove__check_slow(t);
@@ -176,23 +181,23 @@ static inline int grove__check(const grove_thread *t)
  * a shield when the caller is not shielded yet, nothing when it already is (then the
  * timeout scopes the caller opened inside its own shield still bound the cleanup).
  * Returns the token for grove__shield_leave. Never switches. */
-static inline unsigned grove__shield_enter(grove_thread *t)
+static inline unsigned grove__shield_enter(grove__thread *t)
 {
     if (t->shield)
         return 0;
     t->shield = 1;
     return 1;
 }
-static inline void grove__shield_leave(grove_thread *t, unsigned token) { t->shield -= token; }
+static inline void grove__shield_leave(grove__thread *t, unsigned token) { t->shield -= token; }
 
 /* Runs t's green-local destructors and frees its values (local.c). Never switches itself. */
-GROVE_HIDDEN void grove__local_finish(grove_thread *t);
+GROVE_HIDDEN void grove__local_finish(grove__thread *t);
 /* Fires t's scopes whose deadline has passed by the clock (t is running). Never switches. */
-GROVE_HIDDEN void grove__timeout_poll(grove__hub *h, grove_thread *t);
+GROVE_HIDDEN void grove__timeout_poll(grove__hub *h, grove__thread *t);
 /* Drops the timeout scopes t left open when its function or a link callback returned:
  * they lived in frames that are gone, so their timers are found in the heap by address
  * (those inside t's stack are never dereferenced) and removed. Never switches. */
-GROVE_HIDDEN void grove__timeout_drop_thread(grove__hub *h, grove_thread *t);
+GROVE_HIDDEN void grove__timeout_drop_thread(grove__hub *h, grove__thread *t);
 /* Removes from the heap every timer for which drop(tm, ctx) is true; drop is called with
  * each timer pointer and must not assume it can dereference it. Rebuilds the heap. */
 GROVE_HIDDEN void grove__heap_filter(grove__heap *hp, int (*drop)(grove__timer *tm, void *ctx), void *ctx);
@@ -202,15 +207,18 @@ GROVE_HIDDEN void grove__heap_filter(grove__heap *hp, int (*drop)(grove__timer *
 
 /* Ends t's park early with err (kill, timeout, deadlock) if it is parked: its waiter is
  * unlinked and it becomes runnable. Does nothing otherwise. Never switches. */
-GROVE_HIDDEN void grove__interrupt(grove_thread *t, int err);
+GROVE_HIDDEN void grove__interrupt(grove__thread *t, int err);
 
-/* Spawns a fire-and-forget thread like grove_spawn_n but returns it (valid until it
- * exits), so pools can set exit_hook. NULL + errno on failure. */
-GROVE_HIDDEN grove_thread *grove__spawn_n_thread(void (*fn)(void *), void *arg);
+/* Spawns a fire-and-forget thread like grove_spawn_n but returns its record (valid until
+ * it exits), so pools can set exit_hook. NULL + errno on failure. */
+GROVE_HIDDEN grove__thread *grove__spawn_n_thread(void (*fn)(void *), void *arg);
 
 /* Spawns a joinable service thread (signal dispatch...) that grove_thread_count and
- * grove_wait_all do not count. NULL + errno on failure. */
+ * grove_wait_all do not count. Returns its handle, or NULL + errno on failure. */
 GROVE_HIDDEN grove_thread *grove__spawn_daemon(void *(*fn)(void *), void *arg, const char *name);
+
+/* t's name, made from its id on first use ("thread-<id>"). Never switches. */
+GROVE_HIDDEN const char *grove__thread_name(grove__thread *t);
 
 /* The calling OS thread's hub, created if needed (NULL on failure, errno set).
  * Inline: it is on every switch path. */
@@ -225,7 +233,7 @@ GROVE_HIDDEN void grove__hub_unref(grove__hub *h);
 
 /* The first field of every hub, which the layers above may read: the running thread. */
 typedef struct grove__hub_head {
-    grove_thread *current;
+    grove__thread *current;
 } grove__hub_head;
 
 /* initial-exec: one %fs-relative load, also in libgrove.so (no __tls_get_addr call). */
@@ -239,7 +247,85 @@ static inline grove__hub *grove__hub_get(void)
 }
 
 /* The running green thread of hub h. */
-static inline grove_thread *grove__running(grove__hub *h) { return ((grove__hub_head *)(void *)h)->current; }
+static inline grove__thread *grove__running(grove__hub *h) { return ((grove__hub_head *)(void *)h)->current; }
+
+/* The calling green thread's record, the hub created if needed (NULL on failure, errno
+ * set). grove_self() is its handle. */
+static inline grove__thread *grove__self(void)
+{
+    grove__hub *h = grove__hub_get();
+    return grove__likely(h != NULL) ? grove__running(h) : NULL;
+}
+
+/* ---- Handles ---------------------------------------------------------------------------
+ * A grove_thread * is never a pointer: it encodes a slot of a process-wide table and the
+ * slot's generation, generation << GROVE__HANDLE_IDX_BITS | (index + 1) (never NULL). The
+ * slot holds the record and the handle that names it now; releasing the record (join or
+ * detach of a finished thread, a fire-and-forget thread's exit, its hub's end) moves the
+ * generation on, so every old handle goes stale for good, however often the slot, the
+ * stack or the memory is reused, and checking one never touches the record.
+ *
+ * The table is type-stable: chunks of GROVE__SLOT_CHUNK slots, reachable through a
+ * fixed directory and never freed, so a lookup needs no lock. Each chunk belongs to one
+ * hub at a time (its owner), whose OS thread alone writes its slots: a handle looked up
+ * from another hub is refused before its slot is read. A hub takes chunks (under a mutex)
+ * only when its free list of slots is empty; a destroyed hub's chunks, and in a fork child
+ * those of the forgotten hubs, go back with every generation moved on (handle.c). */
+#if UINTPTR_MAX > 0xffffffffu
+#define GROVE__HANDLE_IDX_BITS 32
+#define GROVE__SLOT_DIR ((size_t)1 << 16) /* 16M slots */
+#else                                     /* 32-bit: 20 bits of index (index + 1 must fit), 12 of generation */
+#define GROVE__HANDLE_IDX_BITS 20
+#define GROVE__SLOT_DIR (((size_t)1 << 12) - 1)
+#endif
+#define GROVE__HANDLE_IDX_MASK (((uintptr_t)1 << GROVE__HANDLE_IDX_BITS) - 1)
+#define GROVE__HANDLE_GEN_ONE ((uintptr_t)1 << GROVE__HANDLE_IDX_BITS)
+#define GROVE__SLOT_SHIFT 8
+#define GROVE__SLOT_CHUNK ((size_t)1 << GROVE__SLOT_SHIFT)
+/* The owner of a chunk no hub owns: no hub, and not NULL (a caller without a hub). */
+#define GROVE__SLOT_NO_OWNER ((grove__hub *)(uintptr_t)1)
+
+typedef struct grove__slot {
+    union {
+        grove__thread *rec;       /* while in use */
+        struct grove__slot *next; /* while free: the owner hub's free list */
+    } u;
+    uintptr_t handle; /* the handle naming this slot now; + GROVE__HANDLE_GEN_ONE on release */
+} grove__slot;
+
+typedef struct grove__slot_chunk {
+    grove__hub *_Atomic owner;      /* GROVE__SLOT_NO_OWNER while the chunk is free */
+    struct grove__slot_chunk *next; /* the owner's chunks, or the free chunks */
+    grove__slot slot[GROVE__SLOT_CHUNK];
+} grove__slot_chunk;
+
+GROVE_HIDDEN extern grove__slot_chunk *_Atomic grove__slot_dir[GROVE__SLOT_DIR];
+
+/* The slot a handle names, or NULL if it is NULL, stale (its thread was released), or
+ * not a thread of the calling OS thread's hub. Never dereferences anything the handle
+ * points at; no lock, no system call. */
+static inline grove__slot *grove__slot_get(const grove_thread *handle)
+{
+    uintptr_t v = (uintptr_t)handle;
+    uintptr_t i = (v & GROVE__HANDLE_IDX_MASK) - 1; /* NULL: all ones, out of range */
+    if (grove__unlikely(i >= (GROVE__SLOT_DIR << GROVE__SLOT_SHIFT)))
+        return NULL;
+    grove__slot_chunk *c = atomic_load_explicit(&grove__slot_dir[i >> GROVE__SLOT_SHIFT], memory_order_acquire);
+    if (grove__unlikely(!c || atomic_load_explicit(&c->owner, memory_order_relaxed) != grove__tls_hub))
+        return NULL;
+    grove__slot *s = &c->slot[i & (GROVE__SLOT_CHUNK - 1)];
+    return grove__likely(s->handle == v) ? s : NULL;
+}
+
+/* The record a handle names, or NULL (see grove__slot_get). */
+static inline grove__thread *grove__thread_get(const grove_thread *handle)
+{
+    grove__slot *s = grove__slot_get(handle);
+    return s ? s->u.rec : NULL;
+}
+
+/* The handle of a record (valid until the record is released). */
+static inline grove_thread *grove__handle_of(const grove__thread *t) { return t->handle; }
 
 static inline int grove__wait_on(grove__list *l, const char *what, void **value)
 {

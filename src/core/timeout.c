@@ -21,7 +21,7 @@ _Static_assert(_Alignof(struct grove_timeout_impl) <= _Alignof(grove_timeout), "
 static void fire(grove__timer *tm)
 {
     struct grove_timeout_impl *s = grove__container_of(tm, struct grove_timeout_impl, tm);
-    grove_thread *t = s->owner;
+    grove__thread *t = s->owner;
     if (!t || s->fired)
         return;
     s->fired = 1;
@@ -30,7 +30,7 @@ static void fire(grove__timer *tm)
         grove__interrupt(t, -ETIMEDOUT);
 }
 
-int grove__check_slow(const grove_thread *t)
+int grove__check_slow(const grove__thread *t)
 {
     if (t->killed & 2)
         return -ECANCELED; /* exiting: link callbacks never block, shield or not */
@@ -53,7 +53,7 @@ int grove_shield_begin(void)
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    grove_thread *t = h->current;
+    grove__thread *t = h->current;
     if (t->shield == UINT_MAX)
         return -EOVERFLOW;
     t->shield++;
@@ -76,7 +76,7 @@ int grove_timeout_start(grove_timeout *to, int64_t ns)
     grove__hub *h = grove__hub_get();
     if (!h)
         return -ENOMEM;
-    grove_thread *t = h->current;
+    grove__thread *t = h->current;
     struct grove_timeout_impl *s = (struct grove_timeout_impl *)to;
     s->tm.idx = GROVE__TIMER_IDLE;
     s->fired = 0;
@@ -101,7 +101,7 @@ static int due(const struct grove_timeout_impl *s, int64_t now)
     return !s->fired && grove__timer_active(&s->tm) && s->tm.deadline <= now;
 }
 
-void grove__timeout_poll(grove__hub *h, grove_thread *t)
+void grove__timeout_poll(grove__hub *h, grove__thread *t)
 {
     int64_t now = grove_now();
     for (struct grove_timeout_impl *s = t->scopes; s; s = s->parent) {
@@ -117,7 +117,7 @@ bool grove_timeout_end(grove_timeout *to)
     if (!to)
         return false;
     struct grove_timeout_impl *s = (struct grove_timeout_impl *)to;
-    grove_thread *t = s->owner;
+    grove__thread *t = s->owner;
     if (t && !s->fired && grove__timer_active(&s->tm) && due(s, grove_now())) { /* clock only if armed */
         grove__timer_del(t->hub, &s->tm);
         fire(&s->tm); /* t is running: this only marks it */
@@ -147,7 +147,7 @@ bool grove_timeout_fired(const grove_timeout *to)
 }
 
 struct drop_ctx {
-    grove_thread *t;
+    grove__thread *t;
     const char *lo, *hi;
 };
 
@@ -167,7 +167,7 @@ static int drop_dead(grove__timer *tm, void *arg)
     return 1;
 }
 
-void grove__timeout_drop_thread(grove__hub *h, grove_thread *t)
+void grove__timeout_drop_thread(grove__hub *h, grove__thread *t)
 {
     if (!t->scopes && !t->fired)
         return;

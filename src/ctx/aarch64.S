@@ -1,8 +1,8 @@
 /* Context switch for AArch64 (AAPCS64).
  *
- * grove__ctx_switch(grove_thread *from, grove_thread *to): saves x19-x30 and d8-d15
+ * grove__ctx_switch(grove__thread *from, grove__thread *to): saves x19-x30 and d8-d15
  * (the callee-saved state) on the running stack, stores sp in from->sp (the first field
- * of struct grove_thread), loads to->sp, restores the same registers and returns
+ * of struct grove__thread), loads to->sp, restores the same registers and returns
  * through x30. FPCR is shared by the green threads of an OS thread.
  */
     .text

@@ -6,7 +6,7 @@
 #if defined(GROVE_CTX_ASM)
 void grove__ctx_trampoline(void);
 
-void grove__ctx_make(grove_thread *t, void (*entry)(grove_thread *))
+void grove__ctx_make(grove__thread *t, void (*entry)(grove__thread *))
 {
     uintptr_t top = (uintptr_t)t->stack_hi & ~(uintptr_t)15;
 #if defined(__x86_64__)

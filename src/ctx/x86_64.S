@@ -1,8 +1,8 @@
 /* Context switch for x86-64 (System V ABI).
  *
- * grove__ctx_switch(grove_thread *from, grove_thread *to): saves the callee-saved
+ * grove__ctx_switch(grove__thread *from, grove__thread *to): saves the callee-saved
  * integer registers on the running stack, stores the stack pointer in from->sp (the
- * first field of struct grove_thread), loads to->sp and pops the same registers.
+ * first field of struct grove__thread), loads to->sp and pops the same registers.
  * MXCSR and the x87 control word are deliberately not saved: the floating-point
  * environment belongs to the OS thread and is shared by its green threads (as in Go).
  * Everything else is caller-saved, so the C compiler has already spilled it.

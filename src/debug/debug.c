@@ -83,7 +83,7 @@ static void on_bt_signal(int sig, siginfo_t *si, void *uc)
     grove__hub *h = grove__tls_hub;
     grove__hub *want = h;
     if (h && atomic_compare_exchange_strong(&g_bt.armed, &want, NULL)) {
-        grove_thread *t = h->current;
+        grove__thread *t = h->current;
         g_bt.still = atomic_load_explicit(&h->switches, memory_order_relaxed) == g_bt.expect;
         g_bt.tid = (int)syscall(SYS_gettid);
         g_bt.id = t->id;
@@ -158,7 +158,7 @@ static void report(grove__hub *h, unsigned long sw, int64_t blocked_ns)
         static char name[32];
         if (atomic_load_explicit(&h->switches, memory_order_relaxed) != sw)
             return;
-        grove_thread *t = h->current;
+        grove__thread *t = h->current;
         memcpy(name, t->name, sizeof name);
         name[31] = 0;
         r.thread_id = t->id;
@@ -293,7 +293,7 @@ unsigned long grove_debug_watchdog_reports(void) { return atomic_load(&g_reports
 
 /* Return addresses of a parked thread, from the frame its switch saved. Reads another
  * green thread's stack, which ASan would flag as out of the current fiber. */
-__attribute__((no_sanitize_address)) static int walk(const grove_thread *t, void **pcs, int max)
+__attribute__((no_sanitize_address)) static int walk(const grove__thread *t, void **pcs, int max)
 {
     void **sp = t->sp;
     if (!sp)
@@ -326,7 +326,7 @@ __attribute__((no_sanitize_address)) static int walk(const grove_thread *t, void
     return n;
 }
 
-static const char *state_name(const grove_thread *t, const grove__hub *h)
+static const char *state_name(const grove__thread *t, const grove__hub *h)
 {
     if (t == h->current)
         return "running";
@@ -339,9 +339,9 @@ static const char *state_name(const grove_thread *t, const grove__hub *h)
     }
 }
 
-static void dump_one(int fd, grove__hub *h, grove_thread *t, int64_t now)
+static void dump_one(int fd, grove__hub *h, grove__thread *t, int64_t now)
 {
-    say(fd, "  #%llu '%s' %s", (unsigned long long)t->id, grove_thread_name(t), state_name(t, h));
+    say(fd, "  #%llu '%s' %s", (unsigned long long)t->id, grove__thread_name(t), state_name(t, h));
     if (t->state == GROVE__PARKED && t != h->current)
         say(fd, ": waiting on %s for %.1f ms", t->wait_what ? t->wait_what : "?", (double)(now - t->park_since) / 1e6);
     if (t->killed & 1)
@@ -369,7 +369,7 @@ int grove_debug_dump(int fd)
     say(fd, "grove: %zu green threads (+ main) on this hub:\n", h->nlive);
     dump_one(fd, h, &h->main, now);
     for (grove__list *n = h->all.next; n != &h->all; n = n->next)
-        dump_one(fd, h, grove__container_of(n, grove_thread, all), now);
+        dump_one(fd, h, grove__container_of(n, grove__thread, all), now);
     say(fd, "grove: (end of dump)\n");
     return 0;
 }

@@ -208,22 +208,23 @@ static void *drain(void *arg)
 /* Joins a reader thread that writes into the caller's frame: if the caller is killed or
  * times out meanwhile, the reader is killed and still waited for (uninterruptibly).
  * Returns the caller's interruption, if any. */
-static int join_reader(grove_thread *t)
+static int join_reader(grove_thread *handle)
 {
-    if (!t)
+    if (!handle)
         return 0;
-    int rc = grove_join(t, NULL);
+    int rc = grove_join(handle, NULL);
     if (rc == 0)
         return 0;
-    grove_kill_nowait(t);
-    while (!grove_thread_done(t)) {
+    grove_kill_nowait(handle);
+    grove__thread *t = grove__thread_get(handle); /* still joinable: never released meanwhile */
+    while (t && t->state != GROVE__DONE) {
         grove__waiter w;
         grove__waiter_init(&w);
         w.nointr = 1;
         grove__list_push(&t->exit_waiters, &w.link);
         grove__park(&w, "communicate");
     }
-    grove_detach(t);
+    grove_detach(handle);
     return rc;
 }
 
@@ -293,7 +294,7 @@ int grove_proc_free(grove_proc *p)
          * is gone), shielded so that a killed or timed-out caller still reaps it. Only if
          * that fails (another hub's thread waits on the pidfd...) block in waitid: after
          * SIGKILL that is short. */
-        grove_thread *self = grove_self();
+        grove__thread *self = grove__self();
         unsigned sh = self ? grove__shield_enter(self) : 0;
         int rc = self ? grove_proc_wait(p) : -ENOMEM;
         if (self)

@@ -104,7 +104,8 @@ static void *acceptor(void *arg)
         srv->accepted++;
         srv->active++;
         conn *c = grove__malloc(sizeof *c);
-        if (!c || !(c->t = grove__spawn_n_thread(conn_main, c))) {
+        grove__thread *t = NULL;
+        if (!c || !(t = grove__spawn_n_thread(conn_main, c))) {
             free(c);
             srv->active--;
             grove_close(fd);
@@ -112,6 +113,7 @@ static void *acceptor(void *arg)
                 grove_sem_release(&srv->slots);
             continue;
         }
+        c->t = grove__handle_of(t);
         c->srv = srv;
         c->fd = fd;
         c->peer_len = peer_len <= sizeof c->peer ? peer_len : (socklen_t)sizeof c->peer;
@@ -204,10 +206,9 @@ int grove_server_stop(grove_server *srv, int64_t grace_ns)
 {
     if (!srv)
         return -EINVAL;
-    grove__hub *h = grove__hub_get();
-    if (!h)
+    grove__thread *self = grove__self();
+    if (!self)
         return -ENOMEM;
-    grove_thread *self = grove__running(h);
     unsigned sh = grove__shield_enter(self);
     int rc = stop_shielded(srv, grace_ns);
     grove__shield_leave(self, sh);
@@ -221,9 +222,9 @@ static int serve(grove_server *srv)
     if (!srv)
         return -errno;
     /* Wait for our own end (kill, timeout) or the acceptor's (fatal error). */
-    grove_thread *a = srv->acceptor;
+    grove__thread *a = grove__thread_get(srv->acceptor); /* joinable until stop joins it */
     int rc = 0;
-    while (!grove_thread_done(a)) {
+    while (a && a->state != GROVE__DONE) {
         rc = grove__wait_on(&a->exit_waiters, "serve", NULL);
         if (rc < 0)
             break;

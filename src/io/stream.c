@@ -294,7 +294,7 @@ int grove_stream_close(grove_stream *s)
     /* A cleanup path: a caller that was already killed or timed out still flushes what
      * it wrote, shielded, but for a bounded time so a peer that never reads cannot hold
      * it (and a server stop waiting for it) forever. */
-    grove_thread *self = grove_self();
+    grove__thread *self = grove__self();
     if (self && grove__check(self) && !self->shield) {
         unsigned sh = grove__shield_enter(self);
         grove_timeout to;

@@ -43,14 +43,15 @@ static void on_finish(grove_thread *t, void *arg)
     grove__wake_all(&g->waiters, 0, NULL);
 }
 
-int grove_group_add(grove_group *g, grove_thread *t)
+int grove_group_add(grove_group *g, grove_thread *handle)
 {
-    if (!g || !t || t->is_main || t->is_hub || !t->joinable || t->detached || t->released || t->joined)
+    grove__thread *t = grove__thread_get(handle); /* NULL: stale, or not of this hub */
+    if (!g || !t || t->is_main || t->is_hub || !t->joinable || t->detached || t->joined)
         return -EINVAL;
     member *m = grove__malloc(sizeof *m);
     if (!m)
         return -ENOMEM;
-    m->t = t;
+    m->t = handle;
     m->g = g;
     if (t->state == GROVE__DONE) {
         grove__list_push(&g->finished, &m->link);
@@ -58,7 +59,7 @@ int grove_group_add(grove_group *g, grove_thread *t)
         grove__wake_all(&g->waiters, 0, NULL);
         return 0;
     }
-    int rc = grove_link(t, on_finish, m);
+    int rc = grove_link(handle, on_finish, m);
     if (rc < 0) {
         free(m);
         return rc;
@@ -136,7 +137,7 @@ int grove_group_kill(grove_group *g)
     for (grove__list *n = g->running.next; n != &g->running; n = n->next)
         grove_kill_nowait(grove__container_of(n, member, link)->t);
     /* A cleanup path: wait for them, shielded. */
-    grove_thread *self = grove_self();
+    grove__thread *self = grove__self();
     if (!self)
         return -ENOMEM;
     unsigned sh = grove__shield_enter(self);

@@ -96,15 +96,16 @@ static int drain(grove_pile *pile)
     for (size_t i = 0; i < pile->n; i++)
         grove_kill_nowait(pile->v[(pile->head + i) % pile->cap]);
     while (pile->n) {
-        grove_thread *t = pile->v[pile->head];
-        int rc = grove_kill(t); /* waits until it is done; t stays joinable */
+        grove_thread *handle = pile->v[pile->head];
+        int rc = grove_kill(handle); /* waits until it is done; it stays joinable */
         if (rc < 0)
             return rc;
-        if (!t->ran && pile->free_arg)
+        const grove__thread *t = grove__thread_get(handle);
+        if (t && !t->ran && pile->free_arg)
             pile->free_arg(t->arg); /* killed before fn ever saw its argument */
-        else if (t->ran && t->result && pile->free_result)
+        else if (t && t->ran && t->result && pile->free_result)
             pile->free_result(t->result);
-        grove_join(t, NULL);
+        grove_join(handle, NULL);
         pile->head = (pile->head + 1) % pile->cap;
         pile->n--;
     }
@@ -117,7 +118,7 @@ int grove_pile_destroy(grove_pile *pile)
 {
     if (!pile)
         return -EINVAL;
-    grove_thread *self = grove_self();
+    grove__thread *self = grove__self();
     if (!self)
         return -ENOMEM;
     unsigned sh = grove__shield_enter(self);
@@ -243,7 +244,7 @@ int grove_imap_close(grove_imap *it)
 {
     if (!it)
         return -EINVAL;
-    grove_thread *self = grove_self();
+    grove__thread *self = grove__self();
     if (!self)
         return -ENOMEM;
     /* A cleanup path: the feeder and the calls use it, so wait for them, shielded. */

@@ -44,11 +44,11 @@ static void slot_free(grove_pool *p)
         grove__wake_all(&p->idle, 0, NULL);
 }
 
-static void on_exit_hook(grove_thread *t, void *arg) { slot_free(arg); }
+static void on_exit_hook(grove__thread *t, void *arg) { slot_free(arg); }
 
 static int in_pool(grove_pool *p)
 {
-    grove_thread *self = grove_self();
+    grove__thread *self = grove__self();
     return self && self->exit_hook == on_exit_hook && self->exit_arg == p;
 }
 
@@ -75,15 +75,16 @@ grove_thread *grove_pool_spawn(grove_pool *p, void *(*fn)(void *), void *arg)
         errno = rc == 1 ? EDEADLK : -rc;
         return NULL;
     }
-    grove_thread *t = grove_spawn(fn, arg);
-    if (!t) {
+    grove_thread *handle = grove_spawn(fn, arg);
+    if (!handle) {
         slot_free(p);
         errno = ENOMEM;
         return NULL;
     }
+    grove__thread *t = grove__thread_get(handle); /* spawning never switches: still there */
     t->exit_hook = on_exit_hook;
     t->exit_arg = p;
-    return t;
+    return handle;
 }
 
 int grove_pool_spawn_n(grove_pool *p, void (*fn)(void *), void *arg)
@@ -97,7 +98,7 @@ int grove_pool_spawn_n(grove_pool *p, void (*fn)(void *), void *arg)
     }
     if (rc)
         return rc;
-    grove_thread *t = grove__spawn_n_thread(fn, arg);
+    grove__thread *t = grove__spawn_n_thread(fn, arg);
     if (!t) {
         slot_free(p);
         return -ENOMEM;

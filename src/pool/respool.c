@@ -100,7 +100,7 @@ int grove_respool_discard(grove_respool *rp, void *item)
     GROVE_ASSERT(rp->count > 0);
     release_slot(rp); /* a waiter creates a fresh item in it */
     if (item && rp->destroy) {
-        grove_thread *self = grove_self(); /* destroy may switch: shield it */
+        grove__thread *self = grove__self(); /* destroy may switch: shield it */
         unsigned sh = self ? grove__shield_enter(self) : 0;
         rp->destroy(rp->ctx, item);
         if (self)
@@ -118,7 +118,7 @@ int grove_respool_destroy(grove_respool *rp)
         return -EINVAL;
     if (rp->count != rp->nidle || !grove__list_empty(&rp->waiters))
         return -EBUSY;
-    grove_thread *self = grove_self(); /* destroy may switch: shield it */
+    grove__thread *self = grove__self(); /* destroy may switch: shield it */
     unsigned sh = self ? grove__shield_enter(self) : 0;
     for (size_t i = 0; i < rp->nidle; i++)
         if (rp->destroy)

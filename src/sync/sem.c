@@ -90,29 +90,32 @@ int grove_mutex_destroy(grove_mutex *m)
     return m->owner_ || !grove__list_empty(WL(&m->waiters_)) ? -EBUSY : 0;
 }
 
+/* A mutex's owner_ is the public handle of its owner, so a thread that ends holding it is
+ * never mistaken for a later one that reuses its stack. */
+
 int grove_mutex_trylock(grove_mutex *m)
 {
     if (!m)
         return -EINVAL;
-    grove_thread *self = grove_self();
+    grove__thread *self = grove__self();
     if (!self)
         return -ENOMEM;
     if (m->owner_)
         return -EBUSY;
-    m->owner_ = self;
+    m->owner_ = grove__handle_of(self);
     return 0;
 }
 
 static int lock(grove_mutex *m, int interruptible)
 {
-    grove_thread *self = grove_self();
+    grove__thread *self = grove__self();
     if (!self)
         return -ENOMEM;
     if (!m->owner_) {
-        m->owner_ = self;
+        m->owner_ = grove__handle_of(self);
         return 0;
     }
-    if (m->owner_ == self)
+    if (m->owner_ == grove__handle_of(self))
         return -EDEADLK;
     grove__waiter w;
     grove__waiter_init(&w);
@@ -139,11 +142,11 @@ int grove_mutex_unlock(grove_mutex *m)
 {
     if (!m)
         return -EINVAL;
-    grove_thread *self = grove_self();
-    if (!self || m->owner_ != self)
+    grove__thread *self = grove__self();
+    if (!self || m->owner_ != grove__handle_of(self))
         return -EPERM;
     grove__waiter *w = first_waiter(WL(&m->waiters_));
-    m->owner_ = w ? w->t : NULL;
+    m->owner_ = w ? grove__handle_of(w->t) : NULL;
     if (w)
         grove__wake(w, 0, NULL);
     return 0;
@@ -170,8 +173,8 @@ int grove_cond_wait(grove_cond *c, grove_mutex *m)
 {
     if (!c || !m)
         return -EINVAL;
-    grove_thread *self = grove_self();
-    if (!self || m->owner_ != self)
+    grove__thread *self = grove__self();
+    if (!self || m->owner_ != grove__handle_of(self))
         return -EPERM;
     grove__waiter w;
     grove__waiter_init(&w);
@@ -186,7 +189,7 @@ int grove_cond_wait(grove_cond *c, grove_mutex *m)
     /* Take the mutex back whatever happened; this wait ignores kill and timeouts (their
      * error is already in rc), except a deadlock, which leaves the mutex unheld. */
     int lrc = lock(m, 0);
-    if (m->owner_ != self) /* whatever lock said (-ETIMEDOUT...): never claim it is held */
+    if (m->owner_ != grove__handle_of(self)) /* whatever lock said (-ETIMEDOUT...): never claim it is held */
         return lrc == -ENOMEM ? lrc : -EDEADLK;
     return rc;
 }
