@@ -2,6 +2,9 @@
  *   grove-pq green CONNINFO CLIENTS CONNS SECONDS QUERY    green threads and a grove-pq pool
  *   grove-pq threads CONNINFO CLIENTS CONNS SECONDS QUERY  CONNS OS threads, one blocking
  *                                                           libpq connection each (CLIENTS unused)
+ *   grove-pq hubs2 CONNINFO CLIENTS CONNS SECONDS QUERY    as green, split over two OS threads
+ *                                                           with a hub and a pool each (how a
+ *                                                           Grove program uses a second core)
  * QUERY is "select1" (SELECT 1) or "param" (SELECT $1::int + 1, a parameter per query).
  * Prints queries/s and the client process's CPU microseconds per query; the last stdout
  * line is queries/s. bench/pq_gevent.py runs the same workload with psycopg2 under gevent;
@@ -18,7 +21,8 @@ static const char *g_conninfo;
 static int g_param;
 static volatile int g_stop;
 static _Atomic long g_queries;
-static grove_pq_pool *g_pool;
+static grove_pq_pool *g_pool;          /* green: main's pool (measure() sleeps greenly) */
+static __thread grove_pq_pool *t_pool; /* the pool of the calling hub */
 
 static double cpu_us(void)
 {
@@ -36,8 +40,8 @@ static void *green_worker(void *arg)
         snprintf(v, sizeof v, "%ld", i++);
         const char *vals[1] = {v};
         PGresult *r;
-        int rc = g_param ? grove_pq_query(g_pool, "SELECT $1::int + 1", 1, vals, &r)
-                         : grove_pq_query(g_pool, "SELECT 1", 0, NULL, &r);
+        int rc = g_param ? grove_pq_query(t_pool, "SELECT $1::int + 1", 1, vals, &r)
+                         : grove_pq_query(t_pool, "SELECT 1", 0, NULL, &r);
         if (rc < 0 || PQresultStatus(r) != PGRES_TUPLES_OK) {
             fprintf(stderr, "query failed: %s\n", rc < 0 ? grove_pq_last_error() : PQresultErrorMessage(r));
             exit(1);
@@ -99,10 +103,52 @@ static void measure(double secs, const char *what, int clients, int conns)
     fflush(stdout);
 }
 
+/* The calling hub's pool and clients; 0 or -1. */
+static __thread grove_thread **t_clients;
+static __thread int t_nclients;
+
+static int start_green(int clients, int conns, int base)
+{
+    grove_pq_opts o = {.conninfo = g_conninfo, .min_size = (size_t)conns, .max_size = (size_t)conns};
+    int rc = grove_pq_pool_new(&o, &t_pool);
+    if (rc < 0) {
+        fprintf(stderr, "pool: %s\n", grove_pq_last_error());
+        return -1;
+    }
+    t_clients = calloc((size_t)clients, sizeof *t_clients);
+    t_nclients = clients;
+    for (int i = 0; i < clients; i++)
+        t_clients[i] = grove_spawn(green_worker, (void *)(intptr_t)((base + i) * 1000000));
+    return 0;
+}
+
+static void finish_green(void)
+{
+    for (int i = 0; i < t_nclients; i++)
+        grove_join(t_clients[i], NULL);
+    free(t_clients);
+    grove_pq_pool_destroy(t_pool);
+}
+
+struct hub_arg {
+    int clients, conns, index;
+};
+
+static void *hub_main(void *arg)
+{
+    struct hub_arg *a = arg;
+    if (start_green(a->clients, a->conns, a->index * a->clients) < 0)
+        exit(1);
+    while (!g_stop)
+        grove_sleep(GROVE_MS(10));
+    finish_green();
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 7) {
-        fprintf(stderr, "usage: grove-pq green|threads CONNINFO CLIENTS CONNS SECONDS select1|param\n");
+        fprintf(stderr, "usage: grove-pq green|hubs2|threads CONNINFO CLIENTS CONNS SECONDS select1|param\n");
         return 2;
     }
     g_conninfo = argv[2];
@@ -120,18 +166,22 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
         return 0;
     }
-    grove_pq_opts o = {.conninfo = g_conninfo, .min_size = (size_t)conns, .max_size = (size_t)conns};
-    int rc = grove_pq_pool_new(&o, &g_pool);
-    if (rc < 0) {
-        fprintf(stderr, "pool: %s\n", grove_pq_last_error());
-        return 1;
+    if (!strcmp(argv[1], "hubs2")) {
+        static struct hub_arg h[2];
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++) {
+            h[i] = (struct hub_arg){clients / 2 + (i < clients % 2), conns / 2 + (i < conns % 2), i};
+            pthread_create(&t[i], NULL, hub_main, &h[i]);
+        }
+        measure(secs, "hubs2", clients, conns);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        return 0;
     }
-    grove_thread **t = calloc((size_t)clients, sizeof *t);
-    for (int i = 0; i < clients; i++)
-        t[i] = grove_spawn(green_worker, (void *)(intptr_t)(i * 1000000));
+    if (start_green(clients, conns, 0) < 0)
+        return 1;
+    g_pool = t_pool;
     measure(secs, "green", clients, conns);
-    for (int i = 0; i < clients; i++)
-        grove_join(t[i], NULL);
-    grove_pq_pool_destroy(g_pool);
+    finish_green();
     return 0;
 }

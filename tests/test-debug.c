@@ -174,7 +174,9 @@ static void test_watchdog_env(void)
     int st = grove_proc_communicate(p, NULL, 0, NULL, NULL, &err, NULL);
     T_OK(st);
     T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    T_EQ(count(err, "hub blocked"), 1);
+    /* At least the busy thread's report; a loaded machine that leaves the child's hub
+     * unscheduled for 100 ms elsewhere may add another (the watchdog cannot tell). */
+    T_GE(count(err, "hub blocked"), 1);
     if (!strstr(err, "'env-busy'") || !strstr(err, "threshold 100 ms") || !strstr(err, "spin_without_switching"))
         T_FAIL("no report on stderr with GROVE_BLOCK_THRESHOLD_MS=0:\n%s", err);
     free(err);

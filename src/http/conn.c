@@ -184,7 +184,9 @@ int grove__hio_writev(grove__hio *io, struct iovec *iov, int n)
     if (!io->tls) {
         /* Most writes go out at once: try without arming the send timeout's timer. */
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)(n > 64 ? 64 : n)};
-        ssize_t r = syscall(SYS_sendmsg, io->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t r = n == 1
+                        ? syscall(SYS_sendto, io->fd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL | MSG_DONTWAIT, NULL, 0)
+                        : syscall(SYS_sendmsg, io->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (r < 0 && errno == ENOTSOCK)
             r = 0; /* not a socket: the loop below writes it */
         else if (r < 0 && errno != EAGAIN && errno != EINTR)

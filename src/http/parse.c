@@ -385,27 +385,32 @@ static int on_message_complete(llhttp_t *ll)
  * seen (head_end set), 0 when more input is needed, -1 on a violation (status set). */
 static int scan_head(grove__hp *hp, const char *b, size_t end)
 {
-    size_t i = hp->scan;
+    /* The hot loop keeps its position in locals: b is a char pointer, so every store the
+     * compiler cannot place would otherwise make it reload hp's fields for every byte. */
+    size_t i = hp->scan, ls = hp->line_start;
+    unsigned ln = hp->line_no;
     const grove_http_limits *lim = &hp->lim;
     while (i < end) {
         unsigned char c = (unsigned char)b[i];
-        if (c >= 0x20 && c != 0x7f) {
-            if (i == hp->line_start && hp->line_no > 0) {
-                if (c == ' ')
-                    return fail(hp, 400, "obs-fold line"), -1;
-                if (c == ':')
-                    return fail(hp, 400, "empty header name"), -1;
-            }
-            i++;
-            continue;
+        if (i == ls && ln > 0) {
+            if (c == ' ' || c == '\t')
+                return fail(hp, 400, "obs-fold line"), -1;
+            if (c == ':')
+                return fail(hp, 400, "empty header name"), -1;
+        }
+        /* The rest of the line: visible characters, spaces and tabs. */
+        while ((c >= 0x20 && c != 0x7f) || c == '\t') {
+            if (++i == end)
+                goto out;
+            c = (unsigned char)b[i];
         }
         if (c == '\r') {
             if (i + 1 == end)
                 break; /* wait for the byte after it */
             if (b[i + 1] != '\n')
                 return fail(hp, 400, "bare CR"), -1;
-            size_t len = i - hp->line_start;
-            if (hp->line_no == 0) {
+            size_t len = i - ls;
+            if (ln == 0) {
                 if (len == 0)
                     return fail(hp, 400, "empty request line"), -1;
                 if (len > lim->max_request_line)
@@ -413,6 +418,8 @@ static int scan_head(grove__hp *hp, const char *b, size_t end)
             } else if (len == 0) {
                 hp->head_end = i + 2;
                 hp->scan = i + 2;
+                hp->line_start = ls;
+                hp->line_no = ln;
                 if (hp->head_end - hp->head_start > lim->max_header_bytes)
                     return fail(hp, 431, "header section too large"), -1;
                 return 1;
@@ -422,26 +429,23 @@ static int scan_head(grove__hp *hp, const char *b, size_t end)
                 if (++hp->nlines > lim->max_headers)
                     return fail(hp, 431, "too many header fields"), -1;
             }
-            hp->line_no++;
+            ln++;
             i += 2;
-            hp->line_start = i;
+            ls = i;
             continue;
         }
         if (c == '\n')
             return fail(hp, 400, "bare LF"), -1;
-        if (c == '\t') {
-            if (i == hp->line_start && hp->line_no > 0)
-                return fail(hp, 400, "obs-fold line"), -1;
-            i++;
-            continue;
-        }
         return fail(hp, 400, c ? "control character in the head" : "NUL in the head"), -1;
     }
+out:
     hp->scan = i;
-    size_t cur = i - hp->line_start;
-    if (hp->line_no == 0 && cur > lim->max_request_line)
+    hp->line_start = ls;
+    hp->line_no = ln;
+    size_t cur = i - ls;
+    if (ln == 0 && cur > lim->max_request_line)
         return fail(hp, hp->is_request ? 414 : 502, "request line too long"), -1;
-    if (hp->line_no > 0 && cur > lim->max_header_line)
+    if (ln > 0 && cur > lim->max_header_line)
         return fail(hp, 431, "header line too long"), -1;
     if (i - hp->head_start > lim->max_header_bytes)
         return fail(hp, 431, "header section too large"), -1;

@@ -110,24 +110,6 @@ static int append(char **b, size_t *len, size_t *cap, const char *s, size_t n)
     return 0;
 }
 
-#define APPEND_LIT(c, lit) append(&(c)->out, &(c)->outlen, &(c)->outcap, lit, sizeof(lit) - 1)
-
-static int append_str(grove_http_req *c, const char *s)
-{
-    return append(&c->out, &c->outlen, &c->outcap, s, strlen(s));
-}
-
-static int append_u64(grove_http_req *c, uint64_t v)
-{
-    char tmp[24];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return append(&c->out, &c->outlen, &c->outcap, tmp + i, sizeof tmp - (size_t)i);
-}
-
 /* ---- request accessors --------------------------------------------------------------------- */
 
 const char *grove_http_req_method(const grove_http_req *req)
@@ -204,49 +186,79 @@ static int keep_alive(grove_http_req *c)
     return 1;
 }
 
-/* Builds the response head in c->out. */
+static inline char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+#define PUT_LIT(p, lit) put(p, lit, sizeof(lit) - 1)
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return put(p, tmp + i, sizeof tmp - (size_t)i);
+}
+
+/* Builds the response head in c->out: sized once, then written in place (the literals'
+ * copies are inlined), since this runs for every response. */
 static int build_head(grove_http_req *c, int status, const char *ctype)
 {
     grove_http_server *srv = c->srv;
-    c->outlen = 0;
-    int rc = APPEND_LIT(c, "HTTP/1.1 ");
-    rc |= append_u64(c, (uint64_t)status);
-    rc |= APPEND_LIT(c, " ");
-    rc |= append_str(c, grove__http_reason(status));
-    rc |= APPEND_LIT(c, "\r\n");
-    if (srv->server_header[0]) {
-        rc |= APPEND_LIT(c, "Server: ");
-        rc |= append_str(c, srv->server_header);
-        rc |= APPEND_LIT(c, "\r\n");
-    }
-    rc |= APPEND_LIT(c, "Date: ");
-    rc |= append_str(c, grove__http_date());
-    rc |= APPEND_LIT(c, "\r\n");
-    if (ctype) {
-        rc |= APPEND_LIT(c, "Content-Type: ");
-        rc |= append_str(c, ctype);
-        rc |= APPEND_LIT(c, "\r\n");
-    }
-    if (c->uhlen)
-        rc |= append(&c->out, &c->outlen, &c->outcap, c->uh, c->uhlen);
+    const char *reason = grove__http_reason(status), *date = grove__http_date();
+    size_t rl = strlen(reason), sl = strlen(srv->server_header), dl = strlen(date), tl = ctype ? strlen(ctype) : 0;
     int bodyless = status == 204 || status == 304;
-    if (c->chunked) {
-        rc |= APPEND_LIT(c, "Transfer-Encoding: chunked\r\n");
-    } else if (!c->close_delim && !bodyless) {
-        rc |= APPEND_LIT(c, "Content-Length: ");
-        rc |= append_u64(c, (uint64_t)c->resp_cl);
-        rc |= APPEND_LIT(c, "\r\n");
-    }
     if (c->close_delim)
         c->must_close = 1;
-    if (!keep_alive(c)) {
+    int closing = !keep_alive(c);
+    if (closing)
         c->must_close = 1;
-        rc |= APPEND_LIT(c, "Connection: close\r\n");
-    } else if (c->hp.http_minor == 0) {
-        rc |= APPEND_LIT(c, "Connection: keep-alive\r\n");
+    size_t need = sizeof "HTTP/1.1 000 \r\n" + 20 + rl + sizeof "Server: \r\n" + sl + sizeof "Date: \r\n" + dl +
+                  sizeof "Content-Type: \r\n" + tl + c->uhlen + sizeof "Transfer-Encoding: chunked\r\n" +
+                  sizeof "Content-Length: \r\n" + 20 + sizeof "Connection: keep-alive\r\n" + 3;
+    c->outlen = 0;
+    if (grow(&c->out, &c->outcap, need))
+        return -ENOMEM;
+    char *p = c->out;
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)status);
+    *p++ = ' ';
+    p = put(p, reason, rl);
+    p = PUT_LIT(p, "\r\n");
+    if (sl) {
+        p = PUT_LIT(p, "Server: ");
+        p = put(p, srv->server_header, sl);
+        p = PUT_LIT(p, "\r\n");
     }
-    rc |= APPEND_LIT(c, "\r\n");
-    return rc ? -ENOMEM : 0;
+    p = PUT_LIT(p, "Date: ");
+    p = put(p, date, dl);
+    p = PUT_LIT(p, "\r\n");
+    if (ctype) {
+        p = PUT_LIT(p, "Content-Type: ");
+        p = put(p, ctype, tl);
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (c->uhlen)
+        p = put(p, c->uh, c->uhlen);
+    if (c->chunked) {
+        p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+    } else if (!c->close_delim && !bodyless) {
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_u64(p, (uint64_t)c->resp_cl);
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (closing)
+        p = PUT_LIT(p, "Connection: close\r\n");
+    else if (c->hp.http_minor == 0)
+        p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    p = PUT_LIT(p, "\r\n");
+    *p = 0;
+    c->outlen = (size_t)(p - c->out);
+    return 0;
 }
 
 static int reserved_header(const char *name)
@@ -316,9 +328,16 @@ int grove_http_respond(grove_http_req *req, int status, const char *content_type
         return rc;
     }
     struct iovec iov[2] = {{req->out, req->outlen}, {(void *)body, len}};
-    int n = (req->hp.ll.method == HTTP_HEAD || bodyless) ? 1 : 2;
+    int with_body = !(req->hp.ll.method == HTTP_HEAD || bodyless);
+    int n = with_body ? 2 : 1;
+    if (with_body && len <= req->outcap - req->outlen) {
+        /* A small body rides in the head's buffer (no allocation): one plain send. */
+        memcpy(req->out + req->outlen, body, len);
+        iov[0].iov_len += len;
+        n = 1;
+    }
     rc = send_iov(req, iov, n);
-    if (rc == 0 && n == 2)
+    if (rc == 0 && with_body)
         req->body_sent = len;
     return rc;
 }
