@@ -332,7 +332,8 @@ int grove_http_respond(grove_http_req *req, int status, const char *content_type
     int n = with_body ? 2 : 1;
     if (with_body && len <= req->outcap - req->outlen) {
         /* A small body rides in the head's buffer (no allocation): one plain send. */
-        memcpy(req->out + req->outlen, body, len);
+        if (len) /* body may be NULL when len is 0 */
+            memcpy(req->out + req->outlen, body, len);
         iov[0].iov_len += len;
         n = 1;
     }
