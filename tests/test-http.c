@@ -732,18 +732,8 @@ static void test_router_and_log(void)
 
 static void test_https_with_curl(void)
 {
-    /* A build without TLS (GROVE_WITH_TLS=OFF, make test's portable build): the TLS entry
-     * points must say so; there is nothing more to check here. */
-    {
-        grove_tls_opts none_ = {0};
-        grove_tls_ctx *probe_ = grove_tls_client_ctx(&none_);
-        if (!probe_) {
-            T_EQ(errno, ENOTSUP);
-            fprintf(stderr, "NOTE: Grove built without TLS: only its ENOTSUP was checked\n");
-            return;
-        }
-        grove_tls_ctx_free(probe_);
-    }
+    if (!t_tls_built())
+        return; /* a build without TLS: its ENOTSUP was checked */
     char dir[64], cmd[1024];
     snprintf(dir, sizeof dir, "/tmp/grove-http-tls-%d", (int)getpid());
     t_self_signed(dir);

@@ -1690,18 +1690,8 @@ static void *tls_server(void *arg)
 
 static void test_wss(void)
 {
-    /* A build without TLS (GROVE_WITH_TLS=OFF, make test's portable build): the TLS entry
-     * points must say so; there is nothing more to check here. */
-    {
-        grove_tls_opts none_ = {0};
-        grove_tls_ctx *probe_ = grove_tls_client_ctx(&none_);
-        if (!probe_) {
-            T_EQ(errno, ENOTSUP);
-            fprintf(stderr, "NOTE: Grove built without TLS: only its ENOTSUP was checked\n");
-            return;
-        }
-        grove_tls_ctx_free(probe_);
-    }
+    if (!t_tls_built())
+        return; /* a build without TLS: its ENOTSUP was checked */
     snprintf(g_dir, sizeof g_dir, "/tmp/grove-ws-tls-%d", (int)getpid());
     char cmd[2048];
     snprintf(cmd, sizeof cmd,

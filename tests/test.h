@@ -89,6 +89,22 @@ static inline int t_run(const t_case *cases, int argc, char **argv)
 
 /* Makes a self-signed certificate for localhost (EC P-256, subjectAltName DNS:localhost)
  * in dir, created if needed: dir/cert.pem and dir/key.pem. Without openssl the test fails. */
+/* 1 if Grove was built with TLS. In a build without it (GROVE_WITH_TLS=OFF, make test's
+ * portable build) the TLS entry points must fail with ENOTSUP, which is checked here and
+ * noted on stderr; the caller then has nothing more to test and returns. */
+static inline int t_tls_built(void)
+{
+    grove_tls_opts none = {0};
+    grove_tls_ctx *probe = grove_tls_client_ctx(&none);
+    if (!probe) {
+        T_EQ(errno, ENOTSUP);
+        fprintf(stderr, "NOTE: Grove built without TLS: only its ENOTSUP was checked\n");
+        return 0;
+    }
+    grove_tls_ctx_free(probe);
+    return 1;
+}
+
 static inline void t_self_signed(const char *dir)
 {
     char cmd[1024];

@@ -584,34 +584,18 @@ ssize_t grove_http_resp_read(grove_http_resp *r, void *buf, size_t n)
     }
 }
 
+static ssize_t resp_read(void *r, void *buf, size_t n) { return grove_http_resp_read(r, buf, n); }
+
 ssize_t grove_http_resp_body(grove_http_resp *r, const void **data)
 {
     if (!r || !data)
         return -EINVAL;
-    size_t cap = r->whole_len + 1;
-    while (!r->whole_done) {
-        if (!r->whole || r->whole_len + 4096 + 1 > cap) {
-            size_t want = (r->whole_len + 4096) * 2;
-            char *b = realloc(r->whole, want);
-            if (!b)
-                return -ENOMEM;
-            r->whole = b;
-            cap = want;
-        }
-        ssize_t n = grove_http_resp_read(r, r->whole + r->whole_len, cap - 1 - r->whole_len);
-        if (n < 0)
-            return n;
-        if (n == 0)
-            r->whole_done = 1;
-        r->whole_len += (size_t)n;
-        if (r->whole_len > r->cl->lim.max_body)
-            return r->body_err = -EMSGSIZE;
-    }
-    if (!r->whole && !(r->whole = malloc(1)))
-        return -ENOMEM;
-    r->whole[r->whole_len] = 0;
-    *data = r->whole;
-    return (ssize_t)r->whole_len;
+    ssize_t n = grove__read_whole(&r->whole, &r->whole_len, &r->whole_done, 0, r->cl->lim.max_body, resp_read, r);
+    if (n == -EMSGSIZE)
+        r->body_err = -EMSGSIZE;
+    if (n >= 0)
+        *data = r->whole;
+    return n;
 }
 
 void grove_http_resp_close(grove_http_resp *r)

@@ -155,6 +155,24 @@ void grove__hio_next(grove__hio *io)
     io->pos = 0;
 }
 
+/* Drops done bytes from the front of iov[0..n): returns how many pieces are left and moves
+ * *iov to the first, which may be partly sent. */
+static int iov_advance(struct iovec **iov, int n, size_t done)
+{
+    struct iovec *v = *iov;
+    while (n > 0 && done >= v->iov_len) {
+        done -= v->iov_len;
+        v++;
+        n--;
+    }
+    if (n > 0 && done) {
+        v->iov_base = (char *)v->iov_base + done;
+        v->iov_len -= done;
+    }
+    *iov = v;
+    return n;
+}
+
 int grove__hio_writev(grove__hio *io, struct iovec *iov, int n)
 {
     while (n > 0 && iov->iov_len == 0) {
@@ -194,15 +212,7 @@ int grove__hio_writev(grove__hio *io, struct iovec *iov, int n)
         size_t done = r > 0 ? (size_t)r : 0;
         if (r >= 0)
             grove_io_budget(); /* fair I/O: a pipelining client never starves the others */
-        while (n > 0 && done >= iov->iov_len) {
-            done -= iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0 && done) {
-            iov->iov_base = (char *)iov->iov_base + done;
-            iov->iov_len -= done;
-        }
+        n = iov_advance(&iov, n, done);
     }
     while (n > 0) {
         grove_timeout to;
@@ -215,18 +225,41 @@ int grove__hio_writev(grove__hio *io, struct iovec *iov, int n)
         grove_timeout_end(&to);
         if (r < 0)
             return (int)r;
-        size_t done = (size_t)r;
-        while (n > 0 && done >= iov->iov_len) {
-            done -= iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0 && done) {
-            iov->iov_base = (char *)iov->iov_base + done;
-            iov->iov_len -= done;
-        }
+        n = iov_advance(&iov, n, (size_t)r);
     }
     return 0;
+}
+
+ssize_t grove__read_whole(char **buf, size_t *len, int *done, size_t expect, size_t max,
+                          ssize_t (*rd)(void *ctx, void *buf, size_t n), void *ctx)
+{
+    size_t cap = *len + 1; /* all that is known to be there */
+    while (!*done) {
+        if (!*buf || *len + 4096 + 1 > cap) {
+            size_t want = (*len > 4096 ? 2 * *len : *len + 4096) + 1;
+            if (expect >= want)
+                want = expect + 1;
+            char *b = realloc(*buf, want);
+            if (!b)
+                return -ENOMEM;
+            *buf = b;
+            cap = want;
+        }
+        ssize_t n = rd(ctx, *buf + *len, cap - 1 - *len);
+        if (n < 0)
+            return n;
+        if (n == 0)
+            *done = 1;
+        *len += (size_t)n;
+        if (*len > max)
+            return -EMSGSIZE;
+    }
+    if (!*buf && !(*buf = malloc(1))) {
+        *done = 0;
+        return -ENOMEM;
+    }
+    (*buf)[*len] = 0;
+    return (ssize_t)*len;
 }
 
 const char *grove__http_date(void)

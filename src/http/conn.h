@@ -36,6 +36,13 @@ GROVE__HIDDEN int grove__hio_writev(grove__hio *io, struct iovec *iov, int n);
 GROVE__HIDDEN ssize_t grove__hio_read_raw(grove__hio *io, void *buf, size_t n);
 /* Shifts the parser's scanner offsets past from by -delta (after the buffer moved). */
 GROVE__HIDDEN void grove__hp_shift(grove__hp *hp, size_t from, size_t delta);
+/* A whole body read into one buffer (grove_http_req_body, grove_http_resp_body): reads
+ * with rd(ctx, ...) until it returns 0, growing *buf (doubling, at least expect + 1 bytes
+ * when the size is known), and NUL-terminates it. *len and *done carry the progress, so
+ * a call that failed (kill, timeout) can be repeated. Returns the length; -EMSGSIZE once
+ * more than max bytes came; -ENOMEM; or rd's error. Switches (through rd). */
+GROVE__HIDDEN ssize_t grove__read_whole(char **buf, size_t *len, int *done, size_t expect, size_t max,
+                                        ssize_t (*rd)(void *ctx, void *buf, size_t n), void *ctx);
 /* "Date: ..." value for now (cached per second per OS thread), NUL-terminated, 29 chars. */
 GROVE__HIDDEN const char *grove__http_date(void);
 

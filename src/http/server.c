@@ -632,40 +632,18 @@ ssize_t grove_http_req_read(grove_http_req *req, void *buf, size_t n)
     return read_body(req, buf, n);
 }
 
+static ssize_t req_read(void *req, void *buf, size_t n) { return grove_http_req_read(req, buf, n); }
+
 ssize_t grove_http_req_body(grove_http_req *req, const void **data)
 {
     if (!req || !data)
         return -EINVAL;
-    grove_http_req *c = req;
-    size_t cap = c->whole_len + 1;
-    while (!c->whole_done) {
-        if (c->whole_len + 4096 + 1 > cap || !c->whole) {
-            size_t want = c->whole_len + 4096 + 1;
-            if (c->hp.content_length > 0 && (uint64_t)c->hp.content_length + 1 > want)
-                want = (size_t)c->hp.content_length + 1;
-            char *b = realloc(c->whole, want);
-            if (!b)
-                return -ENOMEM;
-            c->whole = b;
-            cap = want;
-        }
-        ssize_t r = grove_http_req_read(c, c->whole + c->whole_len, cap - 1 - c->whole_len);
-        if (r < 0)
-            return r;
-        if (r == 0)
-            c->whole_done = 1;
-        c->whole_len += (size_t)r;
-    }
-    if (!c->whole) {
-        c->whole = malloc(1);
-        if (!c->whole) {
-            c->whole_done = 0;
-            return -ENOMEM;
-        }
-    }
-    c->whole[c->whole_len] = 0;
-    *data = c->whole;
-    return (ssize_t)c->whole_len;
+    /* The body limit is read_body's (413); the declared length sizes the buffer at once. */
+    size_t expect = req->hp.content_length > 0 ? (size_t)req->hp.content_length : 0;
+    ssize_t n = grove__read_whole(&req->whole, &req->whole_len, &req->whole_done, expect, SIZE_MAX, req_read, req);
+    if (n >= 0)
+        *data = req->whole;
+    return n;
 }
 
 /* ---- taking the connection over ------------------------------------------------------------ */

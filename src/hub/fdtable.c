@@ -301,9 +301,8 @@ static int watch_arm(grove_fdwatch *w, int want)
     return rc;
 }
 
-static void watch_event(grove__hub *h, grove_fdwatch *w, int rw)
+static void watch_event(grove_fdwatch *w, int rw)
 {
-    (void)h;
     int woke = 0;
     grove__list *n = w->waiters.next;
     while (n != &w->waiters) {
@@ -512,7 +511,7 @@ void grove__fdtab_event(grove__hub *h, uint64_t token, int mask)
         return;
     }
     if (token & TOKEN_WATCH) {
-        watch_event(h, (grove_fdwatch *)(uintptr_t)(token & ~TOKEN_WATCH), rw);
+        watch_event((grove_fdwatch *)(uintptr_t)(token & ~TOKEN_WATCH), rw);
         return;
     }
     struct grove__fdtab *t = h->fdtab;

@@ -24,14 +24,25 @@ static inline int prep(int fd)
     return grove__fd_ensure(fd);
 }
 
-#define GREEN_IO(fd, events, call)                                                                                     \
+/* The green loop of every call below: try, wait on EAGAIN, retry. A stream read (stream
+ * nonzero, asking for n bytes) also keeps the fd's read hint: after a short read the next
+ * call waits before trying (see grove__fd_take_drained), which saves an EAGAIN syscall per
+ * message. stream is a constant at each use, so the other calls pay nothing for it. */
+#define GREEN_IO_(fd, events, call, stream, n)                                                                         \
     do {                                                                                                               \
         int p_ = prep(fd);                                                                                             \
         if (p_ < 0)                                                                                                    \
             return p_;                                                                                                 \
+        if ((stream) && p_ == 0 && grove__fd_take_drained(fd)) {                                                       \
+            int w_ = grove_wait_fd(fd, GROVE_READ);                                                                    \
+            if (w_ < 0)                                                                                                \
+                return w_;                                                                                             \
+        }                                                                                                              \
         for (;;) {                                                                                                     \
             ssize_t r_ = (call);                                                                                       \
             if (r_ >= 0) {                                                                                             \
+                if ((stream) && p_ == 0)                                                                               \
+                    grove__fd_note_read(fd, (size_t)r_, n);                                                            \
                 grove__io_budget_spend();                                                                              \
                 return r_;                                                                                             \
             }                                                                                                          \
@@ -44,36 +55,8 @@ static inline int prep(int fd)
                 return w_;                                                                                             \
         }                                                                                                              \
     } while (0)
-
-/* Reads from a stream: as GREEN_IO, but after a short read the next call waits before
- * trying (see grove__fd_take_drained), which saves an EAGAIN syscall per message. */
-#define GREEN_STREAM_READ(fd, n, call)                                                                                 \
-    do {                                                                                                               \
-        int p_ = prep(fd);                                                                                             \
-        if (p_ < 0)                                                                                                    \
-            return p_;                                                                                                 \
-        if (p_ == 0 && grove__fd_take_drained(fd)) {                                                                   \
-            int w_ = grove_wait_fd(fd, GROVE_READ);                                                                    \
-            if (w_ < 0)                                                                                                \
-                return w_;                                                                                             \
-        }                                                                                                              \
-        for (;;) {                                                                                                     \
-            ssize_t r_ = (call);                                                                                       \
-            if (r_ >= 0) {                                                                                             \
-                if (p_ == 0)                                                                                           \
-                    grove__fd_note_read(fd, (size_t)r_, n);                                                            \
-                grove__io_budget_spend();                                                                              \
-                return r_;                                                                                             \
-            }                                                                                                          \
-            if (r_ == -EINTR)                                                                                          \
-                continue;                                                                                              \
-            if (r_ != -EAGAIN || p_ == 1)                                                                              \
-                return r_;                                                                                             \
-            int w_ = grove_wait_fd(fd, GROVE_READ);                                                                    \
-            if (w_ < 0)                                                                                                \
-                return w_;                                                                                             \
-        }                                                                                                              \
-    } while (0)
+#define GREEN_IO(fd, events, call) GREEN_IO_(fd, events, call, 0, 0)
+#define GREEN_STREAM_READ(fd, n, call) GREEN_IO_(fd, GROVE_READ, call, 1, n)
 
 /* SIGPIPE for writes to a pipe whose reader is gone: blocked around the write, and the
  * one the write raised (directed at this thread) is taken back with sigtimedwait, the way
