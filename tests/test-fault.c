@@ -8,7 +8,6 @@
 // ctest: labels=unit,fault timeout=300
 #include "test.h"
 
-#include <dirent.h>
 #include <sys/socket.h>
 
 /* Test hooks of GROVE_FAULT builds (src/base/sys.c). */
@@ -37,18 +36,6 @@ static int documented(int rc)
     case EINVAL: /* a handshake handed a half-made object */ return 1;
     default: return 0;
     }
-}
-
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 /* ---- Scenarios: each returns 0, or a negative errno from the first failed step ---------- */
@@ -327,7 +314,7 @@ static void sweep(const scenario *s)
     /* Warm up once: lazily made things (the hub's poller, the tpool's threads, OpenSSL's
      * tables) are made now, not counted as the scenario's. */
     T_OK(run_guarded(s));
-    int fds = count_fds();
+    int fds = t_open_fds();
     long sys0, alloc0, sys1, alloc1;
     grove__fault_counts(&sys0, &alloc0);
     T_OK(run_guarded(s));
@@ -349,7 +336,7 @@ static void sweep(const scenario *s)
             /* Let anything the failure left running (a server's handlers, a late tpool
              * completion) finish, then nothing may be left open. */
             grove_sleep(GROVE_MS(1));
-            int now = count_fds();
+            int now = t_open_fds();
             if (now > fds)
                 T_FAIL("%s, %s call %ld failed: %d fds leaked", s->name, kind == 0 ? "system" : "allocation", i,
                        now - fds);

@@ -9,8 +9,6 @@
 #include "pgserver.h"
 #include <grove/pq.h>
 
-#include <dirent.h>
-
 static t_pg g_pg;
 static grove_pq_pool *g_mon; /* a separate pool for looking at the server */
 
@@ -326,17 +324,6 @@ static void test_bad_input(void)
 
 /* ---- The watch on each connection's socket ----------------------------------------------- */
 
-static int open_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    T_ASSERT(d != NULL);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
 static int exec_int(PGconn *c, const char *sql)
 {
     PGresult *r;
@@ -353,21 +340,22 @@ static void test_socket_watch_follows_connection(void)
     /* grove_pq_exec on a connection of the caller's own waits through a standing watch
      * (a dup of the socket) that libpq's events close on reset and finish: no fd is left
      * behind, and a reset connection (new socket) keeps working. */
-    int n0 = open_fds();
+    int n0 = t_open_fds();
+    T_GT(n0, 0);
     char ci[300];
     snprintf(ci, sizeof ci, "%s application_name=grove-own", g_pg.conninfo);
     PGconn *c = PQconnectdb(ci);
     T_EQ(PQstatus(c), CONNECTION_OK);
     for (int i = 0; i < 20; i++)
         T_EQ(exec_int(c, "SELECT 42"), 42);
-    T_EQ(open_fds(), n0 + 2); /* the socket and the watch's dup */
+    T_EQ(t_open_fds(), n0 + 2); /* the socket and the watch's dup */
     PQreset(c);
     T_EQ(PQstatus(c), CONNECTION_OK);
-    T_EQ(open_fds(), n0 + 1); /* the old socket's watch went with it */
+    T_EQ(t_open_fds(), n0 + 1); /* the old socket's watch went with it */
     T_EQ(exec_int(c, "SELECT 7"), 7);
-    T_EQ(open_fds(), n0 + 2);
+    T_EQ(t_open_fds(), n0 + 2);
     PQfinish(c);
-    T_EQ(open_fds(), n0);
+    T_EQ(t_open_fds(), n0);
     /* A pool's connections likewise. */
     grove_pq_pool *p = make_pool(3, 3);
     for (int i = 0; i < 30; i++) {
@@ -376,7 +364,7 @@ static void test_socket_watch_follows_connection(void)
         PQclear(r);
     }
     T_OK(grove_pq_pool_destroy(p));
-    T_EQ(open_fds(), n0);
+    T_EQ(t_open_fds(), n0);
 }
 
 static const t_case cases[] = {

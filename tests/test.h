@@ -6,6 +6,7 @@
 
 #include <grove.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -89,6 +90,20 @@ static inline int t_run(const t_case *cases, int argc, char **argv)
 
 /* Makes a self-signed certificate for localhost (EC P-256, subjectAltName DNS:localhost)
  * in dir, created if needed: dir/cert.pem and dir/key.pem. Without openssl the test fails. */
+/* How many fds the process has open (entries of /proc/self/fd, "." and ".." included), or
+ * -1 if it cannot tell. For checks that nothing was left open. */
+static inline int t_open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
 /* 1 if Grove was built with TLS. In a build without it (GROVE_WITH_TLS=OFF, make test's
  * portable build) the TLS entry points must fail with ENOTSUP, which is checked here and
  * noted on stderr; the caller then has nothing more to test and returns. */
