@@ -78,6 +78,70 @@ static void test_env_cwd_nonblocking(void)
     T_EQ(errno, ENOENT);
 }
 
+/* opts.fds: each entry lands on 3+i in the child even when the entries' own numbers lie
+ * in that range and are swapped (a naive dup2 sequence would overwrite one with the other);
+ * ours stay close-on-exec and nothing leaks. */
+static void test_pass_fds(void)
+{
+    char *t[] = {"true", NULL};
+    grove_proc *p0 = grove_proc_spawn(t, NULL); /* the hub's own fds exist from here on */
+    T_ASSERT(p0);
+    T_OK(grove_proc_free(p0));
+    int before = t_open_fds();
+    int a[2], b[2];
+    T_OK(pipe2(a, O_CLOEXEC));
+    T_OK(pipe2(b, O_CLOEXEC));
+    int dn = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    T_ASSERT(dn >= 0);
+    int wa = a[1], wb = b[1];
+    int n = (wa > wb ? wa : wb) - 3 + 2;
+    int *fds = malloc((size_t)n * sizeof *fds);
+    for (int i = 0; i < n; i++)
+        fds[i] = dn;
+    fds[wa - 3] = wb; /* the child's fd wa is our pipe b, and the other way round */
+    fds[wb - 3] = wa;
+    char na[16], nb[16];
+    snprintf(na, sizeof na, "%d", wa);
+    snprintf(nb, sizeof nb, "%d", wb);
+    char *argv[] = {"sh", "-c", "echo to-a >&\"$1\"; echo to-b >&\"$2\"", "sh", na, nb, NULL};
+    grove_proc_opts o = {.fds = fds, .nfds = n};
+    grove_proc *p = grove_proc_spawn(argv, &o);
+    T_ASSERT(p);
+    T_ASSERT(fcntl(wa, F_GETFD) & FD_CLOEXEC);
+    T_ASSERT(fcntl(wb, F_GETFD) & FD_CLOEXEC);
+    close(wa);
+    close(wb);
+    close(dn);
+    int st = grove_proc_wait(p);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char buf[32];
+    ssize_t k = grove_read(b[0], buf, sizeof buf);
+    T_EQ(k, 5);
+    T_ASSERT(!memcmp(buf, "to-a\n", 5));
+    k = grove_read(a[0], buf, sizeof buf);
+    T_EQ(k, 5);
+    T_ASSERT(!memcmp(buf, "to-b\n", 5));
+    grove_close(a[0]);
+    grove_close(b[0]);
+    grove_proc_free(p);
+    free(fds);
+    T_EQ(t_open_fds(), before);
+
+    /* Bad lists fail before anything starts. */
+    int neg = -1, closed = 1000;
+    grove_proc_opts bad1 = {.fds = &neg, .nfds = 1};
+    grove_proc_opts bad2 = {.fds = &closed, .nfds = 1};
+    grove_proc_opts bad3 = {.fds = NULL, .nfds = 1};
+    grove_proc_opts bad4 = {.fds = &closed, .nfds = -1};
+    grove_proc_opts bad5 = {.fds = &closed, .nfds = 1025};
+    T_ASSERT(!grove_proc_spawn(t, &bad1) && errno == EINVAL);
+    T_ASSERT(!grove_proc_spawn(t, &bad2) && errno == EBADF);
+    T_ASSERT(!grove_proc_spawn(t, &bad3) && errno == EINVAL);
+    T_ASSERT(!grove_proc_spawn(t, &bad4) && errno == EINVAL);
+    T_ASSERT(!grove_proc_spawn(t, &bad5) && errno == EINVAL);
+    T_EQ(t_open_fds(), before);
+}
+
 static void *waiter(void *arg) { return (void *)(intptr_t)grove_proc_wait(arg); }
 
 static void test_several_waiters(void)
@@ -206,6 +270,7 @@ static const t_case cases[] = {
     T_CASE(test_echo_through_cat),
     T_CASE(test_exit_codes_and_stderr),
     T_CASE(test_env_cwd_nonblocking),
+    T_CASE(test_pass_fds),
     T_CASE(test_several_waiters),
     T_CASE(test_timeout_and_kill),
     T_CASE(test_many_children),

@@ -22,7 +22,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,9 +394,9 @@ enum { W_STARTING, W_RUNNING, W_STOPPING, W_DEAD };
 
 typedef struct worker {
     struct worker *next;
-    pid_t pid;
-    int fd; /* status pipe, read end */
-    int pidfd;
+    grove_proc *proc;
+    pid_t pid; /* for the log and the status page */
+    int fd;    /* status pipe, read end */
     int gen;
     int state;
     int64_t started, last_beat, kill_at;
@@ -453,11 +452,11 @@ static worker *spawn_worker(void)
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
+    /* The listeners become the worker's fds 3.., its status pipe the one after them. */
+    int fds[MAX_BINDS + 1];
     for (int i = 0; i < O.nbind; i++)
-        posix_spawn_file_actions_adddup2(&fa, C.lfd[i], 3 + i); /* dup2 clears close-on-exec */
-    posix_spawn_file_actions_adddup2(&fa, p[1], 3 + O.nbind);
+        fds[i] = C.lfd[i];
+    fds[O.nbind] = p[1];
     char nl[32], mr[48];
     snprintf(nl, sizeof nl, "GROVE_SERVE_NLISTEN=%d", O.nbind);
     long limit = O.max_requests ? O.max_requests + (O.jitter ? random() % (O.jitter + 1) : 0) : 0;
@@ -466,6 +465,15 @@ static worker *spawn_worker(void)
     while (environ[ne])
         ne++;
     char **env = calloc(ne + 4, sizeof *env);
+    worker *w = calloc(1, sizeof *w);
+    if (!env || !w) {
+        free(env);
+        free(w);
+        close(p[0]);
+        close(p[1]);
+        errno = ENOMEM;
+        return NULL;
+    }
     size_t k = 0;
     for (size_t i = 0; i < ne; i++)
         if (strncmp(environ[i], "GROVE_SERVE_", 12) != 0 || !strncmp(environ[i], "GROVE_SERVE_STATUS_URL=", 23))
@@ -474,30 +482,20 @@ static worker *spawn_worker(void)
     env[k++] = nl;
     env[k++] = mr;
     env[k] = NULL;
-    /* The workers start with default signal handling and an empty mask. */
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid;
-    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, C.argv, env);
-    posix_spawnattr_destroy(&at);
-    posix_spawn_file_actions_destroy(&fa);
+    /* The same binary, started afresh with default signal handling and an empty mask. */
+    grove_proc_opts po = {.envp = env, .exe = "/proc/self/exe", .fds = fds, .nfds = O.nbind + 1};
+    w->proc = grove_proc_spawn(C.argv, &po);
+    int e = errno;
     free(env);
     close(p[1]);
-    if (rc != 0) {
+    if (!w->proc) {
         close(p[0]);
-        errno = rc;
+        free(w);
+        errno = e;
         return NULL;
     }
-    worker *w = calloc(1, sizeof *w);
-    w->pid = pid;
+    w->pid = grove_proc_pid(w->proc);
     w->fd = p[0];
-    w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     w->gen = C.gen;
     w->state = W_STARTING;
     w->started = w->last_beat = grove_now();
@@ -527,13 +525,8 @@ static void *worker_reader(void *arg)
         }
     }
     grove_close(w->fd);
-    /* The pipe closes when the worker exits: wait for it (pidfd readable). */
-    if (w->pidfd >= 0)
-        grove_poll_fd(w->pidfd, GROVE_READ);
-    int st = 0;
-    waitpid(w->pid, &st, 0);
-    if (w->pidfd >= 0)
-        close(w->pidfd);
+    /* The pipe closes when the worker exits: reap it. */
+    int st = grove_proc_wait(w->proc);
     int was = w->state;
     w->state = W_DEAD;
     if (!grove_event_ready(&w->ready))
@@ -565,6 +558,7 @@ static void reap_list(void)
         if (w->state == W_DEAD) {
             *pp = w->next;
             grove_event_destroy(&w->ready);
+            grove_proc_free(w->proc); /* already reaped: closes its pidfd */
             free(w);
         } else {
             pp = &w->next;
@@ -578,7 +572,7 @@ static void stop_worker(worker *w, int sig, double grace)
         return;
     w->state = W_STOPPING;
     w->kill_at = grove_now() + (int64_t)(grace * 1e9) + GROVE_SEC(1);
-    kill(w->pid, sig);
+    grove_proc_kill(w->proc, sig);
 }
 
 /* Starts n workers of the current generation and waits until each is ready or died.
@@ -763,7 +757,7 @@ static int controller_main(void)
         fprintf(stderr, "grove-serve: no worker could start (see the messages above)\n");
         for (worker *w = C.workers; w; w = w->next)
             if (w->state != W_DEAD)
-                kill(w->pid, SIGKILL);
+                grove_proc_kill(w->proc, SIGKILL);
         return 1;
     }
     fprintf(stderr, "grove-serve: serving %s with %d worker%s on %s%s\n", O.app ? O.app : "the demo app", C.target,
@@ -810,10 +804,10 @@ static int controller_main(void)
                        (long long)((now - w->last_beat) / 1000000));
                 w->state = W_STOPPING;
                 w->kill_at = now + GROVE_SEC(2);
-                kill(w->pid, SIGABRT);
+                grove_proc_kill(w->proc, SIGABRT);
                 C.restarts++;
             } else if (w->state == W_STOPPING && w->kill_at && now > w->kill_at) {
-                kill(w->pid, SIGKILL);
+                grove_proc_kill(w->proc, SIGKILL);
                 w->kill_at = 0;
             }
         }
@@ -844,7 +838,7 @@ static int controller_main(void)
         if (grove_now() > end) {
             for (worker *w = C.workers; w; w = w->next)
                 if (w->state != W_DEAD)
-                    kill(w->pid, SIGKILL);
+                    grove_proc_kill(w->proc, SIGKILL);
             end = grove_now() + GROVE_SEC(5);
         }
         grove_sleep(GROVE_MS(20));

@@ -8,7 +8,8 @@
  * would need a SIGCHLD signalfd plus waitpid per child, which steals children from other
  * code in the process that reaps its own. Children are started with posix_spawn (vfork
  * speed), an empty signal mask and default dispositions; only the requested pipe ends
- * are inherited (every fd Grove creates is close-on-exec).
+ * and the descriptors listed in grove_proc_opts.fds are inherited (every fd Grove creates
+ * is close-on-exec).
  *
  * Signals (gevent.signal_handler): a handled signal is blocked in the calling OS thread
  * and read from a signalfd by the hub; each delivery runs the handler in a new green
@@ -37,13 +38,20 @@ typedef struct grove_proc_opts {
     unsigned flags;    /* GROVE_PROC_* */
     char *const *envp; /* NULL: our environment */
     const char *cwd;   /* NULL: our directory */
+    const char *exe;   /* the program to run, argv[0] still being its name; NULL: argv[0] */
+    /* Descriptors to hand down, as in systemd's socket activation: fds[i] becomes the
+     * child's fd 3 + i, inheritable, whatever its number here and even if another entry
+     * (or a requested pipe) would overwrite it first. Ours are left as they are. */
+    const int *fds;
+    int nfds; /* entries in fds (0..1024; more is EINVAL, as is a negative fd) */
 } grove_proc_opts;
 
 typedef struct grove_proc grove_proc;
 
-/* Starts argv[0] (searched in PATH) with arguments argv (NULL-terminated). Never
- * switches. Returns the process, or NULL with errno (ENOENT/EACCES: cannot be executed;
- * EINVAL; ENOMEM; ENOSYS: no pidfd support). Nothing is left running on failure. */
+/* Starts opts->exe or else argv[0] (searched in PATH unless it holds a '/') with
+ * arguments argv (NULL-terminated). Never switches. Returns the process, or NULL with errno
+ * (ENOENT/EACCES: cannot be executed; EINVAL; EBADF: an entry of opts->fds is not open;
+ * EMFILE; ENOMEM; ENOSYS: no pidfd support). Nothing is left running on failure. */
 GROVE_API grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts);
 GROVE_API pid_t grove_proc_pid(const grove_proc *p);
 /* Our ends of the pipes (non-blocking, owned by p), or -1 if not requested or closed. */

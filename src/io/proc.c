@@ -27,6 +27,18 @@ struct grove_proc {
 
 static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
+#define GROVE__PROC_MAX_FDS 1024
+
+static void close_moved(int *moved, int n)
+{
+    if (!moved)
+        return;
+    for (int i = 0; i < n; i++)
+        if (moved[i] >= 0)
+            grove__sys_close(moved[i]);
+    free(moved);
+}
+
 grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
 {
     if (!argv || !argv[0]) {
@@ -34,12 +46,41 @@ grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
         return NULL;
     }
     unsigned flags = opts ? opts->flags : 0;
+    int nfds = opts ? opts->nfds : 0;
+    if (nfds < 0 || nfds > GROVE__PROC_MAX_FDS || (nfds && !opts->fds)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    for (int i = 0; i < nfds; i++)
+        if (opts->fds[i] < 0) {
+            errno = EINVAL;
+            return NULL;
+        }
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    int *moved = NULL; /* fds[i] copied above the child's range 0 .. 3+nfds-1, or -1 */
     grove_proc *p = grove__calloc(1, sizeof *p);
     posix_spawn_file_actions_t fa;
     int fa_ok = 0, e = ENOMEM;
-    if (!p)
+    if (!p || (nfds && !(moved = grove__malloc((size_t)nfds * sizeof *moved))))
         goto fail;
+    for (int i = 0; i < nfds; i++)
+        moved[i] = -1;
+    /* A source inside the target range could be overwritten by an earlier dup2 (a pipe's
+     * or another entry's) before its own: copy those out of the way first. */
+    for (int i = 0; i < nfds; i++) {
+        int fd = opts->fds[i];
+        if (fd < 3 + nfds && fd != 3 + i) {
+            int c = grove__sys_fcntl(fd, F_DUPFD_CLOEXEC, 3 + nfds);
+            if (c < 0) {
+                e = -c;
+                goto fail;
+            }
+            moved[i] = c;
+        } else if (grove__sys_fcntl(fd, F_GETFD, 0) < 0) {
+            e = EBADF;
+            goto fail;
+        }
+    }
     p->in = p->out = p->err = p->pidfd = -1;
     int prc = 0;
     if (((flags & GROVE_PROC_STDIN) && (prc = grove__sys_pipe2(pin, O_CLOEXEC)) < 0) ||
@@ -59,6 +100,11 @@ grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
         posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
     else if (flags & GROVE_PROC_STDERR_TO_STDOUT)
         posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    /* fds[i] -> 3+i after the pipes; dup2 onto itself clears close-on-exec (glibc 2.29+,
+     * as POSIX.1-2024 asks). */
+    for (int i = 0; i < nfds; i++)
+        if ((e = posix_spawn_file_actions_adddup2(&fa, moved[i] >= 0 ? moved[i] : opts->fds[i], 3 + i)))
+            goto fail;
     if (opts && opts->cwd && (e = posix_spawn_file_actions_addchdir_np(&fa, opts->cwd)))
         goto fail;
     /* The child starts with default signal dispositions and an empty mask (our hubs may
@@ -71,7 +117,8 @@ grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    e = posix_spawnp(&p->pid, argv[0], &fa, &at, argv, opts && opts->envp ? opts->envp : environ);
+    e = posix_spawnp(&p->pid, opts && opts->exe ? opts->exe : argv[0], &fa, &at, argv,
+                     opts && opts->envp ? opts->envp : environ);
     posix_spawnattr_destroy(&at);
     if (e)
         goto fail;
@@ -84,6 +131,7 @@ grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
     }
     (void)grove__sys_fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
     posix_spawn_file_actions_destroy(&fa);
+    close_moved(moved, nfds);
     if (pin[0] >= 0)
         grove__sys_close(pin[0]);
     if (pout[1] >= 0)
@@ -104,6 +152,7 @@ grove_proc *grove_proc_spawn(char *const argv[], const grove_proc_opts *opts)
 fail:
     if (fa_ok)
         posix_spawn_file_actions_destroy(&fa);
+    close_moved(moved, nfds);
     for (int i = 0; i < 2; i++) {
         if (pin[i] >= 0)
             grove__sys_close(pin[i]);
