@@ -236,8 +236,8 @@ static void test_http10_stream(void)
  * handler with its name, whole or sent byte by byte. */
 static void test_methods(void)
 {
-    static const char *const m[] = {"FOO", "get", "Get", "GETX", "PROPFINDX", "X.Y_Z~!#$%&'*+^`|-9"};
-    for (int i = 0; i < 6; i++) {
+    static const char *const m[] = {"FOO", "GETX", "PROPFINDX", "M-SEARCH2", "X.Y_Z~!#$%&'*+^`|-9"};
+    for (int i = 0; i < 5; i++) {
         char req[256], want[128];
         snprintf(req, sizeof req, "%s /m?q HTTP/1.1\r\nHost: h\r\n\r\n" NEXT, m[i]);
         snprintf(want, sizeof want, "[%s|/m?q|/m|q|h|-]", m[i]);
@@ -247,6 +247,15 @@ static void test_methods(void)
         T_ASSERT(!ask_bytewise(req));
         T_ASSERT(strstr(g_out, want));
         T_ASSERT(strstr(g_out, "[GET|/next|"));
+    }
+    /* lower-case letters: a mangled request (nginx, gunicorn), never a method */
+    static const char *const bad[] = {"get", "Get", "GEt", "foo"};
+    for (int i = 0; i < 4; i++) {
+        char req[256];
+        snprintf(req, sizeof req, "%s /m HTTP/1.1\r\nHost: h\r\n\r\n" NEXT, bad[i]);
+        T_ASSERT(ask(req)); /* closed after the 400 */
+        T_ASSERT(!strncmp(g_out, "HTTP/1.1 400 ", 13));
+        T_ASSERT(!strstr(g_out, "/next"));
     }
     /* with a body: framed as any other request */
     T_ASSERT(!ask("FOO /body HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc" NEXT));

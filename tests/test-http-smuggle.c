@@ -149,7 +149,8 @@ static const bad cases[] = {
     B(" GET /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
     B("GET /x y HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
     B("G@T /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
-    B("GE[T /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0), /* not a token ("get" is one: a method) */
+    B("GE[T /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0), /* not a token */
+    B("get /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),  /* a token, but lower-case: mangled */
     B("GET /x\0 HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
     B("\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
     /* request targets that do not suit the method, or are no valid target (RFC 9112 3.2) */

@@ -103,8 +103,9 @@ GROVE_API size_t grove_http_server_connections(const grove_http_server *srv);
 /* -- The request (all strings NUL-terminated, owned by the request, valid during the
  *    handler call; none of these switches) -- */
 
-/* Method ("GET", "POST", ...): any token, as sent (methods are case-sensitive: "get" is
- * not "GET"; one the handler does not know deserves 501 or 405). */
+/* Method ("GET", "POST", ...): any upper-case token, as sent (methods are case-sensitive;
+ * one the handler does not know deserves 501 or 405). A method with a lower-case letter
+ * ("get") is taken for a mangled request and answered 400, as nginx and gunicorn do. */
 GROVE_API const char *grove_http_req_method(const grove_http_req *req);
 /* Request target as sent ("/a/b?x=1"); path is the part before '?', query the part after
  * it ("" if none). Neither is percent-decoded. An absolute-form target

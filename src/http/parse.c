@@ -625,24 +625,26 @@ static int well_formed_version(const grove__hp *hp, const char *b, size_t end)
            v[7] <= '9';
 }
 
-/* RFC 9110 5.6.2 tchar. */
-static int tchar(unsigned char c)
+/* A method character: RFC 9110 5.6.2's tchar without lower-case letters. Methods are
+ * case-sensitive and every registered one is upper-case; like nginx and gunicorn we take
+ * a lower-case one ("get") for a mangled request, not for a method nobody knows. */
+static int method_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 /* llhttp knows a fixed list of methods and refuses any other; but a method is any token
- * (RFC 9110 9.1), case-sensitive, and one the server does not know is the handler's to
- * answer (501, 405). So when llhttp refused the method of a complete request line that is
- * a token, it is restarted on a stand-in ("GET": no method changes a request's framing
- * for llhttp but CONNECT, which it knows) and the real name is kept. Returns 1 if so. */
+ * (RFC 9110 9.1), and one the server does not know is the handler's to answer (501, 405).
+ * So when llhttp refused the method of a complete request line that is an upper-case
+ * token (method_char), it is restarted on a stand-in ("GET": no method changes a
+ * request's framing for llhttp but CONNECT, which it knows) and the real name is kept.
+ * Returns 1 if so. */
 static int custom_method(grove__hp *hp, const char *b, size_t pos, size_t end)
 {
     if (!hp->is_request || hp->method_len || pos != hp->head_start || hp->line_no == 0)
         return 0;
     size_t i = pos;
-    while (i < end && tchar((unsigned char)b[i]))
+    while (i < end && method_char((unsigned char)b[i]))
         i++;
     if (i == pos || i == end || b[i] != ' ')
         return 0;
