@@ -26,6 +26,16 @@ static void check_head(grove__hp *hp, const char *buf)
     }
     if (hp->is_request && hp->content_length < -1)
         abort();
+    /* A method llhttp did not know is a NUL-terminated token before the target; path,
+     * query and authority lie inside the target. */
+    if (hp->is_request) {
+        uint32_t u = hp->url, ue = hp->url + hp->url_len;
+        if (hp->method_len && (hp->method + hp->method_len >= u || strlen(buf + hp->method) != hp->method_len))
+            abort();
+        if (hp->path < u || hp->path + hp->path_len > ue || (hp->query && (hp->query <= u || hp->query > ue)) ||
+            (hp->auth_len && (hp->auth < u || hp->auth + hp->auth_len > ue)))
+            abort();
+    }
     if (hp->content_length >= 0 && (uint64_t)hp->content_length > hp->lim.max_body && hp->is_request)
         abort();
 }

@@ -149,12 +149,31 @@ static const bad cases[] = {
     B(" GET /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
     B("GET /x y HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
     B("G@T /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
-    B("get /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("GE[T /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0), /* not a token */
+    B("get /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),  /* a token, but lower-case: mangled */
     B("GET /x\0 HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
     B("\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
-    /* Host: required once in HTTP/1.1 */
+    /* request targets that do not suit the method, or are no valid target (RFC 9112 3.2) */
+    B("GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("CONNECT * HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("GET /x#frag HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("GET http://?x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("GET http://user@h/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("GET ftp://h/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    /* the HTTP/2 preface on an HTTP/1.1 server: answered at once, not at the timeout */
+    B("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, 0),
+    /* Host: required once in HTTP/1.1, and a valid uri-host[:port] (RFC 9112 3.2) */
     B("GET /x HTTP/1.1\r\n\r\n", 400, 0),
     B("GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, 0),
+    B("GET /x HTTP/1.1\r\nHost: a b\r\n\r\n", 400, 0),
+    B("GET /x HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, 0),
+    B("GET /x HTTP/1.1\r\nHost: u@h\r\n\r\n", 400, 0),
+    B("GET /x HTTP/1.0\r\nHost: a\"b\r\n\r\n", 400, 0),
+    /* "close" wins over an HTTP/1.0 "keep-alive" (RFC 9112 9.3) */
+    B("GET /x HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", 0, 1),
+    B("GET /x HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", 0, 1),
     /* expectations other than 100-continue */
     B(P "Expect: 101-dance\r\nContent-Length: 0\r\n\r\n", 417, 0),
     /* a body shorter than announced, then a request inside it */

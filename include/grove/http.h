@@ -9,7 +9,9 @@
  * (docs/http.md lists them): bare CR or LF, obs-fold lines, NUL and control bytes in the
  * head, HTTP versions other than 1.0/1.1, duplicate or malformed Content-Length,
  * Content-Length with Transfer-Encoding, unknown or stacked transfer codings,
- * Transfer-Encoding on HTTP/1.0, malformed chunks, and every size limit below. A request
+ * Transfer-Encoding on HTTP/1.0, malformed chunks, a request target whose form does not
+ * suit the method (RFC 9112 3.2), a Host that is no uri-host[:port], and every size limit
+ * below. A request
  * that fails them gets a 4xx (400, 413, 414, 431; 501 for an unknown coding; 505 for a
  * version) with "Connection: close", and the connection is closed: no byte after bad
  * framing is ever read as another request.
@@ -101,17 +103,25 @@ GROVE_API size_t grove_http_server_connections(const grove_http_server *srv);
 /* -- The request (all strings NUL-terminated, owned by the request, valid during the
  *    handler call; none of these switches) -- */
 
-/* Method ("GET", "POST", ...; llhttp's list of methods). */
+/* Method ("GET", "POST", ...): any upper-case token, as sent (methods are case-sensitive;
+ * one the handler does not know deserves 501 or 405). A method with a lower-case letter
+ * ("get") is taken for a mangled request and answered 400, as nginx and gunicorn do. */
 GROVE_API const char *grove_http_req_method(const grove_http_req *req);
 /* Request target as sent ("/a/b?x=1"); path is the part before '?', query the part after
- * it ("" if none). Neither is percent-decoded. */
+ * it ("" if none). Neither is percent-decoded. An absolute-form target
+ * ("http://host:port/a?x=1") is split after its authority (path "/a"; an empty path is
+ * "/", or "*" for OPTIONS), and its host replaces the Host header (RFC 9112 3.2.2). The
+ * path of "OPTIONS *" is "*", that of CONNECT its "host:port". Other forms, other schemes
+ * than http and https, userinfo and fragments ('#') are answered with 400. */
 GROVE_API const char *grove_http_req_target(const grove_http_req *req);
 GROVE_API const char *grove_http_req_path(const grove_http_req *req);
 GROVE_API const char *grove_http_req_query(const grove_http_req *req);
 /* 0 for HTTP/1.0, 1 for HTTP/1.1. */
 GROVE_API int grove_http_req_version_minor(const grove_http_req *req);
 /* A header's value, name matched case-insensitively; NULL if absent; the first value if
- * repeated. Trailers of a chunked body are not included (see grove_http_req_trailer). */
+ * repeated; leading and trailing blanks removed. "Host" gives the authority of an
+ * absolute-form target (see above). Trailers of a chunked body are not included (see
+ * grove_http_req_trailer); iteration (below) shows the header lines as sent. */
 GROVE_API const char *grove_http_req_header(const grove_http_req *req, const char *name);
 /* Iteration: the number of header lines, and the i-th name and value (0 <= i < count).
  * Returns 0, or -EINVAL for a bad index. */
@@ -149,14 +159,17 @@ GROVE_API ssize_t grove_http_req_body(grove_http_req *req, const void **data);
  * are copied. Never switches. Returns 0, -EINVAL, -EALREADY (response started), -ENOMEM. */
 GROVE_API int grove_http_add_header(grove_http_req *req, const char *name, const char *value);
 /* Sends a whole response: status (100..999 except 1xx), headers added so far, an optional
- * Content-Type (NULL for none), Content-Length and the body (not for HEAD requests, 204 or
- * 304). Switches. Returns 0; -EINVAL (bad status or type); -EALREADY (already started);
+ * Content-Type (NULL for none), Content-Length and the body. A HEAD request gets the same
+ * head without the body; a 204, a 304 and a 2xx to CONNECT get neither Content-Length nor
+ * the body (RFC 9110 8.6, 9.3.6). Switches. Returns 0; -EINVAL (bad status or type); -EALREADY (already started);
  * write errors (-EPIPE, -ECONNRESET, -ETIMEDOUT...). */
 GROVE_API int grove_http_respond(grove_http_req *req, int status, const char *content_type, const void *body,
                                  size_t len);
 /* Starts a streamed response: content_length >= 0 announces the length (then exactly that
  * many bytes must be written); -1 streams it chunked (HTTP/1.1) or delimited by closing the
- * connection (HTTP/1.0). Headers are sent with the first write or at grove_http_finish.
+ * connection (HTTP/1.0). A 204, a 304 and a 2xx to CONNECT never have content: their head
+ * carries neither Content-Length nor Transfer-Encoding, and writes are counted and dropped
+ * as for HEAD. Headers are sent with the first write or at grove_http_finish.
  * Never switches. Returns 0, -EINVAL, -EALREADY. */
 GROVE_API int grove_http_start(grove_http_req *req, int status, const char *content_type, int64_t content_length);
 /* Writes body bytes of a started response (as one chunk when chunked). For HEAD they are
@@ -195,8 +208,10 @@ GROVE_API grove_stream *grove_http_take_stream(grove_http_req *req);
 
 /* Routes by method and path. Patterns are exact paths ("/users") or prefixes: a pattern
  * ending in slash-star ("/static/" plus '*') matches "/static/" and everything under it.
- * Method NULL or "*" matches any method. The first matching route in the order added wins. A path that no
- * route matches gets 404; a path matched only for other methods gets 405 with Allow. */
+ * Method NULL or "*" matches any method. The first matching route in the order added wins;
+ * a HEAD request that no route takes goes to the first matching GET route (the server drops
+ * the body). A path that no route matches gets 404; a path matched only for other methods
+ * gets 405 with Allow (which names HEAD where GET is allowed). */
 typedef struct grove_http_router grove_http_router;
 
 /* Returns a router or NULL (ENOMEM). Never switches. */

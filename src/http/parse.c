@@ -243,6 +243,65 @@ static int check_te(grove__hp *hp, const char *v, size_t n, int *chunked_seen, i
     return any ? 0 : fail(hp, 400, "empty Transfer-Encoding");
 }
 
+/* uri-host [":" port] (RFC 3986 3.2.2): reg-name, IPv4 or IP-literal characters. Not
+ * empty-checked here (an empty Host is valid, RFC 9112 3.2), and no userinfo ('@'). */
+static int valid_host(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr("-._~%!$&'()*+,;=:[]", c)))
+            return 0;
+    }
+    return 1;
+}
+
+/* The request target's form must suit the method (RFC 9112 3.2): origin-form ("/path")
+ * for any method but CONNECT, absolute-form ("http://host/path", which a server must
+ * accept) likewise, authority-form ("host:port", llhttp checks it) only for CONNECT, and
+ * asterisk-form only for OPTIONS. A fragment is never part of a target. Splits the target
+ * into path, query and (absolute-form) authority for the server. */
+static int check_target(grove__hp *hp, const char *b, int method)
+{
+    const char *t = b + hp->url;
+    size_t n = hp->url_len, p = 0;
+    if (memchr(t, '#', n))
+        return fail(hp, 400, "fragment in the request target");
+    if (method == HTTP_CONNECT) {
+        if (t[0] == '/' || t[0] == '*' || memchr(t, '/', n))
+            return fail(hp, 400, "CONNECT needs an authority-form target");
+        hp->path = hp->url;
+        hp->path_len = (uint32_t)n;
+        return 0;
+    }
+    if (t[0] == '*') {
+        if (n != 1 || method != HTTP_OPTIONS)
+            return fail(hp, 400, "asterisk-form target for a method other than OPTIONS");
+    } else if (t[0] != '/') {
+        /* absolute-form: only the schemes this server serves, with a host (RFC 9110 4.2.1:
+         * an empty one must be rejected) and without userinfo (4.2.4) */
+        if (n > 7 && !strncasecmp(t, "http://", 7))
+            p = 7;
+        else if (n > 8 && !strncasecmp(t, "https://", 8))
+            p = 8;
+        else
+            return fail(hp, 400, "unsupported request target");
+        size_t a = p;
+        while (a < n && t[a] != '/' && t[a] != '?')
+            a++;
+        if (a == p || !valid_host(t + p, a - p))
+            return fail(hp, 400, "bad host in the request target");
+        hp->auth = hp->url + (uint32_t)p;
+        hp->auth_len = (uint32_t)(a - p);
+        p = a;
+    }
+    const char *q = memchr(t + p, '?', n - p);
+    hp->path = hp->url + (uint32_t)p;
+    hp->path_len = (uint32_t)((q ? (size_t)(q - t) : n) - p);
+    hp->query = q ? (uint32_t)(q + 1 - b) : 0;
+    return 0;
+}
+
 /* Framing and version semantics, checked by us whatever llhttp thought of them. */
 static int check_head(grove__hp *hp)
 {
@@ -276,6 +335,8 @@ static int check_head(grove__hp *hp)
                 return rc;
         } else if (token_eq(name, h->name_len, "host")) {
             nhost++;
+            if (hp->is_request && !valid_host(v, vn))
+                return fail(hp, 400, "bad Host header");
         } else if (hp->is_request && token_eq(name, h->name_len, "expect")) {
             if (!token_eq(v, vn, "100-continue"))
                 return fail(hp, 417, "unsupported expectation");
@@ -301,6 +362,9 @@ static int check_head(grove__hp *hp)
             return fail(hp, 400, hp->http_minor == 1 && !nhost ? "no Host header" : "more than one Host header");
         if (!hp->url_len)
             return fail(hp, 400, "no request target");
+        int rc = check_target(hp, b, hp->method_len ? -1 : (int)ll->method);
+        if (rc)
+            return rc;
         if (ncl && cl > hp->lim.max_body)
             return fail(hp, 413, "request body too large");
     }
@@ -326,7 +390,9 @@ static int on_headers_complete(llhttp_t *ll)
     if (rc)
         return rc;
     hp->head_done = 1;
-    hp->keep_alive = llhttp_should_keep_alive(ll);
+    /* "close" wins over an HTTP/1.0 "keep-alive" in the same header (RFC 9112 9.3), which
+     * llhttp_should_keep_alive lets through. */
+    hp->keep_alive = llhttp_should_keep_alive(ll) && !(ll->flags & F_CONNECTION_CLOSE);
     hp->upgrade = ll->upgrade;
     if (hp->skip_body)
         return 1;
@@ -499,6 +565,7 @@ void grove__hp_next(grove__hp *hp, size_t start)
     hp->keep_alive = hp->upgrade = hp->expect_continue = 0;
     hp->content_length = 0;
     hp->url = hp->url_len = hp->reason = hp->reason_len = 0;
+    hp->method_len = hp->path_len = hp->query = hp->auth_len = 0;
     hp->nhdr = hp->ntrail = 0;
     hp->tlen = 0;
     hp->body_off = hp->body_len = 0;
@@ -540,6 +607,8 @@ static void finish_head(grove__hp *hp, char *b)
     }
     if (hp->url_len)
         b[hp->url + hp->url_len] = 0;
+    if (hp->method_len)
+        b[hp->method + hp->method_len] = 0;
     if (hp->reason_len)
         b[hp->reason + hp->reason_len] = 0;
 }
@@ -556,6 +625,37 @@ static int well_formed_version(const grove__hp *hp, const char *b, size_t end)
            v[7] <= '9';
 }
 
+/* A method character: RFC 9110 5.6.2's tchar without lower-case letters. Methods are
+ * case-sensitive and every registered one is upper-case; like nginx and gunicorn we take
+ * a lower-case one ("get") for a mangled request, not for a method nobody knows. */
+static int method_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* llhttp knows a fixed list of methods and refuses any other; but a method is any token
+ * (RFC 9110 9.1), and one the server does not know is the handler's to answer (501, 405).
+ * So when llhttp refused the method of a complete request line that is an upper-case
+ * token (method_char), it is restarted on a stand-in ("GET": no method changes a
+ * request's framing for llhttp but CONNECT, which it knows) and the real name is kept.
+ * Returns 1 if so. */
+static int custom_method(grove__hp *hp, const char *b, size_t pos, size_t end)
+{
+    if (!hp->is_request || hp->method_len || pos != hp->head_start || hp->line_no == 0)
+        return 0;
+    size_t i = pos;
+    while (i < end && method_char((unsigned char)b[i]))
+        i++;
+    if (i == pos || i == end || b[i] != ' ')
+        return 0;
+    llhttp_reset(&hp->ll);
+    if (llhttp_execute(&hp->ll, "GET", 3) != HPE_OK)
+        return 0;
+    hp->method = (uint32_t)pos;
+    hp->method_len = (uint32_t)(i - pos);
+    return 1;
+}
+
 int grove__hp_feed(grove__hp *hp, char *base, size_t *pos, size_t end)
 {
     if (hp->status)
@@ -569,14 +669,17 @@ again:;
     size_t limit = end;
     /* The head, and the trailer section after the last chunk, pass the line scanner
      * before llhttp sees them (head_end marks how far the scanned section reaches). */
-    int scanning = !hp->head_done || (hp->in_trailers == 2);
+    int scanning = !hp->head_done || (hp->in_trailers == 2), head_scanned = 0;
     if (scanning) {
         if (hp->scan < *pos)
             hp->scan = *pos;
         int r = scan_head(hp, base, end);
         if (r < 0)
             return GROVE__HP_ERROR;
-        limit = r ? hp->head_end : hp->scan;
+        /* llhttp sees the first line only whole, so a method it refuses can be judged
+         * (custom_method) */
+        limit = r ? hp->head_end : hp->line_no ? hp->scan : *pos;
+        head_scanned = r && !hp->head_done;
         if (r && hp->in_trailers == 2)
             hp->in_trailers = 3; /* scanned to its end: llhttp may finish it */
     }
@@ -585,6 +688,18 @@ again:;
     hp->pause_event = GROVE__HP_MORE;
     int was_in_trailers = hp->in_trailers;
     llhttp_errno_t e = llhttp_execute(&hp->ll, base + *pos, limit - *pos);
+    if (e == HPE_INVALID_METHOD && custom_method(hp, base, *pos, limit)) {
+        *pos = hp->method + hp->method_len;
+        e = llhttp_execute(&hp->ll, base + *pos, limit - *pos);
+    }
+    if (e == HPE_OK && head_scanned && !hp->head_done) {
+        /* The head ended but llhttp wants more: its HTTP/2 preface path ("PRI *
+         * HTTP/2.0"), which would otherwise wait for the header timeout. */
+        *pos = limit;
+        int v = well_formed_version(hp, base, limit);
+        fail(hp, v ? 505 : 400, v ? "HTTP version not supported" : "malformed request head");
+        e = HPE_USER;
+    }
     if (e == HPE_OK) {
         *pos = limit;
     } else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {

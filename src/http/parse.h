@@ -45,6 +45,10 @@ typedef struct grove__hp {
     int http_minor, status_code;
     int64_t content_length; /* -1 chunked, -2 until EOF (responses) */
     uint32_t url, url_len, reason, reason_len;
+    /* requests: a method llhttp does not know (offset, length; 0 when it does), and the
+     * target split by check_target: path, query (0: none) and, in absolute-form, the
+     * authority (length 0: none) */
+    uint32_t method, method_len, path, path_len, query, auth, auth_len;
     grove__hp_hdr *hdr;
     unsigned nhdr, ntrail, hcap;
     char *tbuf; /* trailers' bytes */

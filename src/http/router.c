@@ -61,10 +61,30 @@ static int path_match(const route *rt, const char *path)
     return !strcmp(path, rt->pattern);
 }
 
+/* Adds a method to the Allow list, once. Methods are tokens, so one is in the list iff
+ * ", name," is in ", list,". */
+static void allow_add(char *allow, size_t *alen, size_t cap, const char *m)
+{
+    size_t ml = strlen(m);
+    for (const char *p = allow; (p = strstr(p, m)); p += ml)
+        if ((p == allow || p[-1] == ' ') && (p[ml] == ',' || !p[ml]))
+            return;
+    if (*alen + ml + 3 >= cap)
+        return;
+    if (*alen) {
+        memcpy(allow + *alen, ", ", 2);
+        *alen += 2;
+    }
+    memcpy(allow + *alen, m, ml + 1);
+    *alen += ml;
+}
+
 int grove_http_router_handler(grove_http_req *req, void *router)
 {
     grove_http_router *r = router;
     const char *path = grove_http_req_path(req), *method = grove_http_req_method(req);
+    int head = !strcmp(method, "HEAD");
+    const route *get = NULL; /* HEAD falls back to the first GET route (RFC 9110 9.3.2) */
     char allow[256];
     size_t alen = 0;
     allow[0] = 0;
@@ -74,16 +94,14 @@ int grove_http_router_handler(grove_http_req *req, void *router)
             continue;
         if (!rt->method || !strcmp(rt->method, method))
             return rt->h(req, rt->arg);
-        size_t ml = strlen(rt->method);
-        if (!strstr(allow, rt->method) && alen + ml + 3 < sizeof allow) {
-            if (alen) {
-                memcpy(allow + alen, ", ", 2);
-                alen += 2;
-            }
-            memcpy(allow + alen, rt->method, ml + 1);
-            alen += ml;
-        }
+        if (head && !get && !strcmp(rt->method, "GET"))
+            get = rt;
+        allow_add(allow, &alen, sizeof allow, rt->method);
+        if (!strcmp(rt->method, "GET"))
+            allow_add(allow, &alen, sizeof allow, "HEAD");
     }
+    if (get)
+        return get->h(req, get->arg);
     if (alen) {
         int rc = grove_http_add_header(req, "Allow", allow);
         if (rc < 0)

@@ -64,6 +64,7 @@ struct grove_http_req {
     char *pathbuf;
     size_t pathcap;
     const char *path, *query;
+    const char *host; /* absolute-form target: its authority, which overrides Host */
     int body_err;
     int continue_sent;
     char *whole;
@@ -114,6 +115,8 @@ static int append(char **b, size_t *len, size_t *cap, const char *s, size_t n)
 
 const char *grove_http_req_method(const grove_http_req *req)
 {
+    if (req->hp.method_len) /* a method llhttp does not know */
+        return req->io.buf + req->hp.method;
     return llhttp_method_name((llhttp_method_t)req->hp.ll.method);
 }
 
@@ -127,6 +130,9 @@ const char *grove_http_req_header(const grove_http_req *req, const char *name)
 {
     if (!req || !name)
         return NULL;
+    /* RFC 9112 3.2.2: the host of an absolute-form target replaces the Host header. */
+    if (req->host && !strcasecmp(name, "host"))
+        return req->host;
     return grove__hp_header(&req->hp, req->io.buf, name);
 }
 
@@ -186,6 +192,13 @@ static int keep_alive(grove_http_req *c)
     return 1;
 }
 
+/* Responses that never have content, hence neither Content-Length nor Transfer-Encoding
+ * (RFC 9110 8.6, 9.3.6; RFC 9112 6.1): 204, 304, and a 2xx to CONNECT. */
+static int no_content(const grove_http_req *c, int status)
+{
+    return status == 204 || status == 304 || (status < 300 && c->hp.ll.method == HTTP_CONNECT && !c->hp.method_len);
+}
+
 static inline char *put(char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);
@@ -211,7 +224,7 @@ static int build_head(grove_http_req *c, int status, const char *ctype)
     grove_http_server *srv = c->srv;
     const char *reason = grove__http_reason(status), *date = grove__http_date();
     size_t rl = strlen(reason), sl = strlen(srv->server_header), dl = strlen(date), tl = ctype ? strlen(ctype) : 0;
-    int bodyless = status == 204 || status == 304;
+    int bodyless = no_content(c, status);
     if (c->close_delim)
         c->must_close = 1;
     int closing = !keep_alive(c);
@@ -244,9 +257,11 @@ static int build_head(grove_http_req *c, int status, const char *ctype)
     }
     if (c->uhlen)
         p = put(p, c->uh, c->uhlen);
-    if (c->chunked) {
+    if (bodyless) {
+        /* no framing: the head ends the message */
+    } else if (c->chunked) {
         p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
-    } else if (!c->close_delim && !bodyless) {
+    } else if (!c->close_delim) {
         p = PUT_LIT(p, "Content-Length: ");
         p = put_u64(p, (uint64_t)c->resp_cl);
         p = PUT_LIT(p, "\r\n");
@@ -321,7 +336,7 @@ int grove_http_respond(grove_http_req *req, int status, const char *content_type
         return rc;
     req->started = req->head_sent = req->finished = 1;
     req->status = status;
-    int bodyless = status == 204 || status == 304;
+    int bodyless = no_content(req, status);
     req->resp_cl = bodyless ? 0 : (int64_t)len;
     if ((rc = build_head(req, status, content_type)) < 0) {
         req->must_close = 1;
@@ -353,10 +368,12 @@ int grove_http_start(grove_http_req *req, int status, const char *content_type, 
     if (rc)
         return rc;
     req->status = status;
-    req->no_body = req->hp.ll.method == HTTP_HEAD || status == 204 || status == 304;
+    int bodyless = no_content(req, status);
+    req->no_body = req->hp.ll.method == HTTP_HEAD || bodyless;
     if (content_length >= 0) {
         req->resp_cl = content_length;
-    } else if (req->hp.http_minor == 1) {
+    } else if (req->hp.http_minor == 1 || bodyless) {
+        /* Without content (204, 304) nothing is framed: writes are dropped, as for HEAD. */
         req->chunked = 1;
     } else {
         req->close_delim = 1;
@@ -825,7 +842,9 @@ static void send_error(grove_http_req *c, int status, const char *why, int close
     if (build_head(c, status, "text/plain") < 0)
         return;
     struct iovec iov[2] = {{c->out, c->outlen}, {body, (size_t)n}};
-    if (send_iov(c, iov, c->hp.ll.method == HTTP_HEAD && c->hp.head_done ? 1 : 2) == 0)
+    /* A HEAD request gets the head alone, as soon as its method was read (url_len: the
+     * target after it was seen, so ll.method is this request's). */
+    if (send_iov(c, iov, c->hp.ll.method == HTTP_HEAD && c->hp.url_len ? 1 : 2) == 0)
         c->body_sent = (uint64_t)n;
 }
 
@@ -887,22 +906,36 @@ static void reset_request(grove_http_req *c)
     c->body_sent = c->bytes_out = 0;
 }
 
+/* The path and query of the target (split by the parser). An origin-form target without
+ * a query is its own path; otherwise the path is copied out, and in absolute-form the
+ * authority too (an empty path is "/", or "*" for OPTIONS: RFC 9112 3.2.4). */
 static int set_path(grove_http_req *c)
 {
-    const char *t = grove_http_req_target(c);
-    const char *q = strchr(t, '?');
-    if (!q) {
-        c->path = t;
-        c->query = "";
+    const grove__hp *hp = &c->hp;
+    const char *b = c->io.buf;
+    c->host = NULL;
+    c->query = hp->query ? b + hp->query : "";
+    if (!hp->query && !hp->auth_len) {
+        c->path = b + hp->url;
         return 0;
     }
-    size_t n = (size_t)(q - t);
-    if (grow(&c->pathbuf, &c->pathcap, n + 1))
+    size_t n = hp->path_len;
+    const char *p = b + hp->path;
+    if (!n) {
+        p = hp->ll.method == HTTP_OPTIONS && !hp->method_len ? "*" : "/";
+        n = 1;
+    }
+    if (grow(&c->pathbuf, &c->pathcap, n + 1 + hp->auth_len + 1))
         return -ENOMEM;
-    memcpy(c->pathbuf, t, n);
+    memcpy(c->pathbuf, p, n);
     c->pathbuf[n] = 0;
     c->path = c->pathbuf;
-    c->query = q + 1;
+    if (hp->auth_len) {
+        char *h = c->pathbuf + n + 1;
+        memcpy(h, b + hp->auth, hp->auth_len);
+        h[hp->auth_len] = 0;
+        c->host = h;
+    }
     return 0;
 }
 
@@ -960,6 +993,7 @@ static void serve_request(grove_http_req *c)
     log_request(c);
     srv->requests++;
     c->served++;
+    c->host = NULL;
 }
 
 static void conn_main(int fd, void *arg)
