@@ -728,6 +728,64 @@ static void test_router_and_log(void)
     unlink(logpath);
 }
 
+static int count_in(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* grove_http_server_reopen_log: after a rename, lines go to a fresh file at the path; a
+ * path that cannot be opened is an error and the old file stays in use. */
+static void test_log_reopen(void)
+{
+    char dir[64], path[96], old[104];
+    snprintf(dir, sizeof dir, "/tmp/grove-http-rot-XXXXXX");
+    T_ASSERT(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/access.log", dir);
+    snprintf(old, sizeof old, "%s.1", path);
+    grove_http_server_opts o = {.handler = h_named, .arg = "x", .access_log = path};
+    t_srv s;
+    t_srv_start(&s, &o);
+    const char r1[] = "GET /one HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char r2[] = "GET /two HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char r3[] = "GET /three HTTP/1.1\r\nHost: x\r\n\r\n";
+    t_exchange(&s, r1, sizeof r1 - 1, g_out, sizeof g_out, NULL);
+    grove_sleep(GROVE_MS(300)); /* written out */
+    T_OK(rename(path, old));
+    T_OK(grove_http_server_reopen_log(s.srv));
+    grove_sleep(GROVE_MS(300)); /* the writer switched */
+    t_exchange(&s, r2, sizeof r2 - 1, g_out, sizeof g_out, NULL);
+    grove_sleep(GROVE_MS(300));
+    T_EQ(count_in(old, "/one"), 1);
+    T_EQ(count_in(path, "/two"), 1);
+    T_EQ(count_in(old, "/two"), 0);
+    /* The path is now a directory: the reopen fails and the current file keeps the lines. */
+    char moved[112];
+    snprintf(moved, sizeof moved, "%s.2", path);
+    T_OK(rename(path, moved));
+    T_OK(mkdir(path, 0755));
+    T_EQ(grove_http_server_reopen_log(s.srv), -EISDIR);
+    t_exchange(&s, r3, sizeof r3 - 1, g_out, sizeof g_out, NULL);
+    T_EQ(t_srv_stop(&s, GROVE_SEC(1)), 0); /* flushes */
+    T_EQ(count_in(moved, "/three"), 1);
+    /* No file of its own: nothing to do. */
+    grove_http_server_opts o2 = {.handler = h_named, .arg = "x", .access_log = "-"};
+    t_srv_start(&s, &o2);
+    T_EQ(grove_http_server_reopen_log(s.srv), 0);
+    T_EQ(grove_http_server_reopen_log(NULL), -EINVAL);
+    T_EQ(t_srv_stop(&s, GROVE_SEC(1)), 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    T_EQ(system(cmd), 0);
+}
+
 /* ---- HTTPS ----------------------------------------------------------------------------------- */
 
 static void test_https_with_curl(void)
@@ -788,6 +846,7 @@ int main(int argc, char **argv)
         T_CASE(test_slow_clients),
         T_CASE(test_graceful_stop),
         T_CASE(test_router_and_log),
+        T_CASE(test_log_reopen),
         T_CASE(test_https_with_curl),
         {NULL, NULL},
     };

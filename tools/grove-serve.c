@@ -10,6 +10,7 @@
  *   SIGHUP   graceful reload: new workers start and accept before the old ones stop
  *   SIGTERM  graceful stop     SIGINT, SIGQUIT  quick stop
  *   SIGTTIN  one worker more   SIGTTOU          one worker fewer
+ *   SIGUSR1  reopen the access log (after log rotation), in every worker and hub
  */
 #include <grove.h>
 #include <grove/app.h>
@@ -270,6 +271,18 @@ static void on_term(int signo, void *arg)
 
 static void on_quit(int signo, void *arg) { _exit(0); }
 
+/* SIGUSR1: every hub reopens its access log; the extra hubs notice the generation. */
+static grove_http_server *g_srv[MAX_BINDS];
+static _Atomic int g_log_gen;
+static void on_usr1(int signo, void *arg)
+{
+    for (int i = 0; i < g_nlisten; i++)
+        if (g_srv[i] && grove_http_server_reopen_log(g_srv[i]) < 0)
+            fprintf(stderr, "grove-serve: worker %d: cannot reopen %s: %s\n", (int)getpid(), O.access_log,
+                    strerror(errno));
+    g_log_gen++;
+}
+
 static grove_http_server_opts server_opts(void)
 {
     grove_http_server_opts so = {
@@ -283,12 +296,18 @@ static _Atomic uint64_t g_extra_requests[256], g_extra_conns[256];
 static void *extra_hub(void *arg)
 {
     int me = (int)(intptr_t)arg;
-    grove_http_server_opts so = server_opts();
-    so.access_log = NULL; /* one writer per file */
+    grove_http_server_opts so = server_opts(); /* its own appending writer of the access log */
     grove_http_server *srv[MAX_BINDS];
     for (int i = 0; i < g_nlisten; i++)
         srv[i] = grove_http_server_start(3 + i, &so);
+    int log_gen = g_log_gen;
     while (!g_stop_worker) {
+        if (log_gen != g_log_gen) {
+            log_gen = g_log_gen;
+            for (int i = 0; i < g_nlisten; i++)
+                if (srv[i])
+                    grove_http_server_reopen_log(srv[i]);
+        }
         /* Counts for the heartbeat, which the main hub writes. */
         uint64_t r = 0, c = 0;
         for (int i = 0; i < g_nlisten; i++)
@@ -334,8 +353,9 @@ static int worker_main(void)
     grove_signal_handle(SIGTERM, on_term, NULL);
     grove_signal_handle(SIGINT, on_quit, NULL);
     grove_signal_handle(SIGQUIT, on_quit, NULL);
+    grove_signal_handle(SIGUSR1, on_usr1, NULL); /* before the extra hubs: they inherit the mask */
     grove_http_server_opts so = server_opts();
-    grove_http_server *srv[MAX_BINDS];
+    grove_http_server **srv = g_srv;
     for (int i = 0; i < g_nlisten; i++) {
         srv[i] = grove_http_server_start(3 + i, &so);
         if (!srv[i]) {
@@ -401,6 +421,7 @@ typedef struct worker {
     int state;
     int64_t started, last_beat, kill_at;
     int killed_sig;
+    int ready_seen, usr1_due; /* its signal handlers are in place; a SIGUSR1 waits for that */
     uint64_t requests, connections;
     grove_event ready; /* sent 1 when READY, 0 when it died first */
 } worker;
@@ -420,7 +441,7 @@ static struct {
     int fails;
     time_t app_mtime;
     grove_event wake; /* a signal to act on */
-    int pending_hup, pending_term, pending_quit, pending_ttin, pending_ttou;
+    int pending_hup, pending_term, pending_quit, pending_ttin, pending_ttou, pending_usr1;
 } C;
 
 __attribute__((format(printf, 1, 2))) static void logmsg(const char *fmt, ...)
@@ -519,6 +540,11 @@ static void *worker_reader(void *arg)
         w->last_beat = grove_now();
         w->requests = r.requests;
         w->connections = r.connections;
+        if (r.type == REC_READY && !w->ready_seen) {
+            w->ready_seen = 1;
+            if (w->usr1_due)
+                grove_proc_kill(w->proc, SIGUSR1);
+        }
         if (r.type == REC_READY && w->state == W_STARTING) {
             w->state = W_RUNNING;
             grove_event_send(&w->ready, (void *)1);
@@ -632,6 +658,7 @@ static void on_signal(int signo, void *arg)
     case SIGQUIT: C.pending_quit = 1; break;
     case SIGTTIN: C.pending_ttin++; break;
     case SIGTTOU: C.pending_ttou++; break;
+    case SIGUSR1: C.pending_usr1 = 1; break;
     }
     grove_event_send(&C.wake, NULL);
 }
@@ -744,7 +771,7 @@ static int controller_main(void)
         setenv("GROVE_SERVE_STATUS_URL", url, 1);
     }
     grove_event_init(&C.wake);
-    int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU};
+    int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGUSR1};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         grove_signal_handle(sigs[i], on_signal, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -779,6 +806,19 @@ static int controller_main(void)
         if (C.pending_term) {
             C.stopping = 1;
             break;
+        }
+        if (C.pending_usr1) {
+            C.pending_usr1 = 0;
+            int n = 0;
+            for (worker *w = C.workers; w; w = w->next) {
+                if (w->state == W_DEAD)
+                    continue;
+                if (w->ready_seen)
+                    n += grove_proc_kill(w->proc, SIGUSR1) == 0;
+                else
+                    w->usr1_due = 1;
+            }
+            logmsg("SIGUSR1: %d workers reopen the access log", n);
         }
         if (C.pending_hup) {
             C.pending_hup = 0;

@@ -96,6 +96,13 @@ GROVE_API grove_http_server *grove_http_server_start(int listen_fd, const grove_
  * Returns the number of connections that had to be killed (>= 0), or -errno. */
 GROVE_API int grove_http_server_stop(grove_http_server *srv, int64_t grace_ns);
 
+/* Reopens the access log file by its path (log rotation: rename the file, then call this,
+ * as nginx and gunicorn do on SIGUSR1). Lines gathered before the call are written to the
+ * old file; the server switches to the new one at the log writer's next pass (within
+ * 100 ms). Call it on the server's hub. Never switches. Returns 0 (also when the log is
+ * stderr or off), or -errno of open (the old file stays in use). */
+GROVE_API int grove_http_server_reopen_log(grove_http_server *srv);
+
 /* Requests answered so far (any status), and connections open now. Never switch. */
 GROVE_API uint64_t grove_http_server_requests(const grove_http_server *srv);
 GROVE_API size_t grove_http_server_connections(const grove_http_server *srv);

@@ -38,6 +38,8 @@ struct grove_http_server {
     uint64_t requests;
     /* access log: lines gather here and a green thread writes them out */
     int log_fd, log_fmt, log_own;
+    int log_next;   /* a reopened file the log thread switches to, or -1 */
+    char *log_path; /* when log_own */
     char *log, *log_spare;
     size_t loglen, logcap, sparecap;
     grove_thread *log_thread;
@@ -797,6 +799,26 @@ static void log_flush(grove_http_server *srv)
         srv->log_spare = b;
         srv->sparecap = cap;
     }
+    if (srv->log_next >= 0) { /* lines gathered before the reopen went to the old file */
+        close(srv->log_fd);
+        srv->log_fd = srv->log_next;
+        srv->log_next = -1;
+    }
+}
+
+int grove_http_server_reopen_log(grove_http_server *srv)
+{
+    if (!srv)
+        return -EINVAL;
+    if (!srv->log_own)
+        return 0;
+    int fd = open(srv->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (srv->log_next >= 0)
+        close(srv->log_next);
+    srv->log_next = fd;
+    return 0;
 }
 
 static void *log_main(void *arg)
@@ -1094,7 +1116,7 @@ grove_http_server *grove_http_server_start(int listen_fd, const grove_http_serve
     grove__http_limits_fill(&srv->lim, &opts->limits);
     srv->tls = opts->tls;
     srv->server_header = strdup(opts->server_header ? opts->server_header : "grove");
-    srv->log_fd = -1;
+    srv->log_fd = srv->log_next = -1;
     srv->log_fmt = opts->access_log_format;
     if (!srv->server_header || !grove__http_valid_value(srv->server_header)) {
         errno = srv->server_header ? EINVAL : ENOMEM;
@@ -1108,6 +1130,10 @@ grove_http_server *grove_http_server_start(int listen_fd, const grove_http_serve
             if (srv->log_fd < 0)
                 goto fail;
             srv->log_own = 1;
+            if (!(srv->log_path = strdup(opts->access_log))) {
+                errno = ENOMEM;
+                goto fail;
+            }
         }
         grove_spawn_attr la = {.name = "http access log", .service = 1};
         srv->log_thread = grove_spawn_opts(&la, log_main, srv);
@@ -1141,6 +1167,7 @@ fail:;
     }
     if (srv->log_own)
         close(srv->log_fd);
+    free(srv->log_path);
     free(srv->server_header);
     free(srv);
     errno = e;
@@ -1192,6 +1219,7 @@ int grove_http_server_stop(grove_http_server *srv, int64_t grace_ns)
     }
     if (srv->log_own)
         close(srv->log_fd);
+    free(srv->log_path);
     free(srv->log);
     free(srv->log_spare);
     free(srv->server_header);
