@@ -5,6 +5,9 @@
  *   grove-pq hubs2 CONNINFO CLIENTS CONNS SECONDS QUERY    as green, split over two OS threads
  *                                                           with a hub and a pool each (how a
  *                                                           Grove program uses a second core)
+ *   grove-pq pipeline CONNINFO CLIENTS CONNS SECONDS QUERY as green, with the pool's pipelining
+ *                                                           on (grove_pq_opts.pipeline = 16:
+ *                                                           queries share the connections)
  * QUERY is "select1" (SELECT 1) or "param" (SELECT $1::int + 1, a parameter per query).
  * Prints queries/s and the client process's CPU microseconds per query; the last stdout
  * line is queries/s. bench/pq_gevent.py runs the same workload with psycopg2 under gevent;
@@ -23,6 +26,7 @@ static volatile int g_stop;
 static _Atomic long g_queries;
 static grove_pq_pool *g_pool;          /* green: main's pool (measure() sleeps greenly) */
 static __thread grove_pq_pool *t_pool; /* the pool of the calling hub */
+static size_t g_pipeline;              /* grove_pq_opts.pipeline */
 
 static double cpu_us(void)
 {
@@ -109,7 +113,8 @@ static __thread int t_nclients;
 
 static int start_green(int clients, int conns, int base)
 {
-    grove_pq_opts o = {.conninfo = g_conninfo, .min_size = (size_t)conns, .max_size = (size_t)conns};
+    grove_pq_opts o = {
+        .conninfo = g_conninfo, .min_size = (size_t)conns, .max_size = (size_t)conns, .pipeline = g_pipeline};
     int rc = grove_pq_pool_new(&o, &t_pool);
     if (rc < 0) {
         fprintf(stderr, "pool: %s\n", grove_pq_last_error());
@@ -148,7 +153,7 @@ static void *hub_main(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 7) {
-        fprintf(stderr, "usage: grove-pq green|hubs2|threads CONNINFO CLIENTS CONNS SECONDS select1|param\n");
+        fprintf(stderr, "usage: grove-pq green|hubs2|pipeline|threads CONNINFO CLIENTS CONNS SECONDS select1|param\n");
         return 2;
     }
     g_conninfo = argv[2];
@@ -178,10 +183,13 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
         return 0;
     }
+    int pipe = !strcmp(argv[1], "pipeline");
+    if (pipe)
+        g_pipeline = 16;
     if (start_green(clients, conns, 0) < 0)
         return 1;
     g_pool = t_pool;
-    measure(secs, "green", clients, conns);
+    measure(secs, pipe ? "pipeline" : "green", clients, conns);
     finish_green();
     return 0;
 }

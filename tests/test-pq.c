@@ -367,6 +367,217 @@ static void test_socket_watch_follows_connection(void)
     T_EQ(t_open_fds(), n0);
 }
 
+/* ---- Pipelined grove_pq_query (grove_pq_opts.pipeline) ------------------------------------ */
+
+static grove_pq_pool *make_pipe_pool(size_t max, size_t depth)
+{
+    grove_pq_opts o = {.conninfo = g_pg.conninfo, .min_size = 1, .max_size = max, .pipeline = depth};
+    grove_pq_pool *p;
+    T_OK(grove_pq_pool_new(&o, &p));
+    return p;
+}
+
+typedef struct pq_job {
+    const char *sql;
+    int arg;
+    int64_t timeout; /* 0: none */
+    int rc;
+    ExecStatusType st;
+    long value; /* first column of the first row, if any */
+} pq_job;
+
+static void *pipe_job(void *arg)
+{
+    pq_job *j = arg;
+    char v[16];
+    snprintf(v, sizeof v, "%d", j->arg);
+    const char *vals[1] = {v};
+    grove_timeout to;
+    if (j->timeout)
+        grove_timeout_start(&to, j->timeout);
+    PGresult *r = NULL;
+    j->rc = grove_pq_query(g_pool, j->sql, strchr(j->sql, '$') ? 1 : 0, vals, &r);
+    if (j->timeout)
+        grove_timeout_end(&to);
+    if (j->rc == 0) {
+        j->st = PQresultStatus(r);
+        j->value = j->st == PGRES_TUPLES_OK && PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
+        PQclear(r);
+    }
+    return NULL;
+}
+
+static void *pipe_many(void *arg)
+{
+    int base = (int)(intptr_t)arg;
+    for (int i = 0; i < 20; i++) {
+        pq_job j = {.sql = "SELECT $1::int + 1", .arg = base + i};
+        pipe_job(&j);
+        if (j.rc != 0 || j.st != PGRES_TUPLES_OK || j.value != base + i + 1)
+            return (void *)(intptr_t)-1;
+    }
+    return NULL;
+}
+
+/* 200 green threads x 20 queries over 4 connections, 8 in flight on each: every answer
+ * goes to its own caller, and the pool's limit holds on our side and the server's. */
+static void test_pipeline_results_in_order(void)
+{
+    g_pool = make_pipe_pool(4, 8);
+    g_stop = 0;
+    g_max_open = 0;
+    g_max_server = 0;
+    grove_thread *mon = grove_spawn(monitor, NULL);
+    grove_thread *t[200];
+    for (int i = 0; i < 200; i++)
+        t[i] = grove_spawn(pipe_many, (void *)(intptr_t)(i * 1000));
+    for (int i = 0; i < 200; i++) {
+        void *r;
+        T_OK(grove_join(t[i], &r));
+        T_EQ((intptr_t)r, 0);
+    }
+    g_stop = 1;
+    T_OK(grove_join(mon, NULL));
+    T_LE(g_max_open, 4);
+    T_LE(g_max_server, 4);
+    T_GE(g_max_open, 2);
+    /* Every connection went back to the pool when its pipeline emptied. */
+    T_EQ(grove_pq_pool_idle(g_pool), grove_pq_pool_open(g_pool));
+    T_EQ(grove_pq_pool_waiting(g_pool), 0);
+    T_OK(grove_pq_pool_destroy(g_pool));
+}
+
+/* An SQL error touches no neighbour; BEGIN is refused (it would hold the queries behind
+ * it in its transaction); a second statement is libpq's error; the pool goes on. */
+static void test_pipeline_errors_isolated(void)
+{
+    g_pool = make_pipe_pool(1, 16);
+    pq_job j[12];
+    grove_thread *t[12];
+    for (int i = 0; i < 12; i++) {
+        j[i] = (pq_job){.sql = i % 3 == 1 ? "SELECT 1 / ($1::int - $1::int)" : "SELECT $1::int * 3", .arg = i};
+        t[i] = grove_spawn(pipe_job, &j[i]);
+    }
+    /* All twelve are in flight on the one connection: nobody waits for it. */
+    grove_sleep(GROVE_MS(1));
+    T_EQ(grove_pq_pool_waiting(g_pool), 0);
+    T_EQ(grove_pq_pool_idle(g_pool), 0);
+    for (int i = 0; i < 12; i++) {
+        T_OK(grove_join(t[i], NULL));
+        T_EQ(j[i].rc, 0);
+        if (i % 3 == 1) {
+            T_EQ(j[i].st, PGRES_FATAL_ERROR); /* division by zero, for this one only */
+        } else {
+            T_EQ(j[i].st, PGRES_TUPLES_OK);
+            T_EQ(j[i].value, 3 * i);
+        }
+    }
+    pq_job b = {.sql = "BEGIN"};
+    pipe_job(&b);
+    T_EQ(b.rc, -EINVAL);
+    T_ASSERT(strstr(grove_pq_last_error(), "transaction"));
+    pq_job two = {.sql = "SELECT 1; SELECT 2"};
+    pipe_job(&two);
+    T_EQ(two.rc, 0);
+    T_EQ(two.st, PGRES_FATAL_ERROR);
+    /* A transaction through grove_pq_get still works on the same pool. */
+    PGconn *c;
+    T_OK(grove_pq_get(g_pool, &c));
+    PGresult *r;
+    T_OK(grove_pq_exec(c, "BEGIN", 0, NULL, &r));
+    PQclear(r);
+    T_EQ(PQtransactionStatus(c), PQTRANS_INTRANS);
+    T_OK(grove_pq_put(g_pool, c)); /* rolled back */
+    pq_job after = {.sql = "SELECT $1::int + 40", .arg = 2};
+    pipe_job(&after);
+    T_EQ(after.rc, 0);
+    T_EQ(after.value, 42);
+    T_EQ(grove_pq_pool_open(g_pool), 1);
+    T_OK(grove_pq_pool_destroy(g_pool));
+}
+
+/* A caller that times out or is killed leaves the line: the ones queued behind it on the
+ * same connection still get their own answers, whether it was reading for them or not. */
+static void test_pipeline_interrupted(void)
+{
+    g_pool = make_pipe_pool(1, 16);
+    for (int reader_first = 0; reader_first < 2; reader_first++) {
+        pq_job slow = {.sql = "SELECT $1::int, pg_sleep(0.3)", .arg = 1, .timeout = GROVE_MS(50)};
+        pq_job mid = {.sql = "SELECT $1::int, pg_sleep(0.2)", .arg = 2};
+        pq_job fast[8];
+        grove_thread *ts = NULL, *tm = NULL, *tf[8];
+        if (reader_first) { /* the slow one is first in line: it reads for everybody */
+            ts = grove_spawn(pipe_job, &slow);
+            grove_yield();
+        }
+        tm = grove_spawn(pipe_job, &mid);
+        grove_yield();
+        if (!reader_first) { /* queued behind mid: it only waits */
+            ts = grove_spawn(pipe_job, &slow);
+            grove_yield();
+        }
+        for (int i = 0; i < 8; i++) {
+            fast[i] = (pq_job){.sql = "SELECT $1::int + 100", .arg = i};
+            tf[i] = grove_spawn(pipe_job, &fast[i]);
+        }
+        T_OK(grove_join(ts, NULL));
+        T_EQ(slow.rc, -ETIMEDOUT);
+        T_OK(grove_join(tm, NULL));
+        T_EQ(mid.rc, 0);
+        T_EQ(mid.st, PGRES_TUPLES_OK);
+        T_EQ(mid.value, 2);
+        for (int i = 0; i < 8; i++) {
+            T_OK(grove_join(tf[i], NULL));
+            T_EQ(fast[i].rc, 0);
+            T_EQ(fast[i].value, 100 + i);
+        }
+    }
+    /* Killed while alone in line: its result is drained and the connection comes back. */
+    pq_job lone = {.sql = "SELECT $1::int, pg_sleep(0.2)", .arg = 5};
+    grove_thread *t = grove_spawn(pipe_job, &lone);
+    grove_sleep(GROVE_MS(30));
+    T_OK(grove_kill(t));
+    T_OK(grove_join(t, NULL));
+    T_EQ(lone.rc, -ECANCELED);
+    T_EQ(grove_pq_pool_open(g_pool), 1);
+    T_EQ(grove_pq_pool_idle(g_pool), 1);
+    pq_job again = {.sql = "SELECT $1::int", .arg = 7};
+    pipe_job(&again);
+    T_EQ(again.rc, 0);
+    T_EQ(again.value, 7);
+    T_OK(grove_pq_pool_destroy(g_pool));
+}
+
+/* The server ends the session under a full pipeline: every caller gets an error, none a
+ * wrong answer, and the pool opens a new connection for the next query. */
+static void test_pipeline_connection_lost(void)
+{
+    g_pool = make_pipe_pool(1, 16);
+    pq_job j[10];
+    grove_thread *t[10];
+    for (int i = 0; i < 10; i++) {
+        j[i] = (pq_job){.sql = "SELECT $1::int, pg_sleep(0.05)", .arg = i};
+        t[i] = grove_spawn(pipe_job, &j[i]);
+    }
+    grove_sleep(GROVE_MS(20));
+    mon_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = "
+              "'grove-test' AND backend_type = 'client backend'");
+    int errors = 0;
+    for (int i = 0; i < 10; i++) {
+        T_OK(grove_join(t[i], NULL));
+        if (j[i].rc < 0)
+            errors++;
+        else if (j[i].st == PGRES_TUPLES_OK)
+            T_EQ(j[i].value, i); /* its own answer */
+    }
+    T_GE(errors, 1);
+    pq_job again = {.sql = "SELECT $1::int", .arg = 9};
+    pipe_job(&again);
+    T_EQ(again.rc, 0);
+    T_EQ(again.value, 9);
+    T_OK(grove_pq_pool_destroy(g_pool));
+}
+
 static const t_case cases[] = {
     T_CASE(test_thousand_threads_pool_of_ten),
     T_CASE(test_timeout_and_kill_cancel_on_server),
@@ -374,6 +585,10 @@ static const t_case cases[] = {
     T_CASE(test_knobs),
     T_CASE(test_bad_input),
     T_CASE(test_socket_watch_follows_connection),
+    T_CASE(test_pipeline_results_in_order),
+    T_CASE(test_pipeline_errors_isolated),
+    T_CASE(test_pipeline_interrupted),
+    T_CASE(test_pipeline_connection_lost),
     {0},
 };
 

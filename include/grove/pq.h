@@ -44,7 +44,12 @@ typedef struct grove_pq_opts {
     int64_t max_age_ns;         /* older than this: closed when next idle; 0 = never */
     int64_t check_after_ns;     /* idle longer than this when handed out: checked with a
                                     round trip first; 0 = 1 s; < 0 = never */
+    size_t pipeline;            /* grove_pq_query only: queries in flight per connection
+                                   (libpq pipeline mode); 0 or 1 = one at a time; at most
+                                   GROVE_PQ_MAX_PIPELINE. See grove_pq_query. */
 } grove_pq_opts;
+
+#define GROVE_PQ_MAX_PIPELINE 1024
 
 /* Makes a pool and opens min_size connections. Switches (to connect).
  * Returns 0 and *out, or -errno (-EINVAL for bad options; connection errors). */
@@ -67,7 +72,21 @@ GROVE_API int grove_pq_put(grove_pq_pool *p, PGconn *conn);
  * PQclear; check PQresultStatus), or -errno. On -ETIMEDOUT / -ECANCELED the query was
  * cancelled on the server. Switches. */
 GROVE_API int grove_pq_exec(PGconn *conn, const char *sql, int nparams, const char *const *values, PGresult **res);
-/* grove_pq_get + grove_pq_exec + grove_pq_put. Switches. */
+/* grove_pq_get + grove_pq_exec + grove_pq_put. Switches.
+ *
+ * With opts.pipeline > 1 instead, queries share connections: up to that many are in
+ * flight on one connection at once, each with a Sync of its own (libpq pipeline mode), so
+ * each is its own implicit transaction and an error in one touches no other. Answers
+ * come back in order and one waiting caller reads them for all. What changes for the
+ * caller: sql must be one statement (the extended protocol, also without parameters);
+ * COPY is refused by libpq; a statement that leaves a transaction open (BEGIN) fails
+ * with -EINVAL and its connection is discarded, the queries queued behind it on that
+ * connection failing with -ECONNABORTED (take a connection with grove_pq_get for
+ * transactions and session state); and a query whose caller is killed or times out is
+ * not cancelled on the server (others may be queued behind it): it runs to its end and
+ * its result is dropped. A connection is taken from the pool when no pipeline has room
+ * and one can be had, and given back when its last query is answered, so grove_pq_get
+ * and the pool's limits work as before. */
 GROVE_API int grove_pq_query(grove_pq_pool *p, const char *sql, int nparams, const char *const *values, PGresult **res);
 
 /* Open connections (idle plus handed out), idle ones, and green threads waiting. */

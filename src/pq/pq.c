@@ -233,6 +233,8 @@ typedef struct pconn {
     int out;
 } pconn;
 
+typedef struct pipeconn pipeconn;
+
 struct grove_pq_pool {
     char *conninfo;
     grove_pq_opts o;
@@ -240,6 +242,11 @@ struct grove_pq_pool {
     size_t n, cap;
     grove_sem slots; /* max_size permits: one per connection that may be out */
     size_t waiting;
+    /* pipelined grove_pq_query (o.pipeline > 1): connections taken from the pool in
+     * libpq's pipeline mode, and permits for max_size * pipeline queries in flight */
+    pipeconn **pipes;
+    size_t npipes;
+    grove_sem pipe_space;
 };
 
 static void close_at(grove_pq_pool *p, size_t i)
@@ -282,7 +289,8 @@ static void prune(grove_pq_pool *p)
 int grove_pq_pool_new(const grove_pq_opts *o, grove_pq_pool **out)
 {
     if (!o || !out || !o->conninfo || o->max_size == 0 || o->min_size > o->max_size || o->connect_timeout_ns < 0 ||
-        o->max_idle_ns < 0 || o->max_age_ns < 0)
+        o->max_idle_ns < 0 || o->max_age_ns < 0 || o->pipeline > GROVE_PQ_MAX_PIPELINE ||
+        o->max_size > GROVE_PQ_MAX_PIPELINE * 1024)
         return -EINVAL;
     grove_pq_pool *p = calloc(1, sizeof *p);
     if (!p)
@@ -299,6 +307,16 @@ int grove_pq_pool_new(const grove_pq_opts *o, grove_pq_pool **out)
     }
     p->o.conninfo = p->conninfo;
     grove_sem_init(&p->slots, (long)o->max_size);
+    if (p->o.pipeline > 1) {
+        p->pipes = calloc(o->max_size, sizeof *p->pipes);
+        if (!p->pipes) {
+            grove_sem_destroy(&p->slots);
+            free(p->conninfo);
+            free(p);
+            return -ENOMEM;
+        }
+    }
+    grove_sem_init(&p->pipe_space, (long)(o->max_size * (p->o.pipeline > 1 ? p->o.pipeline : 1)));
     for (size_t i = 0; i < o->min_size; i++) {
         PGconn *c;
         int rc = pq_connect(p->conninfo, p->o.connect_timeout_ns, &c);
@@ -320,12 +338,14 @@ int grove_pq_pool_destroy(grove_pq_pool *p)
     for (size_t i = 0; i < p->n; i++)
         if (p->v[i].out)
             return -EBUSY;
-    if (p->waiting)
+    if (p->waiting || grove_sem_waiting(&p->pipe_space))
         return -EBUSY;
     while (p->n)
         close_at(p, p->n - 1);
     free(p->v);
+    free(p->pipes);
     grove_sem_destroy(&p->slots);
+    grove_sem_destroy(&p->pipe_space);
     free(p->conninfo);
     free(p);
     return 0;
@@ -461,8 +481,15 @@ int grove_pq_put(grove_pq_pool *p, PGconn *c)
     return 0;
 }
 
+static int pipe_query(grove_pq_pool *p, const char *sql, int nparams, const char *const *values, PGresult **res);
+
 int grove_pq_query(grove_pq_pool *p, const char *sql, int nparams, const char *const *values, PGresult **res)
 {
+    if (p && p->o.pipeline > 1) {
+        if (!sql || !res || nparams < 0 || (nparams > 0 && !values))
+            return -EINVAL;
+        return pipe_query(p, sql, nparams, values, res);
+    }
     PGconn *c;
     int rc = grove_pq_get(p, &c);
     if (rc < 0)
@@ -482,4 +509,300 @@ size_t grove_pq_pool_idle(const grove_pq_pool *p)
     return n;
 }
 
-size_t grove_pq_pool_waiting(const grove_pq_pool *p) { return p ? p->waiting : 0; }
+size_t grove_pq_pool_waiting(const grove_pq_pool *p) { return p ? p->waiting + grove_sem_waiting(&p->pipe_space) : 0; }
+
+/* ---- Pipelined one-shot queries ----------------------------------------------------------
+ *
+ * With o.pipeline > 1, grove_pq_query shares a connection among up to o.pipeline queries in
+ * flight, through libpq's pipeline mode: each query is sent with PQsendQueryParams and a
+ * Sync of its own (so each is its own implicit transaction, and an error in one never
+ * aborts another), and the results come back in the order the queries went out. One of
+ * the waiting callers reads the socket for all of them (the reader): it hands each result
+ * to its caller's box and, once its own has come, passes the role to the next caller in
+ * line. A caller that stops waiting (kill, timeout) leaves its place in line; its result
+ * is dropped when it comes. A connection is taken from the pool when a query finds no
+ * pipeline with room and a connection can be had, and given back (leaving pipeline mode)
+ * when its last query is answered. */
+
+enum { BOX_WAIT, BOX_READER, BOX_DONE };
+
+typedef struct pbox { /* on the waiting caller's stack */
+    grove_event ev;
+    int state; /* BOX_*; set before the event is sent */
+    int rc;
+    PGresult *res;
+    char err[sizeof t_err];
+} pbox;
+
+struct pipeconn {
+    PGconn *c;
+    pbox **ring; /* callers in send order; NULL: its caller left */
+    size_t head, count, cap;
+    pbox *reader;
+    PGresult *got; /* the head query's result so far (the last one it produced) */
+    int broken;    /* takes no new queries; closed when the last one leaves */
+};
+
+static void pipe_fail(pipeconn *pc, int rc, pbox *me)
+{
+    pc->broken = 1;
+    PQclear(pc->got);
+    pc->got = NULL;
+    for (; pc->count; pc->count--, pc->head = (pc->head + 1) % pc->cap) {
+        pbox *b = pc->ring[pc->head];
+        if (!b)
+            continue;
+        b->rc = rc;
+        b->res = NULL;
+        memcpy(b->err, t_err, sizeof b->err);
+        b->state = BOX_DONE;
+        if (b != me)
+            grove_event_send(&b->ev, NULL);
+    }
+}
+
+/* Gives a connection whose last query is answered back to the pool. */
+static void pipe_release(grove_pq_pool *p, pipeconn *pc)
+{
+    size_t i = 0;
+    while (i < p->npipes && p->pipes[i] != pc)
+        i++;
+    if (i < p->npipes)
+        p->pipes[i] = p->pipes[--p->npipes];
+    PGconn *c = pc->c;
+    if (pc->broken || !PQexitPipelineMode(c)) {
+        for (i = 0; i < p->n && p->v[i].c != c; i++) {
+        }
+        if (i < p->n)
+            close_at(p, i);
+        grove_sem_release(&p->slots);
+    } else {
+        grove_pq_put(p, c);
+    }
+    free(pc->ring);
+    free(pc);
+}
+
+/* One result from libpq for the pipeline's head query. Returns 1 when the head query is
+ * complete (its Sync came) and was handed out. */
+static int pipe_result(pipeconn *pc, PGresult *r, pbox *me)
+{
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_PIPELINE_SYNC) {
+        PQclear(pc->got);
+        pc->got = r;
+        return 0;
+    }
+    PQclear(r);
+    pbox *b = pc->ring[pc->head];
+    pc->head = (pc->head + 1) % pc->cap;
+    pc->count--;
+    PGresult *got = pc->got;
+    pc->got = NULL;
+    /* With queries queued behind, libpq reports every connection as PQTRANS_ACTIVE; the
+     * statements that open a transaction block say so in their tag instead. */
+    const char *tag = got ? PQcmdStatus(got) : "";
+    int opened = !strcmp(tag, "BEGIN") || !strcmp(tag, "START TRANSACTION");
+    if (b) {
+        b->res = got;
+        b->rc = 0;
+        if (!got) {
+            b->rc = -EIO;
+            snprintf(b->err, sizeof b->err, "receive: no result");
+        } else if (opened) {
+            /* BEGIN (or the like) would hold every later query of the pipeline in its
+             * transaction: refused, and the connection is discarded. */
+            PQclear(got);
+            b->res = NULL;
+            b->rc = -EINVAL;
+            snprintf(b->err, sizeof b->err, "a pipelined grove_pq_query left a transaction open: use grove_pq_get");
+        }
+        if (b->rc < 0 && b == me)
+            memcpy(t_err, b->err, sizeof t_err);
+        b->state = BOX_DONE;
+        if (b != me)
+            grove_event_send(&b->ev, NULL);
+    } else {
+        PQclear(got);
+    }
+    if (opened) {
+        snprintf(t_err, sizeof t_err, "pipelined connection discarded: an earlier query left a transaction open");
+        pipe_fail(pc, -ECONNABORTED, me);
+    }
+    return 1;
+}
+
+/* Reads for everybody in line until me is answered (me == NULL: until the line is empty).
+ * Returns 0, or the wait's error (interrupted: the caller still holds the reader role). */
+static int pipe_read(pipeconn *pc, pbox *me)
+{
+    PGconn *c = pc->c;
+    for (;;) {
+        int nulls = 0; /* a query's results end with one NULL; two in a row: nothing more */
+        while (pc->count && !PQisBusy(c)) {
+            PGresult *r = PQgetResult(c);
+            if (r) {
+                nulls = 0;
+                pipe_result(pc, r, me);
+            } else if (++nulls == 2) {
+                if (PQstatus(c) != CONNECTION_OK)
+                    pipe_fail(pc, conn_error(c, "receive"), me);
+                break;
+            }
+        }
+        if (me ? me->state == BOX_DONE : pc->count == 0)
+            return 0;
+        int f = PQflush(c);
+        if (f < 0) {
+            pipe_fail(pc, conn_error(c, "send"), me);
+            return 0;
+        }
+        int rc = wait_sock(c, GROVE_READ | (f ? GROVE_WRITE : 0));
+        if (rc < 0)
+            return rc;
+        if ((rc & GROVE_READ) && !PQconsumeInput(c)) {
+            pipe_fail(pc, conn_error(c, "receive"), me);
+            return 0;
+        }
+    }
+}
+
+/* The reader leaves: the role goes to the first caller still in line, or - if every one
+ * left - the reader drains their results itself (a cleanup path: shielded, bounded), or
+ * the connection goes back to the pool when nobody is in line. */
+static void pipe_pass(grove_pq_pool *p, pipeconn *pc)
+{
+    pc->reader = NULL;
+    for (size_t k = 0; k < pc->count; k++) {
+        pbox *b = pc->ring[(pc->head + k) % pc->cap];
+        if (b) {
+            pc->reader = b;
+            b->state = BOX_READER;
+            grove_event_send(&b->ev, NULL);
+            return;
+        }
+    }
+    if (pc->count) {
+        grove_shield_begin();
+        grove_timeout to;
+        grove_timeout_start(&to, GROVE_SEC(5));
+        if (pipe_read(pc, NULL) < 0) {
+            snprintf(t_err, sizeof t_err, "pipelined connection discarded: results did not come");
+            pipe_fail(pc, -ECONNABORTED, NULL);
+        }
+        grove_timeout_end(&to);
+        grove_shield_end();
+    }
+    pipe_release(p, pc);
+}
+
+/* A pipeline with room for one more query: an idle one, else a new connection if one can
+ * be had at once, else the least busy. Returns 0 and *out, or -errno. Switches (to take or
+ * open a connection). */
+static int pipe_pick(grove_pq_pool *p, pipeconn **out)
+{
+    pipeconn *best = NULL;
+    for (size_t i = 0; i < p->npipes; i++) {
+        pipeconn *pc = p->pipes[i];
+        if (!pc->broken && pc->count < pc->cap && (!best || pc->count < best->count))
+            best = pc;
+    }
+    if (best && (best->count == 0 || grove_sem_count(&p->slots) <= 0)) {
+        *out = best;
+        return 0;
+    }
+    PGconn *c;
+    int rc = grove_pq_get(p, &c);
+    if (rc < 0)
+        return rc;
+    pipeconn *pc = calloc(1, sizeof *pc);
+    pbox **ring = calloc(p->o.pipeline, sizeof *ring);
+    if (!pc || !ring || !PQenterPipelineMode(c)) {
+        rc = pc && ring ? conn_error(c, "pipeline mode") : -ENOMEM;
+        free(pc);
+        free(ring);
+        grove_pq_put(p, c);
+        return rc;
+    }
+    pc->c = c;
+    pc->ring = ring;
+    pc->cap = p->o.pipeline;
+    p->pipes[p->npipes++] = pc; /* at most max_size: each holds a connection */
+    *out = pc;
+    return 0;
+}
+
+static int pipe_query(grove_pq_pool *p, const char *sql, int nparams, const char *const *values, PGresult **res)
+{
+    *res = NULL;
+    int rc = grove_sem_acquire(&p->pipe_space);
+    if (rc < 0)
+        return rc;
+    pipeconn *pc = NULL;
+    if ((rc = pipe_pick(p, &pc)) < 0) {
+        grove_sem_release(&p->pipe_space);
+        return rc;
+    }
+    PGconn *c = pc->c;
+    pbox box = {.state = BOX_WAIT};
+    /* One statement per query (the extended protocol) and a Sync of its own. */
+    if (!PQsendQueryParams(c, sql, nparams, NULL, values, NULL, NULL, 0)) {
+        rc = conn_error(c, "send");
+        if (PQstatus(c) != CONNECTION_OK)
+            pc->broken = 1;
+        if (!pc->count && !pc->reader)
+            pipe_release(p, pc);
+        grove_sem_release(&p->pipe_space);
+        return rc;
+    }
+    grove_event_init(&box.ev);
+    pc->ring[(pc->head + pc->count) % pc->cap] = &box;
+    pc->count++;
+    int failed = 0;
+    if (!PQpipelineSync(c)) {
+        pipe_fail(pc, conn_error(c, "send"), &box);
+        failed = 1;
+    } else if (!pc->reader) {
+        pc->reader = &box;
+        box.state = BOX_READER;
+    } else if (PQflush(c) < 0) { /* else the reader flushes the rest */
+        pipe_fail(pc, conn_error(c, "send"), &box);
+        failed = 1;
+    }
+    if (failed && !pc->reader)
+        pipe_release(p, pc); /* else the reader, woken by the broken socket, does */
+    /* From here on pc may be freed by whoever answers last, unless we read. */
+    rc = 0;
+    if (box.state == BOX_WAIT)
+        rc = grove_event_wait(&box.ev, NULL);
+    if (rc == 0 && box.state == BOX_READER) {
+        rc = pipe_read(pc, &box);
+        if (rc == 0)
+            pipe_pass(p, pc);
+    }
+    if (rc < 0 && box.state != BOX_DONE) {
+        /* Interrupted while still in line (so pc is alive): leave it; the result is
+         * dropped when it comes. */
+        grove_shield_begin();
+        for (size_t k = 0; k < pc->count; k++)
+            if (pc->ring[(pc->head + k) % pc->cap] == &box)
+                pc->ring[(pc->head + k) % pc->cap] = NULL;
+        if (pc->reader == &box)
+            pipe_pass(p, pc);
+        grove_shield_end();
+    }
+    grove_event_destroy(&box.ev);
+    grove_sem_release(&p->pipe_space);
+    if (box.state != BOX_DONE)
+        return rc;
+    if (rc < 0) { /* answered, but the caller was interrupted meanwhile */
+        PQclear(box.res);
+        return rc;
+    }
+    if (box.rc < 0) {
+        memcpy(t_err, box.err, sizeof t_err);
+        return box.rc;
+    }
+    *res = box.res;
+    return 0;
+}
