@@ -758,6 +758,10 @@ static int pipe_query(grove_pq_pool *p, const char *sql, int nparams, const char
     grove_event_init(&box.ev);
     pc->ring[(pc->head + pc->count) % pc->cap] = &box;
     pc->count++;
+    /* PQpipelineSync pushes what it can; what a full socket buffer leaves is flushed by
+     * the reader before each of its waits - at the latest when its own answer (sent
+     * already) comes, and the server could not have run the rest sooner, as it answers
+     * one connection's queries in order. */
     int failed = 0;
     if (!PQpipelineSync(c)) {
         pipe_fail(pc, conn_error(c, "send"), &box);
@@ -765,9 +769,6 @@ static int pipe_query(grove_pq_pool *p, const char *sql, int nparams, const char
     } else if (!pc->reader) {
         pc->reader = &box;
         box.state = BOX_READER;
-    } else if (PQflush(c) < 0) { /* else the reader flushes the rest */
-        pipe_fail(pc, conn_error(c, "send"), &box);
-        failed = 1;
     }
     if (failed && !pc->reader)
         pipe_release(p, pc); /* else the reader, woken by the broken socket, does */
