@@ -1,8 +1,9 @@
 #!/bin/bash
 # PostgreSQL benchmark (docs/BENCHMARKS.md): a private server on 127.0.0.1 (initdb in a
 # temporary directory; as the postgres user when run as root), then, in one run, 100
-# clients over 10 connections with grove-pq (green threads), psycopg2 under gevent, and 10
-# OS threads with a blocking connection each, for SELECT 1 and a parameterised query.
+# clients over 10 connections with grove-pq (green threads; then the same with the pool's
+# pipelining on), psycopg2 under gevent, and 10 OS threads with a blocking connection each,
+# for SELECT 1 and a parameterised query.
 # Usage: bench/pq.sh [BUILD_DIR] [SECONDS]. The server is stopped by PID at the end.
 set -eu
 build=${1:-build}
@@ -27,6 +28,7 @@ for _ in $(seq 100); do
 done
 for q in ${PQ_QUERIES:-select1 param}; do
     "$build/bench/grove-pq" green "$ci" 100 10 "$secs" "$q" >/dev/null
+    "$build/bench/grove-pq" pipeline "$ci" 100 10 "$secs" "$q" >/dev/null
     /usr/bin/python3 "$(dirname "$0")/pq_gevent.py" "$ci" 100 10 "$secs" "$q" >/dev/null
     "$build/bench/grove-pq" threads "$ci" 100 10 "$secs" "$q" >/dev/null
 done
