@@ -493,6 +493,21 @@ static void test_pipeline_errors_isolated(void)
     T_EQ(after.rc, 0);
     T_EQ(after.value, 42);
     T_EQ(grove_pq_pool_open(g_pool), 1);
+    /* A grove_pq_get that waits while the one connection is busy in a pipeline gets it
+     * as soon as the pipeline empties. */
+    pq_job busy = {.sql = "SELECT $1::int, pg_sleep(0.1)", .arg = 3};
+    grove_thread *bt = grove_spawn(pipe_job, &busy);
+    grove_sleep(GROVE_MS(20));
+    int64_t t0 = grove_now();
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_SEC(3));
+    T_OK(grove_pq_get(g_pool, &c));
+    grove_timeout_end(&to);
+    T_LE(grove_now() - t0, GROVE_SEC(1));
+    T_OK(grove_join(bt, NULL));
+    T_EQ(busy.rc, 0);
+    T_EQ(busy.value, 3);
+    T_OK(grove_pq_put(g_pool, c));
     T_OK(grove_pq_pool_destroy(g_pool));
 }
 
@@ -540,6 +555,10 @@ static void test_pipeline_interrupted(void)
     T_OK(grove_join(t, NULL));
     T_EQ(lone.rc, -ECANCELED);
     T_EQ(grove_pq_pool_open(g_pool), 1);
+    /* its answer is still on its way; the reader drops it, and the connection is idle */
+    int64_t end = grove_now() + GROVE_SEC(2);
+    while (grove_pq_pool_idle(g_pool) != 1 && grove_now() < end)
+        grove_sleep(GROVE_MS(10));
     T_EQ(grove_pq_pool_idle(g_pool), 1);
     pq_job again = {.sql = "SELECT $1::int", .arg = 7};
     pipe_job(&again);

@@ -55,7 +55,8 @@ typedef struct grove_pq_opts {
  * Returns 0 and *out, or -errno (-EINVAL for bad options; connection errors). */
 GROVE_API int grove_pq_pool_new(const grove_pq_opts *opts, grove_pq_pool **out);
 /* Closes the idle connections and frees the pool. A cleanup path (shielded).
- * Returns 0, or -EBUSY if connections are still handed out (nothing done). Switches. */
+ * Returns 0, or -EBUSY if connections are still handed out or queries in flight (nothing
+ * done but handing idle pipelines back). Switches. */
 GROVE_API int grove_pq_pool_destroy(grove_pq_pool *p);
 
 /* Takes a connection (waiting, first come first served, while max_size are out).
@@ -77,7 +78,7 @@ GROVE_API int grove_pq_exec(PGconn *conn, const char *sql, int nparams, const ch
  * With opts.pipeline > 1 instead, queries share connections: up to that many are in
  * flight on one connection at once, each with a Sync of its own (libpq pipeline mode), so
  * each is its own implicit transaction and an error in one touches no other. Answers
- * come back in order and one waiting caller reads them for all. What changes for the
+ * come back in order; a service green thread per pipelined connection reads them. What changes for the
  * caller: sql must be one statement (the extended protocol, also without parameters);
  * COPY is refused by libpq; a statement that leaves a transaction open (BEGIN) fails
  * with -EINVAL and its connection is discarded, the queries queued behind it on that
@@ -85,8 +86,9 @@ GROVE_API int grove_pq_exec(PGconn *conn, const char *sql, int nparams, const ch
  * transactions and session state); and a query whose caller is killed or times out is
  * not cancelled on the server (others may be queued behind it): it runs to its end and
  * its result is dropped. A connection is taken from the pool when no pipeline has room
- * and one can be had, and given back when its last query is answered, so grove_pq_get
- * and the pool's limits work as before. */
+ * and one can be had; an idle one stays in pipeline mode and is given back when a
+ * grove_pq_get needs it, when it has been idle past check_after or max_idle, or when it
+ * broke, so grove_pq_get and the pool's limits work as before. */
 GROVE_API int grove_pq_query(grove_pq_pool *p, const char *sql, int nparams, const char *const *values, PGresult **res);
 
 /* Open connections (idle plus handed out), idle ones, and green threads waiting. */

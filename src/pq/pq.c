@@ -234,6 +234,7 @@ typedef struct pconn {
 } pconn;
 
 typedef struct pipeconn pipeconn;
+static void pipe_reclaim(grove_pq_pool *p, int all);
 
 struct grove_pq_pool {
     char *conninfo;
@@ -335,6 +336,11 @@ int grove_pq_pool_destroy(grove_pq_pool *p)
 {
     if (!p)
         return -EINVAL;
+    if (p->npipes) {
+        grove_shield_begin();
+        pipe_reclaim(p, 1);
+        grove_shield_end();
+    }
     for (size_t i = 0; i < p->n; i++)
         if (p->v[i].out)
             return -EBUSY;
@@ -390,6 +396,8 @@ int grove_pq_get(grove_pq_pool *p, PGconn **conn)
 {
     if (!p || !conn)
         return -EINVAL;
+    if (p->npipes && grove_sem_count(&p->slots) <= 0)
+        pipe_reclaim(p, 1); /* idle pipelines hold connections nobody uses */
     p->waiting++;
     int rc = grove_sem_acquire(&p->slots);
     p->waiting--;
@@ -501,14 +509,6 @@ int grove_pq_query(grove_pq_pool *p, const char *sql, int nparams, const char *c
 
 size_t grove_pq_pool_open(const grove_pq_pool *p) { return p ? p->n : 0; }
 
-size_t grove_pq_pool_idle(const grove_pq_pool *p)
-{
-    size_t n = 0;
-    for (size_t i = 0; p && i < p->n; i++)
-        n += !p->v[i].out;
-    return n;
-}
-
 size_t grove_pq_pool_waiting(const grove_pq_pool *p) { return p ? p->waiting + grove_sem_waiting(&p->pipe_space) : 0; }
 
 /* ---- Pipelined one-shot queries ----------------------------------------------------------
@@ -516,15 +516,16 @@ size_t grove_pq_pool_waiting(const grove_pq_pool *p) { return p ? p->waiting + g
  * With o.pipeline > 1, grove_pq_query shares a connection among up to o.pipeline queries in
  * flight, through libpq's pipeline mode: each query is sent with PQsendQueryParams and a
  * Sync of its own (so each is its own implicit transaction, and an error in one never
- * aborts another), and the results come back in the order the queries went out. One of
- * the waiting callers reads the socket for all of them (the reader): it hands each result
- * to its caller's box and, once its own has come, passes the role to the next caller in
- * line. A caller that stops waiting (kill, timeout) leaves its place in line; its result
- * is dropped when it comes. A connection is taken from the pool when a query finds no
- * pipeline with room and a connection can be had, and given back (leaving pipeline mode)
- * when its last query is answered. */
+ * aborts another), and the answers come back in the order the queries went out. Each
+ * pipelined connection has a reader, a service green thread that waits on the socket and
+ * hands every answer to its caller's box, so callers only send and wait on their box. A
+ * caller that stops waiting (kill, timeout) leaves its place in line; its answer is
+ * dropped when it comes. A connection is taken from the pool when a query finds no
+ * pipeline with room and a connection can be had; it stays in pipeline mode while idle,
+ * and goes back to the pool when a grove_pq_get needs it, when it has been idle past
+ * check_after or max_idle (so it gets the liveness check again), or when it broke. */
 
-enum { BOX_WAIT, BOX_READER, BOX_DONE };
+enum { BOX_WAIT, BOX_DONE };
 
 typedef struct pbox { /* on the waiting caller's stack */
     grove_event ev;
@@ -535,15 +536,18 @@ typedef struct pbox { /* on the waiting caller's stack */
 } pbox;
 
 struct pipeconn {
+    grove_pq_pool *pool;
     PGconn *c;
     pbox **ring; /* callers in send order; NULL: its caller left */
     size_t head, count, cap;
-    pbox *reader;
-    PGresult *got; /* the head query's result so far (the last one it produced) */
-    int broken;    /* takes no new queries; closed when the last one leaves */
+    grove_thread *reader;
+    PGresult *got;      /* the head query's answer so far (the last result it produced) */
+    int broken;         /* takes no new queries; handed back once its line is empty */
+    int quit;           /* the reader is told to end */
+    int64_t idle_since; /* when its line last emptied */
 };
 
-static void pipe_fail(pipeconn *pc, int rc, pbox *me)
+static void pipe_fail(pipeconn *pc, int rc)
 {
     pc->broken = 1;
     PQclear(pc->got);
@@ -556,47 +560,25 @@ static void pipe_fail(pipeconn *pc, int rc, pbox *me)
         b->res = NULL;
         memcpy(b->err, t_err, sizeof b->err);
         b->state = BOX_DONE;
-        if (b != me)
-            grove_event_send(&b->ev, NULL);
+        grove_event_send(&b->ev, NULL);
     }
+    pc->idle_since = grove_now();
 }
 
-/* Gives a connection whose last query is answered back to the pool. */
-static void pipe_release(grove_pq_pool *p, pipeconn *pc)
+/* One result from libpq for the head query: kept until its Sync comes, then handed to its
+ * caller. */
+static void pipe_result(pipeconn *pc, PGresult *r)
 {
-    size_t i = 0;
-    while (i < p->npipes && p->pipes[i] != pc)
-        i++;
-    if (i < p->npipes)
-        p->pipes[i] = p->pipes[--p->npipes];
-    PGconn *c = pc->c;
-    if (pc->broken || !PQexitPipelineMode(c)) {
-        for (i = 0; i < p->n && p->v[i].c != c; i++) {
-        }
-        if (i < p->n)
-            close_at(p, i);
-        grove_sem_release(&p->slots);
-    } else {
-        grove_pq_put(p, c);
-    }
-    free(pc->ring);
-    free(pc);
-}
-
-/* One result from libpq for the pipeline's head query. Returns 1 when the head query is
- * complete (its Sync came) and was handed out. */
-static int pipe_result(pipeconn *pc, PGresult *r, pbox *me)
-{
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_PIPELINE_SYNC) {
+    if (PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
         PQclear(pc->got);
         pc->got = r;
-        return 0;
+        return;
     }
     PQclear(r);
     pbox *b = pc->ring[pc->head];
     pc->head = (pc->head + 1) % pc->cap;
-    pc->count--;
+    if (!--pc->count)
+        pc->idle_since = grove_now();
     PGresult *got = pc->got;
     pc->got = NULL;
     /* With queries queued behind, libpq reports every connection as PQTRANS_ACTIVE; the
@@ -610,32 +592,55 @@ static int pipe_result(pipeconn *pc, PGresult *r, pbox *me)
             b->rc = -EIO;
             snprintf(b->err, sizeof b->err, "receive: no result");
         } else if (opened) {
-            /* BEGIN (or the like) would hold every later query of the pipeline in its
-             * transaction: refused, and the connection is discarded. */
+            /* BEGIN would hold every later query of the pipeline in its transaction:
+             * refused, and the connection is discarded. */
             PQclear(got);
             b->res = NULL;
             b->rc = -EINVAL;
             snprintf(b->err, sizeof b->err, "a pipelined grove_pq_query left a transaction open: use grove_pq_get");
         }
-        if (b->rc < 0 && b == me)
-            memcpy(t_err, b->err, sizeof t_err);
         b->state = BOX_DONE;
-        if (b != me)
-            grove_event_send(&b->ev, NULL);
+        grove_event_send(&b->ev, NULL);
     } else {
         PQclear(got);
     }
     if (opened) {
         snprintf(t_err, sizeof t_err, "pipelined connection discarded: an earlier query left a transaction open");
-        pipe_fail(pc, -ECONNABORTED, me);
+        pipe_fail(pc, -ECONNABORTED);
     }
-    return 1;
 }
 
-/* Reads for everybody in line until me is answered (me == NULL: until the line is empty).
- * Returns 0, or the wait's error (interrupted: the caller still holds the reader role). */
-static int pipe_read(pipeconn *pc, pbox *me)
+/* Takes pc out of the pool's pipelines and gives its connection back (or closes it, if it
+ * broke). Never switches: an unbroken pipeline is idle, so no rollback is needed. */
+static void pipe_release(grove_pq_pool *p, pipeconn *pc)
 {
+    size_t i = 0;
+    while (i < p->npipes && p->pipes[i] != pc)
+        i++;
+    if (i < p->npipes)
+        p->pipes[i] = p->pipes[--p->npipes];
+    PGconn *c = pc->c;
+    if (pc->broken || !PQexitPipelineMode(c) || PQtransactionStatus(c) != PQTRANS_IDLE) {
+        for (i = 0; i < p->n && p->v[i].c != c; i++) {
+        }
+        if (i < p->n)
+            close_at(p, i);
+        grove_sem_release(&p->slots);
+    } else {
+        grove_pq_put(p, c);
+    }
+    PQclear(pc->got);
+    free(pc->ring);
+    free(pc);
+}
+
+/* The reader: answers every caller in line, in order. When the line is empty and the
+ * connection broke, or a grove_pq_get waits for a connection, it hands the connection
+ * back itself and ends. */
+static void *pipe_reader(void *arg)
+{
+    pipeconn *pc = arg;
+    grove_pq_pool *p = pc->pool;
     PGconn *c = pc->c;
     for (;;) {
         int nulls = 0; /* a query's results end with one NULL; two in a row: nothing more */
@@ -643,57 +648,64 @@ static int pipe_read(pipeconn *pc, pbox *me)
             PGresult *r = PQgetResult(c);
             if (r) {
                 nulls = 0;
-                pipe_result(pc, r, me);
+                pipe_result(pc, r);
             } else if (++nulls == 2) {
                 if (PQstatus(c) != CONNECTION_OK)
-                    pipe_fail(pc, conn_error(c, "receive"), me);
+                    pipe_fail(pc, conn_error(c, "receive"));
                 break;
             }
         }
-        if (me ? me->state == BOX_DONE : pc->count == 0)
-            return 0;
-        int f = PQflush(c);
+        if (!pc->count && (pc->broken || grove_sem_waiting(&p->slots) > 0)) {
+            grove_detach(grove_self());
+            pipe_release(p, pc);
+            return NULL;
+        }
+        int f = PQflush(c); /* what PQpipelineSync could not push */
         if (f < 0) {
-            pipe_fail(pc, conn_error(c, "send"), me);
-            return 0;
+            pipe_fail(pc, conn_error(c, "send"));
+            continue;
         }
         int rc = wait_sock(c, GROVE_READ | (f ? GROVE_WRITE : 0));
-        if (rc < 0)
-            return rc;
-        if ((rc & GROVE_READ) && !PQconsumeInput(c)) {
-            pipe_fail(pc, conn_error(c, "receive"), me);
-            return 0;
+        if (pc->quit)
+            return NULL; /* pipe_stop hands the connection back */
+        if (rc < 0) {
+            snprintf(t_err, sizeof t_err, "receive: %s", grove_strerror(rc));
+            pipe_fail(pc, rc == -ENOMEM ? -ENOMEM : -EIO);
+            continue;
         }
+        if ((rc & GROVE_READ) && !PQconsumeInput(c))
+            pipe_fail(pc, conn_error(c, "receive"));
     }
 }
 
-/* The reader leaves: the role goes to the first caller still in line, or - if every one
- * left - the reader drains their results itself (a cleanup path: shielded, bounded), or
- * the connection goes back to the pool when nobody is in line. */
-static void pipe_pass(grove_pq_pool *p, pipeconn *pc)
+/* Ends an idle pipeline's reader and hands its connection back. Shielded (its caller may
+ * be killed); switches. */
+static void pipe_stop(grove_pq_pool *p, pipeconn *pc)
 {
-    pc->reader = NULL;
-    for (size_t k = 0; k < pc->count; k++) {
-        pbox *b = pc->ring[(pc->head + k) % pc->cap];
-        if (b) {
-            pc->reader = b;
-            b->state = BOX_READER;
-            grove_event_send(&b->ev, NULL);
-            return;
-        }
-    }
-    if (pc->count) {
-        grove_shield_begin();
-        grove_timeout to;
-        grove_timeout_start(&to, GROVE_SEC(5));
-        if (pipe_read(pc, NULL) < 0) {
-            snprintf(t_err, sizeof t_err, "pipelined connection discarded: results did not come");
-            pipe_fail(pc, -ECONNABORTED, NULL);
-        }
-        grove_timeout_end(&to);
-        grove_shield_end();
-    }
+    grove_shield_begin();
+    pc->quit = 1;
+    grove_kill(pc->reader);
+    grove_join(pc->reader, NULL);
     pipe_release(p, pc);
+    grove_shield_end();
+}
+
+/* Hands back the idle pipelines: all of them, or those broken or idle past the pool's
+ * check_after (so they get grove_pq_get's liveness check again) or max_idle. */
+static void pipe_reclaim(grove_pq_pool *p, int all)
+{
+    int64_t now = grove_now(), limit = INT64_MAX;
+    if (p->o.check_after_ns >= 0)
+        limit = p->o.check_after_ns;
+    if (p->o.max_idle_ns > 0 && p->o.max_idle_ns < limit)
+        limit = p->o.max_idle_ns;
+    for (size_t i = 0; i < p->npipes;) {
+        pipeconn *pc = p->pipes[i];
+        if (!pc->count && (all || pc->broken || now - pc->idle_since > limit))
+            pipe_stop(p, pc); /* moves the last entry here */
+        else
+            i++;
+    }
 }
 
 /* A pipeline with room for one more query: an idle one, else a new connection if one can
@@ -701,6 +713,7 @@ static void pipe_pass(grove_pq_pool *p, pipeconn *pc)
  * open a connection). */
 static int pipe_pick(grove_pq_pool *p, pipeconn **out)
 {
+    pipe_reclaim(p, 0);
     pipeconn *best = NULL;
     for (size_t i = 0; i < p->npipes; i++) {
         pipeconn *pc = p->pipes[i];
@@ -724,9 +737,18 @@ static int pipe_pick(grove_pq_pool *p, pipeconn **out)
         grove_pq_put(p, c);
         return rc;
     }
+    pc->pool = p;
     pc->c = c;
     pc->ring = ring;
     pc->cap = p->o.pipeline;
+    pc->idle_since = grove_now();
+    grove_spawn_attr ra = {.name = "pq pipeline reader", .service = 1};
+    if (!(pc->reader = grove_spawn_opts(&ra, pipe_reader, pc))) {
+        rc = -errno;
+        pc->broken = 1;
+        pipe_release(p, pc); /* not listed yet: just closes it */
+        return rc;
+    }
     p->pipes[p->npipes++] = pc; /* at most max_size: each holds a connection */
     *out = pc;
     return 0;
@@ -749,48 +771,28 @@ static int pipe_query(grove_pq_pool *p, const char *sql, int nparams, const char
     if (!PQsendQueryParams(c, sql, nparams, NULL, values, NULL, NULL, 0)) {
         rc = conn_error(c, "send");
         if (PQstatus(c) != CONNECTION_OK)
-            pc->broken = 1;
-        if (!pc->count && !pc->reader)
-            pipe_release(p, pc);
+            pc->broken = 1; /* the reader hands it back */
         grove_sem_release(&p->pipe_space);
         return rc;
     }
     grove_event_init(&box.ev);
     pc->ring[(pc->head + pc->count) % pc->cap] = &box;
     pc->count++;
-    /* PQpipelineSync pushes what it can; what a full socket buffer leaves is flushed by
-     * the reader before each of its waits - at the latest when its own answer (sent
-     * already) comes, and the server could not have run the rest sooner, as it answers
-     * one connection's queries in order. */
-    int failed = 0;
-    if (!PQpipelineSync(c)) {
-        pipe_fail(pc, conn_error(c, "send"), &box);
-        failed = 1;
-    } else if (!pc->reader) {
-        pc->reader = &box;
-        box.state = BOX_READER;
+    int f = PQpipelineSync(c) ? PQflush(c) : -1;
+    while (f == 1 && box.state == BOX_WAIT) { /* a full socket buffer: the reader reads meanwhile */
+        if ((rc = wait_sock(c, GROVE_WRITE)) < 0)
+            break;
+        f = PQflush(c);
     }
-    if (failed && !pc->reader)
-        pipe_release(p, pc); /* else the reader, woken by the broken socket, does */
-    /* From here on pc may be freed by whoever answers last, unless we read. */
-    rc = 0;
-    if (box.state == BOX_WAIT)
+    if (f < 0 && box.state == BOX_WAIT)
+        pipe_fail(pc, conn_error(c, "send"));
+    if (rc == 0 && box.state == BOX_WAIT)
         rc = grove_event_wait(&box.ev, NULL);
-    if (rc == 0 && box.state == BOX_READER) {
-        rc = pipe_read(pc, &box);
-        if (rc == 0)
-            pipe_pass(p, pc);
-    }
     if (rc < 0 && box.state != BOX_DONE) {
-        /* Interrupted while still in line (so pc is alive): leave it; the result is
-         * dropped when it comes. */
-        grove_shield_begin();
+        /* Interrupted while in line (so pc is alive): leave it; the answer is dropped. */
         for (size_t k = 0; k < pc->count; k++)
             if (pc->ring[(pc->head + k) % pc->cap] == &box)
                 pc->ring[(pc->head + k) % pc->cap] = NULL;
-        if (pc->reader == &box)
-            pipe_pass(p, pc);
-        grove_shield_end();
     }
     grove_event_destroy(&box.ev);
     grove_sem_release(&p->pipe_space);
@@ -806,4 +808,14 @@ static int pipe_query(grove_pq_pool *p, const char *sql, int nparams, const char
     }
     *res = box.res;
     return 0;
+}
+
+size_t grove_pq_pool_idle(const grove_pq_pool *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; p && i < p->n; i++)
+        n += !p->v[i].out;
+    for (size_t i = 0; p && i < p->npipes; i++)
+        n += !p->pipes[i]->count; /* an idle pipeline */
+    return n;
 }
