@@ -882,6 +882,76 @@ static void test_host_and_urls(void)
     grove_http_client_free(c);
 }
 
+/* ---- https ---------------------------------------------------------------------------------- */
+
+static int tls_app(grove_http_req *req, void *arg)
+{
+    const char *down = arg;
+    if (!strcmp(grove_http_req_path(req), "/down")) {
+        T_OK(grove_http_add_header(req, "Location", down));
+        return grove_http_respond(req, 302, NULL, NULL, 0);
+    }
+    const char *auth = grove_http_req_header(req, "Authorization");
+    return grove_http_respond(req, 200, NULL, auth ? auth : "-", strlen(auth ? auth : "-"));
+}
+
+/* https to an IPv6 literal verifies the certificate's IP address (the brackets are the
+ * URL's, not the name's); a redirect from https down to http is followed, as curl and
+ * requests do, and the credentials stay behind (another origin). */
+static void test_https_ipv6_and_downgrade(void)
+{
+    if (!t_tls_built())
+        return;
+    char dir[64], cmd[1024];
+    snprintf(dir, sizeof dir, "/tmp/grove-httpc-rfc-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "set -e; mkdir -p %1$s; cd %1$s; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+             "-nodes -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:::1 -keyout key.pem "
+             "-out cert.pem 2>/dev/null",
+             dir);
+    T_EQ(system(cmd), 0);
+    char cert[128], key[128];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    grove_tls_opts so = {.cert_file = cert, .key_file = key};
+    grove_tls_ctx *sctx = grove_tls_server_ctx(&so);
+    T_ASSERT(sctx);
+    static const step plain[] = {{"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhttp", 0}};
+    raw down;
+    raw_start_at(&down, "[::1]:0", plain, 1);
+    char downurl[160];
+    snprintf(downurl, sizeof downurl, "%s/plain", down.base);
+    grove_http_server_opts o = {.handler = tls_app, .arg = downurl, .tls = sctx};
+    int lfd = grove_listen("[::1]:0", 16);
+    T_OK(lfd);
+    grove_http_server *srv = grove_http_server_start(lfd, &o);
+    T_ASSERT(srv);
+    grove_tls_opts co = {.ca_file = cert};
+    grove_tls_ctx *cctx = grove_tls_client_ctx(&co);
+    grove_http_client_opts copts = {.tls = cctx, .max_redirects = 2};
+    grove_http_client *c = grove_http_client_new(&copts);
+    char url[128], body[64];
+    snprintf(url, sizeof url, "https://[::1]:%d/", grove_sock_port(lfd));
+    const char *hdrs[] = {"Authorization", "Bearer t", NULL};
+    grove_http_request rq = {.url = url, .headers = hdrs};
+    T_EQ(fetch(c, &rq, body, sizeof body), 200);
+    T_STREQ(body, "Bearer t");
+    snprintf(url, sizeof url, "https://[::1]:%d/down", grove_sock_port(lfd));
+    T_EQ(fetch(c, &rq, body, sizeof body), 200);
+    T_STREQ(body, "http");
+    T_ASSERT(!strncmp(req_of(&down, 0), "GET /plain HTTP/1.1\r\n", 21));
+    if (strcasestr(req_of(&down, 0), "Authorization"))
+        T_FAIL("credentials sent over http: %s", req_of(&down, 0));
+    grove_http_client_free(c);
+    grove_tls_ctx_free(cctx);
+    T_EQ(grove_http_server_stop(srv, GROVE_SEC(1)), 0);
+    grove_close(lfd);
+    grove_tls_ctx_free(sctx);
+    raw_stop(&down);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    T_EQ(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
@@ -905,6 +975,7 @@ int main(int argc, char **argv)
         T_CASE(test_redirect_limit),
         T_CASE(test_redirect_credentials),
         T_CASE(test_host_and_urls),
+        T_CASE(test_https_ipv6_and_downgrade),
         {NULL, NULL},
     };
     return t_run(cases, argc, argv);

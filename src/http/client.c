@@ -231,7 +231,12 @@ static int dial(grove_http_client *c, const url *u, const char *key, pconn **out
                 return -errno;
             }
         }
-        int rc = grove_tls_connect(c->tls, fd, u->host, &tls);
+        /* the name to verify: an IPv6 literal without its brackets */
+        char name[sizeof u->host];
+        size_t hl = strlen(u->host);
+        if (u->host[0] == '[')
+            snprintf(name, sizeof name, "%.*s", (int)hl - 2, u->host + 1);
+        int rc = grove_tls_connect(c->tls, fd, u->host[0] == '[' ? name : u->host, &tls);
         if (rc < 0) {
             grove_close(fd);
             free(pc);
