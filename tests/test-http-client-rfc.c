@@ -745,10 +745,13 @@ static void test_redirect_relative(void)
     }
 }
 
-/* A Location with another scheme is not fetched as a relative path. */
+/* A Location with another scheme is not fetched as a relative path, and one that would be
+ * refused from the caller (userinfo, a broken authority) is refused from the server. */
 static void test_redirect_other_scheme(void)
 {
-    static const char *const locs[] = {"ftp://example.org/x", "javascript:alert(1)", "file:///etc/passwd"};
+    static const char *const locs[] = {
+        "ftp://example.org/x", "javascript:alert(1)", "file:///etc/passwd", "http://u:p@127.0.0.1:1/x",
+        "//evil@127.0.0.1:1/", "http://[::1/",        "http:relative",      "https:/x"};
     for (size_t i = 0; i < sizeof locs / sizeof locs[0]; i++) {
         char r0[256];
         snprintf(r0, sizeof r0, "HTTP/1.1 302 X\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n", locs[i]);

@@ -505,7 +505,8 @@ static size_t scheme_len(const char *s)
 
 /* Resolves the reference loc (a Location) against the absolute URL base into out (RFC 3986
  * 5.2, strict; the fragment is left out, as it is never sent). -EINVAL for a scheme other
- * than http and https, or a result that does not fit. */
+ * than http and https, a result that parse_url refuses (userinfo...), or one that does not
+ * fit. */
 static int resolve(const char *base, const char *loc, char *out, size_t n)
 {
     url b;
@@ -566,7 +567,8 @@ static int resolve(const char *base, const char *loc, char *out, size_t n)
         return -EINVAL;
     pl = remove_dots(path, pl, clean);
     int r = snprintf(out, n, "%s://%.*s%.*s%.*s", scheme, (int)al, auth, (int)pl, clean, (int)ql, query);
-    return r > 0 && r < (int)n ? 0 : -EINVAL;
+    url t; /* the server's URL must be one we would take from the caller */
+    return r > 0 && r < (int)n ? parse_url(out, &t) : -EINVAL;
 }
 
 /* Whether a pooled connection was closed by the server meanwhile, or has bytes nobody
