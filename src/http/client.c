@@ -612,8 +612,10 @@ static int send_once(grove_http_client *c, const grove_http_request *rq, const c
         grove__hio_next(&pc->io);
         grove__hp_next(&pc->hp, 0);
         pc->hp.skip_body = !strcmp(method, "HEAD");
-        struct iovec iov[2] = {{head.b, head.len}, {(void *)rq->body, with_body && !rq->body_cb ? rq->body_len : 0}};
-        rc = grove__hio_writev(&pc->io, iov, 2);
+        /* no empty body piece: over TLS the pieces are gathered with memcpy (NULL base) */
+        size_t blen = with_body && !rq->body_cb ? rq->body_len : 0;
+        struct iovec iov[2] = {{head.b, head.len}, {(void *)rq->body, blen}};
+        rc = grove__hio_writev(&pc->io, iov, blen ? 2 : 1);
         if (rc == 0 && with_body && rq->body_cb)
             rc = send_cb_body(pc, rq);
         if (rc == 0)
