@@ -265,16 +265,39 @@ typedef struct grove_http_request {
 } grove_http_request;
 
 /* Sends a request and reads the response head; the body is then read with
- * grove_http_resp_read or grove_http_resp_body. Reuses a pooled keep-alive connection to
- * the same scheme, host and port when one is idle (retrying once on a fresh connection if
- * the reused one turns out to be closed before any response byte). Follows redirects
- * (301, 302, 303, 307, 308) up to opts.max_redirects: 303 (and 301/302 after POST) become
- * GET without body; a callback body is not resent (that response is returned instead).
+ * grove_http_resp_read or grove_http_resp_body. An empty URL path is sent as "/"; the
+ * fragment is never sent; userinfo ("http://user@host/") is refused (-EINVAL: RFC 9110
+ * 4.2.4 calls it a likely phishing attempt; put credentials in an Authorization header).
+ * IPv6 literals ("http://[::1]:8080/") are accepted (TLS verifies the address).
+ * Interim 1xx responses are skipped; a 101 is returned only to a request that carried an
+ * Upgrade header (else -EPROTO). A response to HEAD, and any 1xx, 204 or 304 response, has
+ * no body whatever its Content-Length or Transfer-Encoding say.
+ * Connections: a pooled keep-alive connection to the same scheme, host and port is reused
+ * when one is idle. If a reused connection turns out to be closed before any response
+ * byte, an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) without a callback
+ * body is sent once more on a fresh connection; any other request is never sent twice
+ * (RFC 9110 9.2.2): before it goes out on a pooled connection, that connection is checked
+ * without blocking (one recv MSG_PEEK) and replaced if the server closed it, and a failure
+ * after it was sent is returned (-ECONNRESET). A request header "Connection: close" makes
+ * its connection the last use (RFC 9112 9.6).
+ * Redirects (301, 302, 303, 307, 308) are followed up to opts.max_redirects: 303 (but for
+ * HEAD), and 301/302 after POST, become GET without body and without the content fields
+ * of the request (Content-*, Digest, Last-Modified; RFC 9110 15.4); 307/308 and the other
+ * 301/302 keep method and body, except a callback body, which cannot be sent twice: that
+ * redirect is returned as the response instead. Location is resolved against the
+ * request's URL (RFC 3986 5.2, dot segments removed); a Location with a scheme other than
+ * http and https is -EPROTO. Authorization, Cookie and Proxy-Authorization headers are
+ * sent only to the origin (scheme, host, port) of rq->url: a hop to another origin goes
+ * without them (a later hop back to it sends them again). A redirect from https to http
+ * is followed (as curl and requests do) and counts as another origin; keep max_redirects
+ * at 0 and check the Location yourself to refuse downgrades.
  * Bound it with a timeout scope (and limits.header_timeout applies to the head).
  * Switches. Returns 0 and *out; -EINVAL (bad URL or request); -ENOENT (name);
  * -ECONNREFUSED; -EKEYREJECTED (TLS verification); -EPROTO (malformed response: the same
- * strict checks as the server's); -EMSGSIZE (a head limit); -ELOOP (too many redirects);
- * -ETIMEDOUT; -ECANCELED; other -errno. */
+ * strict checks as the server's, and a status line that is not "HTTP/1.x DDD[ reason]";
+ * or an unusable Location); -EMSGSIZE (a head limit); -ELOOP (too many redirects);
+ * -ECONNRESET (the connection closed before the response head ended); -ETIMEDOUT;
+ * -ECANCELED; other -errno. */
 GROVE_API int grove_http_client_send(grove_http_client *c, const grove_http_request *rq, grove_http_resp **out);
 /* grove_http_client_send of a GET without headers or body. */
 GROVE_API int grove_http_get(grove_http_client *c, const char *url, grove_http_resp **out);
@@ -288,14 +311,19 @@ GROVE_API int grove_http_resp_header_at(const grove_http_resp *r, size_t i, cons
 GROVE_API const char *grove_http_resp_trailer(const grove_http_resp *r, const char *name);
 /* The URL finally fetched (after redirects). */
 GROVE_API const char *grove_http_resp_url(const grove_http_resp *r);
-/* Reads up to n body bytes (de-chunked). Switches. Returns the count, 0 at the end, or
- * -EPROTO (bad framing), -ECONNRESET, -ETIMEDOUT (body_timeout or a scope), -ECANCELED. */
+/* Reads up to n body bytes (de-chunked). A body without Content-Length or chunked coding
+ * ends when the server closes the connection (which is then not reused). Switches.
+ * Returns the count, 0 at the end, or -EPROTO (bad framing), -ECONNRESET (the connection
+ * closed before the announced length or the last chunk: a truncated body is never a
+ * short success), -ETIMEDOUT (body_timeout or a scope), -ECANCELED. */
 GROVE_API ssize_t grove_http_resp_read(grove_http_resp *r, void *buf, size_t n);
 /* Reads the whole body (at most limits.max_body bytes, else -EMSGSIZE) into memory owned
  * by r (NUL-terminated). Switches. Returns its length or the errors of resp_read. */
 GROVE_API ssize_t grove_http_resp_body(grove_http_resp *r, const void **data);
 /* Frees the response. Its connection goes back to the pool if the body was read to its
- * end and both sides allow keep-alive; otherwise it is closed. Switches (to close TLS). */
+ * end (or its unread rest is already buffered), nothing follows it, and both sides allow
+ * keep-alive (HTTP/1.0 only with "Connection: keep-alive"); otherwise it is closed, so
+ * no leftover byte is ever read as the next response. Switches (to close TLS). */
 GROVE_API void grove_http_resp_close(grove_http_resp *r);
 
 /* Idle pooled connections now (all hosts). Never switches. */

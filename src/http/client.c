@@ -32,6 +32,7 @@ struct grove_http_resp {
     char *url;
     int status;
     int body_err;
+    int no_reuse; /* the request said "Connection: close" */
     char *whole;
     size_t whole_len;
     int whole_done;
@@ -230,7 +231,12 @@ static int dial(grove_http_client *c, const url *u, const char *key, pconn **out
                 return -errno;
             }
         }
-        int rc = grove_tls_connect(c->tls, fd, u->host, &tls);
+        /* the name to verify: an IPv6 literal without its brackets */
+        char name[sizeof u->host];
+        size_t hl = strlen(u->host);
+        if (u->host[0] == '[')
+            snprintf(name, sizeof name, "%.*s", (int)hl - 2, u->host + 1);
+        int rc = grove_tls_connect(c->tls, fd, u->host[0] == '[' ? name : u->host, &tls);
         if (rc < 0) {
             grove_close(fd);
             free(pc);
@@ -278,12 +284,51 @@ static void sb_add(sbuf *s, const char *p, size_t n)
 
 static void sb_str(sbuf *s, const char *p) { sb_add(s, p, strlen(p)); }
 
+/* Whether the comma-separated list v holds token (case-insensitive), as in Connection. */
+static int list_has(const char *v, const char *token)
+{
+    size_t tl = strlen(token);
+    while (*v) {
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, ",");
+        size_t e = n;
+        while (e > 0 && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (e == tl && !strncasecmp(v, token, tl))
+            return 1;
+        v += n;
+    }
+    return 0;
+}
+
+/* How a request is built: what it leaves out, and what it says about its connection. */
+enum {
+    RQ_NO_CONTENT_FIELDS = 1, /* the method became GET: no content fields (RFC 9110 15.4) */
+    RQ_NO_CREDENTIALS = 2,    /* another origin than the first: no Authorization, Cookie... */
+    RQ_UPGRADE = 4,           /* out: the request asks for an Upgrade (101 allowed) */
+    RQ_CLOSE = 8,             /* out: the request said "Connection: close" */
+};
+
+/* Fields about the content, dropped with it when a redirect turns the method into GET. */
+static int content_field(const char *name)
+{
+    return !strncasecmp(name, "content-", 8) || !strcasecmp(name, "digest") || !strcasecmp(name, "last-modified");
+}
+
+/* Fields that carry credentials for one origin (CVE-2018-18074, CVE-2023-32681). */
+static int credential_field(const char *name)
+{
+    return !strcasecmp(name, "authorization") || !strcasecmp(name, "cookie") ||
+           !strcasecmp(name, "proxy-authorization");
+}
+
 static int build_request(grove_http_client *c, const grove_http_request *rq, const char *method, const url *u,
-                         int with_body, sbuf *s)
+                         int with_body, unsigned *flags, sbuf *s)
 {
     size_t tl = strcspn(u->target, "#");
     sb_str(s, method);
-    sb_add(s, " ", 1);
+    /* an empty path is sent as "/" (RFC 9112 3.2.1) */
+    sb_add(s, " /", u->target[0] == '/' ? 1 : 2);
     sb_add(s, u->target, tl);
     sb_str(s, " HTTP/1.1\r\nHost: ");
     sb_str(s, u->hosthdr);
@@ -293,19 +338,24 @@ static int build_request(grove_http_client *c, const grove_http_request *rq, con
         sb_str(s, c->ua);
         sb_str(s, "\r\n");
     }
-    int has_ua = 0;
     for (const char *const *h = rq->headers; h && h[0]; h += 2) {
         if (!h[1] || !grove__http_valid_token(h[0]) || !grove__http_valid_value(h[1]))
             return -EINVAL;
         if (!strcasecmp(h[0], "host") || !strcasecmp(h[0], "content-length") || !strcasecmp(h[0], "transfer-encoding"))
             return -EINVAL;
-        has_ua |= !strcasecmp(h[0], "user-agent");
+        if ((*flags & RQ_NO_CONTENT_FIELDS) && content_field(h[0]))
+            continue;
+        if ((*flags & RQ_NO_CREDENTIALS) && credential_field(h[0]))
+            continue;
+        if (!strcasecmp(h[0], "connection") && list_has(h[1], "close"))
+            *flags |= RQ_CLOSE;
+        if (!strcasecmp(h[0], "upgrade"))
+            *flags |= RQ_UPGRADE;
         sb_str(s, h[0]);
         sb_str(s, ": ");
         sb_str(s, h[1]);
         sb_str(s, "\r\n");
     }
-    (void)has_ua;
     char num[64];
     if (with_body && rq->body_cb) {
         if (rq->body_cb_len >= 0) {
@@ -352,9 +402,9 @@ static int send_cb_body(pconn *pc, const grove_http_request *rq)
     return sent == rq->body_cb_len ? 0 : -EINVAL;
 }
 
-/* Reads the response head (skipping 1xx). Returns 0; -EAGAIN if the connection closed
- * before any byte came (a stale pooled connection); -errno. */
-static int read_head(grove_http_client *c, pconn *pc)
+/* Reads the response head (skipping 1xx; 101 only if upgrade). Returns 0; -EAGAIN if the
+ * connection closed before any byte came (a stale pooled connection); -errno. */
+static int read_head(grove_http_client *c, pconn *pc, int upgrade)
 {
     int seen = 0;
     int64_t deadline = grove_now() + c->lim.header_timeout;
@@ -373,6 +423,9 @@ static int read_head(grove_http_client *c, pconn *pc)
                 pc->hp.skip_body = skip;
                 continue;
             }
+            /* a switch to a protocol the request did not offer (RFC 9110 15.2.2) */
+            if (sc == 101 && !upgrade)
+                return -EPROTO;
             pc->io.keep = pc->io.pos;
             return 0;
         }
@@ -392,31 +445,147 @@ static int read_head(grove_http_client *c, pconn *pc)
 
 static int is_redirect(int sc) { return sc == 301 || sc == 302 || sc == 303 || sc == 307 || sc == 308; }
 
-/* Resolves a Location against base into out. */
+/* Methods a client may repeat on its own (RFC 9110 9.2.2): the idempotent ones. */
+static int idempotent(const char *m)
+{
+    return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "PUT") || !strcmp(m, "DELETE") ||
+           !strcmp(m, "OPTIONS") || !strcmp(m, "TRACE");
+}
+
+/* remove_dot_segments (RFC 3986 5.2.4) of in[0, n) into out (room for n + 1 bytes).
+ * Returns the output's length. */
+static size_t remove_dots(const char *in, size_t n, char *out)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        const char *p = in + i;
+        size_t r = n - i;
+        if (r >= 3 && !memcmp(p, "../", 3)) {
+            i += 3;
+        } else if (r >= 2 && !memcmp(p, "./", 2)) {
+            i += 2;
+        } else if (r >= 3 && !memcmp(p, "/./", 3)) {
+            i += 2;
+        } else if (r == 2 && !memcmp(p, "/.", 2)) {
+            out[o++] = '/';
+            i += 2;
+        } else if ((r >= 4 && !memcmp(p, "/../", 4)) || (r == 3 && !memcmp(p, "/..", 3))) {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+            if (r == 3)
+                out[o++] = '/';
+            i += 3;
+        } else if ((r == 1 && p[0] == '.') || (r == 2 && !memcmp(p, "..", 2))) {
+            i = n;
+        } else {
+            size_t k = 1; /* the first segment, with its leading '/' if any */
+            while (k < r && p[k] != '/')
+                k++;
+            memcpy(out + o, p, k);
+            o += k;
+            i += k;
+        }
+    }
+    return o;
+}
+
+/* The length of a URI scheme followed by ':' at the start of s (RFC 3986 3.1), or 0. */
+static size_t scheme_len(const char *s)
+{
+    size_t i = 0;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return 0;
+    while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+           s[i] == '+' || s[i] == '-' || s[i] == '.')
+        i++;
+    return s[i] == ':' ? i : 0;
+}
+
+/* Resolves the reference loc (a Location) against the absolute URL base into out (RFC 3986
+ * 5.2, strict; the fragment is left out, as it is never sent). -EINVAL for a scheme other
+ * than http and https, a result that parse_url refuses (userinfo...), or one that does not
+ * fit. */
 static int resolve(const char *base, const char *loc, char *out, size_t n)
 {
-    if (!strncasecmp(loc, "http://", 7) || !strncasecmp(loc, "https://", 8))
-        return snprintf(out, n, "%s", loc) < (int)n ? 0 : -EINVAL;
     url b;
     if (parse_url(base, &b) < 0)
         return -EINVAL;
     const char *scheme = b.https ? "https" : "http";
-    int r;
-    if (loc[0] == '/' && loc[1] == '/')
-        r = snprintf(out, n, "%s:%s", scheme, loc);
-    else if (loc[0] == '/')
-        r = snprintf(out, n, "%s://%s%s", scheme, b.hosthdr, loc);
-    else {
-        size_t dir = strcspn(b.target, "?#");
+    size_t rl = strcspn(loc, "#"), sl = scheme_len(loc);
+    if (sl) {
+        if (!(sl == 4 && !strncasecmp(loc, "http", 4)) && !(sl == 5 && !strncasecmp(loc, "https", 5)))
+            return -EINVAL;
+        scheme = sl == 4 ? "http" : "https";
+        loc += sl + 1;
+        rl -= sl + 1;
+        if (rl < 2 || loc[0] != '/' || loc[1] != '/')
+            return -EINVAL; /* an http URI has an authority */
+    }
+    /* authority, path and query of the result, each as a span */
+    const char *auth = b.hosthdr, *path = loc, *query = "";
+    size_t al = strlen(b.hosthdr), pl, ql = 0;
+    char merged[4096];
+    if (rl >= 2 && loc[0] == '/' && loc[1] == '/') {
+        auth = loc + 2;
+        al = strcspn(auth, "/?#");
+        path = auth + al;
+        rl -= 2 + al;
+    }
+    pl = strcspn(path, "?#");
+    if (pl < rl) {
+        query = path + pl;
+        ql = rl - pl;
+    }
+    if (auth == b.hosthdr && pl == 0) {
+        /* same document: the base's path, and its query unless one is given */
+        size_t bp = strcspn(b.target, "?#");
+        if (b.target[0] == '/')
+            path = b.target, pl = bp;
+        if (!ql) {
+            query = b.target + bp;
+            ql = strcspn(query, "#");
+        }
+    } else if (auth == b.hosthdr && path[0] != '/') {
+        /* merge with the base's directory (RFC 3986 5.2.3) */
+        size_t dir = b.target[0] == '/' ? strcspn(b.target, "?#") : 0;
         while (dir > 0 && b.target[dir - 1] != '/')
             dir--;
-        r = snprintf(out, n, "%s://%s%.*s%s", scheme, b.hosthdr, (int)dir, b.target, loc);
+        if (dir + pl + 2 > sizeof merged)
+            return -EINVAL;
+        if (dir)
+            memcpy(merged, b.target, dir);
+        else
+            merged[dir++] = '/';
+        memcpy(merged + dir, path, pl);
+        path = merged;
+        pl += dir;
     }
-    return r > 0 && r < (int)n ? 0 : -EINVAL;
+    char clean[4096];
+    if (pl >= sizeof clean)
+        return -EINVAL;
+    pl = remove_dots(path, pl, clean);
+    int r = snprintf(out, n, "%s://%.*s%.*s%.*s", scheme, (int)al, auth, (int)pl, clean, (int)ql, query);
+    url t; /* the server's URL must be one we would take from the caller */
+    return r > 0 && r < (int)n ? parse_url(out, &t) : -EINVAL;
 }
 
+/* Whether a pooled connection was closed by the server meanwhile, or has bytes nobody
+ * asked for: a peek that never blocks, made only before a request that cannot be retried
+ * (over TLS, pending bytes may be a session ticket, so only the end counts). */
+static int pconn_dead(const pconn *pc)
+{
+    char b;
+    ssize_t r = grove__hio_peek(&pc->io, &b, 1);
+    return r == 0 || (r > 0 && !pc->io.tls) || (r < 0 && r != -EAGAIN);
+}
+
+/* One request and the head of its response. flags (RQ_*) shape the request; a request
+ * that cannot be repeated (neither idempotent nor replayable) goes out on a pooled
+ * connection only after pconn_dead, and is never retried. */
 static int send_once(grove_http_client *c, const grove_http_request *rq, const char *method, const char *urlstr,
-                     int with_body, grove_http_resp **out)
+                     int with_body, unsigned flags, grove_http_resp **out)
 {
     url u;
     int rc = parse_url(urlstr, &u);
@@ -425,33 +594,40 @@ static int send_once(grove_http_client *c, const grove_http_request *rq, const c
     char key[320];
     snprintf(key, sizeof key, "%s://%s", u.https ? "https" : "http", u.connect);
     sbuf head = {0};
-    if ((rc = build_request(c, rq, method, &u, with_body, &head)) < 0) {
+    if ((rc = build_request(c, rq, method, &u, with_body, &flags, &head)) < 0) {
         free(head.b);
         return rc;
     }
+    int retryable = idempotent(method) && !(with_body && rq->body_cb);
     pconn *pc = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
-        pc = attempt == 0 ? pool_take(c, key) : NULL;
+        pc = NULL;
+        while (attempt == 0 && (pc = pool_take(c, key)) && !retryable && pconn_dead(pc)) {
+            pconn_close(pc);
+            pc = NULL;
+        }
         int reused = pc != NULL;
         if (!pc && (rc = dial(c, &u, key, &pc)) < 0)
             break;
         grove__hio_next(&pc->io);
         grove__hp_next(&pc->hp, 0);
         pc->hp.skip_body = !strcmp(method, "HEAD");
-        struct iovec iov[2] = {{head.b, head.len}, {(void *)rq->body, with_body && !rq->body_cb ? rq->body_len : 0}};
-        rc = grove__hio_writev(&pc->io, iov, 2);
+        /* no empty body piece: over TLS the pieces are gathered with memcpy (NULL base) */
+        size_t blen = with_body && !rq->body_cb ? rq->body_len : 0;
+        struct iovec iov[2] = {{head.b, head.len}, {(void *)rq->body, blen}};
+        rc = grove__hio_writev(&pc->io, iov, blen ? 2 : 1);
         if (rc == 0 && with_body && rq->body_cb)
             rc = send_cb_body(pc, rq);
         if (rc == 0)
-            rc = read_head(c, pc);
+            rc = read_head(c, pc, flags & RQ_UPGRADE);
         if (rc == 0)
             break;
         pconn_close(pc);
         pc = NULL;
-        /* A pooled connection the server had closed: once more on a fresh one, unless
-         * the body came from a callback that cannot be replayed. */
+        /* A pooled connection the server had closed before answering: once more on a
+         * fresh one, if the request may be repeated (RFC 9110 9.2.2). */
         int stale = rc == -EAGAIN || rc == -EPIPE || rc == -ECONNRESET;
-        if (!(reused && stale && !(with_body && rq->body_cb)))
+        if (!(reused && stale && retryable))
             break;
     }
     free(head.b);
@@ -468,8 +644,18 @@ static int send_once(grove_http_client *c, const grove_http_request *rq, const c
     r->cl = c;
     r->pc = pc;
     r->status = pc->hp.status_code;
+    r->no_reuse = (flags & RQ_CLOSE) != 0;
     *out = r;
     return 0;
+}
+
+/* Whether two absolute URLs have the same origin: scheme, host and port (RFC 6454). */
+static int same_origin(const char *a, const char *b)
+{
+    url ua, ub;
+    if (parse_url(a, &ua) < 0 || parse_url(b, &ub) < 0)
+        return 0;
+    return ua.https == ub.https && ua.port == ub.port && !strcasecmp(ua.host, ub.host);
 }
 
 int grove_http_client_send(grove_http_client *c, const grove_http_request *rq, grove_http_resp **out)
@@ -483,15 +669,22 @@ int grove_http_client_send(grove_http_client *c, const grove_http_request *rq, g
     if (snprintf(cur, sizeof cur, "%s", rq->url) >= (int)sizeof cur)
         return -EINVAL;
     char mbuf[32];
-    snprintf(mbuf, sizeof mbuf, "%s", method);
+    if (snprintf(mbuf, sizeof mbuf, "%s", method) >= (int)sizeof mbuf)
+        return -EINVAL;
     int with_body = 1;
+    unsigned flags = 0;
     for (int hops = 0;; hops++) {
         grove_http_resp *r;
-        int rc = send_once(c, rq, mbuf, cur, with_body, &r);
+        int rc = send_once(c, rq, mbuf, cur, with_body, flags, &r);
         if (rc < 0)
             return rc;
         const char *loc = grove_http_resp_header(r, "Location");
-        if (!c->o.max_redirects || !is_redirect(r->status) || !loc || (with_body && rq->body_cb)) {
+        int sc = r->status;
+        /* 303 (but after HEAD), and 301/302 after POST, become GET without content */
+        int to_get = sc == 303 ? strcmp(mbuf, "HEAD") : ((sc == 301 || sc == 302) && !strcmp(mbuf, "POST"));
+        /* a body from a callback cannot be sent again: such a redirect is the answer */
+        int replay = with_body && rq->body_cb && !to_get;
+        if (!c->o.max_redirects || !is_redirect(sc) || !loc || replay) {
             *out = r;
             return 0;
         }
@@ -501,7 +694,6 @@ int grove_http_client_send(grove_http_client *c, const grove_http_request *rq, g
         }
         char next[4096];
         rc = resolve(cur, loc, next, sizeof next);
-        int sc = r->status;
         /* drop a small body so the connection can be reused */
         char junk[4096];
         size_t dropped = 0;
@@ -512,10 +704,14 @@ int grove_http_client_send(grove_http_client *c, const grove_http_request *rq, g
         if (rc < 0)
             return -EPROTO;
         snprintf(cur, sizeof cur, "%s", next);
-        if (sc == 303 ? strcmp(mbuf, "HEAD") : ((sc == 301 || sc == 302) && !strcmp(mbuf, "POST"))) {
+        if (to_get) {
             snprintf(mbuf, sizeof mbuf, "GET");
             with_body = 0;
+            flags |= RQ_NO_CONTENT_FIELDS;
         }
+        /* Credentials go only to the origin they were given for (curl's rule: compared
+         * with the first URL, so a chain back to it sends them again). */
+        flags = same_origin(rq->url, cur) ? flags & ~(unsigned)RQ_NO_CREDENTIALS : flags | RQ_NO_CREDENTIALS;
     }
 }
 
@@ -612,8 +808,8 @@ void grove_http_resp_close(grove_http_resp *r)
             if (ev != GROVE__HP_BODY && ev != GROVE__HP_DONE)
                 break;
         }
-        int reusable =
-            !r->body_err && pc->hp.msg_done && pc->hp.keep_alive && !pc->hp.upgrade && pc->io.pos == pc->io.end;
+        int reusable = !r->body_err && !r->no_reuse && pc->hp.msg_done && pc->hp.keep_alive && !pc->hp.upgrade &&
+                       pc->io.pos == pc->io.end;
         if (reusable)
             pool_put(r->cl, pc);
         else

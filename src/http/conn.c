@@ -106,6 +106,12 @@ ssize_t grove__hio_read_raw(grove__hio *io, void *buf, size_t n)
     return io->tls ? grove_tls_read(io->tls, buf, n) : grove_recv(io->fd, buf, n, 0);
 }
 
+ssize_t grove__hio_peek(const grove__hio *io, void *buf, size_t n)
+{
+    ssize_t r = syscall(SYS_recvfrom, io->fd, buf, n, MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
+    return r < 0 ? -errno : r;
+}
+
 ssize_t grove__hio_fill(grove__hio *io, grove__hp *hp, int64_t timeout_ns)
 {
     if (!io->buf && grove__hio_acquire(io) < 0)

@@ -32,6 +32,9 @@ GROVE__HIDDEN int grove__hio_acquire(grove__hio *io);
 GROVE__HIDDEN void grove__hio_next(grove__hio *io);
 /* Writes everything (each write bounded by send_timeout). Returns 0 or -errno. Switches. */
 GROVE__HIDDEN int grove__hio_writev(grove__hio *io, struct iovec *iov, int n);
+/* Peeks at the socket without blocking or consuming (below TLS): the count, 0 if the peer
+ * closed, -EAGAIN if nothing is there, or -errno. Never switches. */
+GROVE__HIDDEN ssize_t grove__hio_peek(const grove__hio *io, void *buf, size_t n);
 /* Reads straight from the transport (for a taken-over stream). */
 GROVE__HIDDEN ssize_t grove__hio_read_raw(grove__hio *io, void *buf, size_t n);
 /* Shifts the parser's scanner offsets past from by -delta (after the buffer moved). */

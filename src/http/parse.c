@@ -375,7 +375,15 @@ static int check_head(grove__hp *hp)
     else
         hp->content_length = hp->is_request ? 0 : -2;
     if (!hp->is_request) {
+        /* status-line = HTTP-version SP 3DIGIT SP [reason] (RFC 9112 4); llhttp takes any
+         * number of digits ("20"). The reason may be left out with its space, as curl and
+         * Python's http.client allow. */
+        const char *sl = b + hp->head_start;
+        size_t len = (size_t)((const char *)memchr(sl, '\r', hp->head_end - hp->head_start) - sl);
         int sc = ll->status_code;
+        if (len < 12 || sl[8] != ' ' || sl[9] < '1' || sl[9] > '9' || sl[10] < '0' || sl[10] > '9' || sl[11] < '0' ||
+            sl[11] > '9' || (len > 12 && sl[12] != ' '))
+            return fail(hp, 400, "malformed status line");
         if (hp->skip_body || sc / 100 == 1 || sc == 204 || sc == 304)
             hp->content_length = 0;
     }
@@ -394,7 +402,11 @@ static int on_headers_complete(llhttp_t *ll)
      * llhttp_should_keep_alive lets through. */
     hp->keep_alive = llhttp_should_keep_alive(ll) && !(ll->flags & F_CONNECTION_CLOSE);
     hp->upgrade = ll->upgrade;
-    if (hp->skip_body)
+    /* A response to HEAD and a 1xx, 204 or 304 response end with their head, whatever
+     * Content-Length or Transfer-Encoding say (RFC 9112 6.3): llhttp 8.1.0 would read
+     * the body they announce, so it is told to skip it (1). */
+    if (hp->skip_body ||
+        (!hp->is_request && (hp->status_code / 100 == 1 || hp->status_code == 204 || hp->status_code == 304)))
         return 1;
     hp->pause_event = GROVE__HP_HEAD;
     return HPE_PAUSED;
