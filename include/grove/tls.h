@@ -39,11 +39,13 @@ GROVE_API int grove_tls_ctx_add_sni(grove_tls_ctx *ctx, const char *server_name,
                                     const char *key_file);
 GROVE_API void grove_tls_ctx_free(grove_tls_ctx *ctx);
 
-/* Handshakes as a client over connected fd, sending SNI server_name and verifying the
- * certificate against it (server_name may be NULL only with opts.insecure). On success the
+/* Handshakes as a client over connected fd, sending SNI server_name (unless it is an IPv4
+ * or IPv6 address, which RFC 6066 keeps out of SNI) and verifying the certificate against
+ * it (server_name may be NULL only with opts.insecure). On success the
  * grove_tls owns fd. Switches. Returns 0 and *out, or: -EKEYREJECTED (certificate or name
  * verification failed), -EPROTO (handshake failed), -ECONNRESET/-EPIPE (peer went away),
- * -ETIMEDOUT, -ECANCELED, -ENOMEM. On failure fd is left open for the caller. */
+ * -ETIMEDOUT, -ECANCELED, -ENOMEM. On failure fd is left open for the caller, and the hub
+ * has forgotten it (grove_fd_forget), so close() or grove_close may end it. */
 GROVE_API int grove_tls_connect(grove_tls_ctx *ctx, int fd, const char *server_name, grove_tls **out);
 /* Handshakes as a server over accepted fd. Same returns as grove_tls_connect. */
 GROVE_API int grove_tls_accept(grove_tls_ctx *ctx, int fd, grove_tls **out);

@@ -7,6 +7,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <arpa/inet.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -328,7 +329,11 @@ static int handshake(grove_tls_ctx *c, int fd, const char *name, grove_tls **out
     } else {
         SSL_set_connect_state(t->ssl);
         if (name) {
-            SSL_set_tlsext_host_name(t->ssl, name);
+            /* No SNI for an address: RFC 6066 3 allows host names only. The certificate
+             * is still checked against it (SSL_set1_host matches IP addresses too). */
+            unsigned char a[16];
+            if (inet_pton(AF_INET, name, a) != 1 && inet_pton(AF_INET6, name, a) != 1)
+                SSL_set_tlsext_host_name(t->ssl, name);
             if (SSL_CTX_get_verify_mode(c->ssl) != SSL_VERIFY_NONE)
                 SSL_set1_host(t->ssl, name);
         }
@@ -361,6 +366,9 @@ static int handshake(grove_tls_ctx *c, int fd, const char *name, grove_tls **out
 fail:
     SSL_free(t->ssl);
     free(t);
+    /* fd stays the caller's; the hub forgets it, so a plain close() is safe too (a
+     * forgotten registration would leave a later fd of that number deaf). */
+    grove_fd_forget(fd);
     return rc;
 }
 
