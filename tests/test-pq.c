@@ -567,6 +567,28 @@ static void test_pipeline_interrupted(void)
     T_OK(grove_pq_pool_destroy(g_pool));
 }
 
+/* An idle pipeline keeps its connection for the next query, and goes back to the pool
+ * once idle past max_idle (where it is closed, min_size being 0). */
+static void test_pipeline_idle_knobs(void)
+{
+    grove_pq_opts o = {
+        .conninfo = g_pg.conninfo, .max_size = 1, .pipeline = 4, .max_idle_ns = GROVE_MS(50), .check_after_ns = -1};
+    T_OK(grove_pq_pool_new(&o, &g_pool));
+    pq_job a = {.sql = "SELECT pg_backend_pid()"}, b = a, c = a;
+    pipe_job(&a);
+    pipe_job(&b);
+    T_EQ(a.rc, 0);
+    T_EQ(b.rc, 0);
+    T_EQ(a.value, b.value); /* the same connection, kept in pipeline mode */
+    T_EQ(grove_pq_pool_idle(g_pool), 1);
+    grove_sleep(GROVE_MS(150));
+    pipe_job(&c);
+    T_EQ(c.rc, 0);
+    T_ASSERT(c.value != a.value); /* the idle one was handed back and closed */
+    T_EQ(grove_pq_pool_open(g_pool), 1);
+    T_OK(grove_pq_pool_destroy(g_pool));
+}
+
 /* The server ends the session under a full pipeline: every caller gets an error, none a
  * wrong answer, and the pool opens a new connection for the next query. */
 static void test_pipeline_connection_lost(void)
@@ -608,6 +630,7 @@ static const t_case cases[] = {
     T_CASE(test_pipeline_errors_isolated),
     T_CASE(test_pipeline_interrupted),
     T_CASE(test_pipeline_connection_lost),
+    T_CASE(test_pipeline_idle_knobs),
     {0},
 };
 

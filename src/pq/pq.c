@@ -628,6 +628,10 @@ static void pipe_release(grove_pq_pool *p, pipeconn *pc)
         grove_sem_release(&p->slots);
     } else {
         grove_pq_put(p, c);
+        for (i = 0; i < p->n && p->v[i].c != c; i++) {
+        }
+        if (i < p->n && pc->idle_since)
+            p->v[i].last_used = pc->idle_since; /* idle since then, for max_idle */
     }
     PQclear(pc->got);
     free(pc->ring);
@@ -682,6 +686,12 @@ static void *pipe_reader(void *arg)
  * be killed); switches. */
 static void pipe_stop(grove_pq_pool *p, pipeconn *pc)
 {
+    /* Out of the list before the first switch, so that no query joins its line. */
+    size_t i = 0;
+    while (i < p->npipes && p->pipes[i] != pc)
+        i++;
+    if (i < p->npipes)
+        p->pipes[i] = p->pipes[--p->npipes];
     grove_shield_begin();
     pc->quit = 1;
     grove_kill(pc->reader);
