@@ -250,6 +250,15 @@ struct grove_pq_pool {
     grove_sem pipe_space;
 };
 
+/* The index of c among the pool's connections, or p->n. */
+static size_t conn_index(const grove_pq_pool *p, const PGconn *c)
+{
+    size_t i = 0;
+    while (i < p->n && p->v[i].c != c)
+        i++;
+    return i;
+}
+
 static void close_at(grove_pq_pool *p, size_t i)
 {
     PQfinish(p->v[i].c);
@@ -414,21 +423,21 @@ int grove_pq_get(grove_pq_pool *p, PGconn **conn)
             break;
         pconn *e = &p->v[best];
         e->out = 1; /* ours while we check it */
+        PGconn *c = e->c;
         rc = usable(p, e, grove_now());
         if (rc > 0) {
-            *conn = e->c;
+            *conn = c;
             return 0;
         }
-        /* usable() may have switched: find it again by its connection. */
-        PGconn *c = e->c;
-        for (size_t i = 0; i < p->n; i++)
-            if (p->v[i].c == c) {
-                if (rc < 0)
-                    p->v[i].out = 0; /* interrupted: it goes back as it was */
-                else
-                    close_at(p, i); /* dead: replaced */
-                break;
-            }
+        /* usable() may have switched, and another green thread grown (moved) p->v: find
+         * the entry again by its connection. */
+        size_t i = conn_index(p, c);
+        if (i < p->n) {
+            if (rc < 0)
+                p->v[i].out = 0; /* interrupted: it goes back as it was */
+            else
+                close_at(p, i); /* dead: replaced */
+        }
         if (rc < 0) {
             grove_sem_release(&p->slots);
             return rc;
@@ -450,9 +459,7 @@ int grove_pq_put(grove_pq_pool *p, PGconn *c)
 {
     if (!p || !c)
         return -EINVAL;
-    size_t i = 0;
-    while (i < p->n && p->v[i].c != c)
-        i++;
+    size_t i = conn_index(p, c);
     if (i == p->n || !p->v[i].out)
         return -EINVAL;
     grove_shield_begin();
@@ -471,9 +478,7 @@ int grove_pq_put(grove_pq_pool *p, PGconn *c)
             PQclear(r);
     }
     /* The rollback may have switched: find the entry again. */
-    for (i = 0; i < p->n && p->v[i].c != c; i++) {
-    }
-    if (i < p->n) {
+    if ((i = conn_index(p, c)) < p->n) {
         int64_t now = grove_now();
         if (keep && p->o.max_age_ns > 0 && now - p->v[i].created > p->o.max_age_ns)
             keep = 0;
@@ -612,25 +617,27 @@ static void pipe_result(pipeconn *pc, PGresult *r)
 
 /* Takes pc out of the pool's pipelines and gives its connection back (or closes it, if it
  * broke). Never switches: an unbroken pipeline is idle, so no rollback is needed. */
-static void pipe_release(grove_pq_pool *p, pipeconn *pc)
+static void pipe_unlist(grove_pq_pool *p, pipeconn *pc)
 {
     size_t i = 0;
     while (i < p->npipes && p->pipes[i] != pc)
         i++;
     if (i < p->npipes)
         p->pipes[i] = p->pipes[--p->npipes];
+}
+
+static void pipe_release(grove_pq_pool *p, pipeconn *pc)
+{
+    pipe_unlist(p, pc);
     PGconn *c = pc->c;
+    size_t i;
     if (pc->broken || !PQexitPipelineMode(c) || PQtransactionStatus(c) != PQTRANS_IDLE) {
-        for (i = 0; i < p->n && p->v[i].c != c; i++) {
-        }
-        if (i < p->n)
+        if ((i = conn_index(p, c)) < p->n)
             close_at(p, i);
         grove_sem_release(&p->slots);
     } else {
         grove_pq_put(p, c);
-        for (i = 0; i < p->n && p->v[i].c != c; i++) {
-        }
-        if (i < p->n && pc->idle_since)
+        if ((i = conn_index(p, c)) < p->n && pc->idle_since)
             p->v[i].last_used = pc->idle_since; /* idle since then, for max_idle */
     }
     PQclear(pc->got);
@@ -686,12 +693,7 @@ static void *pipe_reader(void *arg)
  * be killed); switches. */
 static void pipe_stop(grove_pq_pool *p, pipeconn *pc)
 {
-    /* Out of the list before the first switch, so that no query joins its line. */
-    size_t i = 0;
-    while (i < p->npipes && p->pipes[i] != pc)
-        i++;
-    if (i < p->npipes)
-        p->pipes[i] = p->pipes[--p->npipes];
+    pipe_unlist(p, pc); /* before the first switch, so that no query joins its line */
     grove_shield_begin();
     pc->quit = 1;
     grove_kill(pc->reader);
