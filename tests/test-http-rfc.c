@@ -318,6 +318,24 @@ static void test_expect_http10(void)
     T_ASSERT(strstr(g_out, "len=3"));
 }
 
+/* RFC 9112 2.2: empty lines before a request line are skipped (a client's CRLF after a
+ * POST body, as nginx allows), a few and CRLF only; byte by byte too. */
+static void test_blank_lines_before_request(void)
+{
+    T_ASSERT(!ask("\r\nGET /m HTTP/1.1\r\nHost: h\r\n\r\n" NEXT));
+    T_ASSERT(strstr(g_out, "[GET|/m|") && strstr(g_out, "[GET|/next|"));
+    T_ASSERT(!ask_bytewise("\r\n\r\nGET /m HTTP/1.1\r\nHost: h\r\n\r\n" NEXT));
+    T_ASSERT(strstr(g_out, "[GET|/m|") && strstr(g_out, "[GET|/next|"));
+    /* between pipelined requests, after a body */
+    T_ASSERT(!ask("POST /body HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc\r\n" NEXT));
+    T_ASSERT(strstr(g_out, "len=3") && strstr(g_out, "[GET|/next|"));
+    /* too many, or a bare LF: 400 and closed, nothing after it served */
+    T_ASSERT(ask("\r\n\r\n\r\n\r\n\r\nGET /m HTTP/1.1\r\nHost: h\r\n\r\n" NEXT));
+    T_ASSERT(!strncmp(g_out, "HTTP/1.1 400 ", 13) && !strstr(g_out, "/next"));
+    T_ASSERT(ask("\nGET /m HTTP/1.1\r\nHost: h\r\n\r\n" NEXT));
+    T_ASSERT(!strncmp(g_out, "HTTP/1.1 400 ", 13) && !strstr(g_out, "/next"));
+}
+
 /* RFC 9110 5.5 and RFC 9112 5.1: leading and trailing whitespace is not part of a field
  * value; an empty value is valid; a long value within the limit is whole. */
 static void test_field_values(void)
@@ -387,13 +405,11 @@ static void test_stop(void) { T_EQ(t_srv_stop(&g_s, GROVE_SEC(1)), 0); }
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
-        T_CASE(test_start),         T_CASE(test_no_content),
-        T_CASE(test_head),          T_CASE(test_absolute_form),
-        T_CASE(test_host),          T_CASE(test_connection),
-        T_CASE(test_http10_stream), T_CASE(test_methods),
-        T_CASE(test_router),        T_CASE(test_expect_http10),
-        T_CASE(test_field_values),  T_CASE(test_error_shape),
-        T_CASE(test_stop),          {NULL, NULL},
+        T_CASE(test_start),         T_CASE(test_no_content),   T_CASE(test_head),
+        T_CASE(test_absolute_form), T_CASE(test_host),         T_CASE(test_connection),
+        T_CASE(test_http10_stream), T_CASE(test_methods),      T_CASE(test_router),
+        T_CASE(test_expect_http10), T_CASE(test_field_values), T_CASE(test_blank_lines_before_request),
+        T_CASE(test_error_shape),   T_CASE(test_stop),         {NULL, NULL},
     };
     return t_run(cases, argc, argv);
 }

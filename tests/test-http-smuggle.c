@@ -152,7 +152,10 @@ static const bad cases[] = {
     B("GE[T /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0), /* not a token */
     B("get /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),  /* a token, but lower-case: mangled */
     B("GET /x\0 HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
-    B("\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    /* up to four empty lines before a request line are skipped (RFC 9112 2.2); more, or LF */
+    B("\r\n\r\n\r\n\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
+    B("\r\n\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
     /* request targets that do not suit the method, or are no valid target (RFC 9112 3.2) */
     B("GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),
     B("CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n", 400, 0),

@@ -570,7 +570,7 @@ void grove__hp_free(grove__hp *hp)
 void grove__hp_next(grove__hp *hp, size_t start)
 {
     hp->head_start = hp->scan = hp->line_start = start;
-    hp->line_no = hp->nlines = 0;
+    hp->line_no = hp->nlines = hp->blank_lines = 0;
     hp->head_end = 0;
     hp->head_done = hp->head_reported = hp->msg_done = hp->in_trailers = 0;
     hp->field_open = hp->value_open = 0;
@@ -682,6 +682,14 @@ again:;
     /* The head, and the trailer section after the last chunk, pass the line scanner
      * before llhttp sees them (head_end marks how far the scanned section reaches). */
     int scanning = !hp->head_done || (hp->in_trailers == 2), head_scanned = 0;
+    /* RFC 9112 2.2: a server SHOULD ignore at least one empty line before a request line
+     * (clients have sent a CRLF after a POST body); nginx does. A few, CRLF only. */
+    while (hp->is_request && !hp->head_done && !hp->line_no && hp->scan <= *pos && *pos + 1 < end &&
+           base[*pos] == '\r' && base[*pos + 1] == '\n' && hp->blank_lines < GROVE__HP_MAX_BLANK_LINES) {
+        *pos += 2;
+        hp->blank_lines++;
+        hp->head_start = hp->scan = hp->line_start = *pos;
+    }
     if (scanning) {
         if (hp->scan < *pos)
             hp->scan = *pos;

@@ -27,6 +27,8 @@ typedef struct grove__hp_hdr {
     uint32_t name, name_len, value, value_len; /* offsets into the buffer (trailers: into tbuf) */
 } grove__hp_hdr;
 
+#define GROVE__HP_MAX_BLANK_LINES 4 /* skipped before a request line; one more is 400 */
+
 typedef struct grove__hp {
     llhttp_t ll;
     grove_http_limits lim; /* defaults filled in */
@@ -36,6 +38,7 @@ typedef struct grove__hp {
     /* head scanner */
     size_t head_start, scan, line_start;
     unsigned line_no, nlines;
+    unsigned blank_lines; /* empty lines skipped before this request's line */
     size_t head_end;
 
     /* message state */
