@@ -955,6 +955,81 @@ static void test_https_ipv6_and_downgrade(void)
     T_EQ(system(cmd), 0);
 }
 
+/* A server that answers a large upload early and stops reading (nginx's 413 for
+* client_max_body_size, Grove's own max_body): the client returns that answer, as curl
+* shows it, not the EPIPE or ECONNRESET of its cut-short write; the connection is not
+* reused. */
+static void *early_413_main(void *arg)
+{
+    int lfd = (int)(intptr_t)arg;
+    grove_timeout to;
+    grove_timeout_start(&to, GROVE_SEC(5));
+    int fd = grove_accept(lfd, NULL, NULL);
+    grove_timeout_end(&to);
+    if (fd < 0)
+        return NULL;
+    char buf[4096];
+    size_t have = 0;
+    while (have < sizeof buf - 1) {
+        ssize_t r = grove_recv(fd, buf + have, sizeof buf - 1 - have, 0);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        buf[have] = 0;
+        if (strstr(buf, "\r\n\r\n"))
+            break;
+    }
+    const char resp[] = "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig!";
+    grove_sendall(fd, resp, sizeof resp - 1);
+    grove_sleep(GROVE_MS(50));
+    grove_close(fd); /* with the body unread: the kernel resets the connection */
+    return NULL;
+}
+
+static int h_body_len(grove_http_req *req, void *arg)
+{
+    (void)arg;
+    const void *b;
+    ssize_t n = grove_http_req_body(req, &b);
+    char out[32];
+    int k = snprintf(out, sizeof out, "%zd", n);
+    return grove_http_respond(req, n < 0 ? 500 : 200, NULL, out, (size_t)k);
+}
+
+static void test_early_response_to_upload(void)
+{
+    size_t n = 16 << 20;
+    char *big = malloc(n);
+    T_ASSERT(big);
+    memset(big, 'x', n);
+    /* a raw server that resets */
+    int lfd = grove_listen("127.0.0.1:0", 4);
+    T_OK(lfd);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/up", grove_sock_port(lfd));
+    grove_thread *t = grove_spawn(early_413_main, (void *)(intptr_t)lfd);
+    grove_http_client *c = grove_http_client_new(NULL);
+    grove_http_request rq = {.method = "POST", .url = url, .body = big, .body_len = n};
+    char body[64] = "";
+    T_EQ(fetch(c, &rq, body, sizeof body), 413);
+    T_STREQ(body, "big!");
+    T_OK(grove_join(t, NULL));
+    grove_close(lfd);
+    /* Grove's own server with a 1 KiB body limit */
+    grove_http_server_opts so = {.handler = h_body_len, .limits = {.max_body = 1024}};
+    t_srv srv;
+    t_srv_start(&srv, &so);
+    char url2[96];
+    snprintf(url2, sizeof url2, "http://%s/up", srv.addr);
+    rq.url = url2;
+    T_EQ(fetch(c, &rq, NULL, 0), 413);
+    rq.body_len = 10; /* and the next request, on a new connection, is fine */
+    T_EQ(fetch(c, &rq, body, sizeof body), 200);
+    T_OK(t_srv_stop(&srv, GROVE_SEC(1)));
+    grove_http_client_free(c);
+    free(big);
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
@@ -979,6 +1054,7 @@ int main(int argc, char **argv)
         T_CASE(test_redirect_credentials),
         T_CASE(test_host_and_urls),
         T_CASE(test_https_ipv6_and_downgrade),
+        T_CASE(test_early_response_to_upload),
         {NULL, NULL},
     };
     return t_run(cases, argc, argv);

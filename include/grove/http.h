@@ -279,7 +279,9 @@ typedef struct grove_http_request {
  * (RFC 9110 9.2.2): before it goes out on a pooled connection, that connection is checked
  * without blocking (one recv MSG_PEEK) and replaced if the server closed it, and a failure
  * after it was sent is returned (-ECONNRESET). A request header "Connection: close" makes
- * its connection the last use (RFC 9112 9.6).
+ * its connection the last use (RFC 9112 9.6). A response that comes while the request is
+ * still being sent (a 413 for a large upload, the server no longer reading) is returned
+ * even though sending failed (-EPIPE/-ECONNRESET), and its connection is not reused.
  * Redirects (301, 302, 303, 307, 308) are followed up to opts.max_redirects: 303 (but for
  * HEAD), and 301/302 after POST, become GET without body and without the content fields
  * of the request (Content-*, Digest, Last-Modified; RFC 9110 15.4); 307/308 and the other

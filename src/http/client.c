@@ -32,7 +32,7 @@ struct grove_http_resp {
     char *url;
     int status;
     int body_err;
-    int no_reuse; /* the request said "Connection: close" */
+    int no_reuse; /* the request said "Connection: close", or was cut short by the answer */
     char *whole;
     size_t whole_len;
     int whole_done;
@@ -599,6 +599,7 @@ static int send_once(grove_http_client *c, const grove_http_request *rq, const c
         return rc;
     }
     int retryable = idempotent(method) && !(with_body && rq->body_cb);
+    int early = 0; /* answered before the request was sent whole */
     pconn *pc = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
         pc = NULL;
@@ -618,8 +619,14 @@ static int send_once(grove_http_client *c, const grove_http_request *rq, const c
         rc = grove__hio_writev(&pc->io, iov, blen ? 2 : 1);
         if (rc == 0 && with_body && rq->body_cb)
             rc = send_cb_body(pc, rq);
-        if (rc == 0)
+        if (rc == 0) {
             rc = read_head(c, pc, flags & RQ_UPGRADE);
+        } else if ((rc == -EPIPE || rc == -ECONNRESET) && read_head(c, pc, flags & RQ_UPGRADE) == 0) {
+            /* The server answered early and stopped reading (a 413 for a large upload,
+             * as curl shows it): that answer is the response, and the connection ends. */
+            rc = 0;
+            early = 1;
+        }
         if (rc == 0)
             break;
         pconn_close(pc);
@@ -644,7 +651,7 @@ static int send_once(grove_http_client *c, const grove_http_request *rq, const c
     r->cl = c;
     r->pc = pc;
     r->status = pc->hp.status_code;
-    r->no_reuse = (flags & RQ_CLOSE) != 0;
+    r->no_reuse = (flags & RQ_CLOSE) != 0 || early;
     *out = r;
     return 0;
 }
