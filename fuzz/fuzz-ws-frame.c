@@ -7,6 +7,7 @@
  * with an error, that the payload it hands out adds up to each frame's length, that an
  * error is sticky, and that the UTF-8 validator agrees when fed whole or byte by byte.
  * Built and run for a bounded time by fuzz/run-ws-frame.sh (a CTest test). */
+#include "base/token.h"
 #include "ws/ws-internal.h"
 
 #include <stdio.h>
@@ -105,7 +106,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
             CHECK(!pmd.client_bits || (pmd.client_bits >= 8 && pmd.client_bits <= 15));
         }
     }
-    CHECK(grove__ws_has_token(s, "websocket") == grove__ws_has_token(s, "WebSocket"));
+    CHECK(grove__list_has_token(s, "websocket") == grove__list_has_token(s, "WebSocket"));
     free(s);
     return 0;
 }

@@ -58,6 +58,25 @@ static inline size_t t_read_all(int fd, char *out, size_t cap, int64_t quiet_ns,
 }
 
 /* Sends req (len bytes) on a fresh connection and collects the answer. */
+/* Reads from fd until a request or response head has ended ("\r\n\r\n"), the peer stops,
+ * or buf (NUL-terminated) is full; what follows the head may be in buf too. Returns the
+ * bytes read. For scripted peers that answer without reading a body. */
+static inline size_t t_read_head(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    while (n < cap - 1) {
+        ssize_t r = grove_recv(fd, buf + n, cap - 1 - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = 0;
+        if (strstr(buf, "\r\n\r\n"))
+            break;
+    }
+    return n;
+}
+
 static inline size_t t_exchange(const t_srv *s, const char *req, size_t len, char *out, size_t cap, int *closed)
 {
     int fd = grove_connect(s->addr);

@@ -969,16 +969,7 @@ static void *early_413_main(void *arg)
     if (fd < 0)
         return NULL;
     char buf[4096];
-    size_t have = 0;
-    while (have < sizeof buf - 1) {
-        ssize_t r = grove_recv(fd, buf + have, sizeof buf - 1 - have, 0);
-        if (r <= 0)
-            break;
-        have += (size_t)r;
-        buf[have] = 0;
-        if (strstr(buf, "\r\n\r\n"))
-            break;
-    }
+    t_read_head(fd, buf, sizeof buf);
     const char resp[] = "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig!";
     grove_sendall(fd, resp, sizeof resp - 1);
     grove_sleep(GROVE_MS(50));

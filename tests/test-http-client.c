@@ -270,16 +270,7 @@ static void *canned_main(void *arg)
     if (fd < 0)
         return NULL;
     char buf[4096];
-    size_t n = 0;
-    while (n < sizeof buf - 1) {
-        ssize_t r = grove_recv(fd, buf + n, sizeof buf - 1 - n, 0);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        buf[n] = 0;
-        if (strstr(buf, "\r\n\r\n"))
-            break;
-    }
+    t_read_head(fd, buf, sizeof buf);
     grove_sendall(fd, cd->resp, cd->len);
     grove_shutdown(fd, SHUT_WR);
     grove_sleep(GROVE_MS(50));

@@ -414,9 +414,8 @@ enum { W_STARTING, W_RUNNING, W_STOPPING, W_DEAD };
 
 typedef struct worker {
     struct worker *next;
-    grove_proc *proc;
-    pid_t pid; /* for the log and the status page */
-    int fd;    /* status pipe, read end */
+    grove_proc *proc; /* its pid stays known after the reaping, for the log */
+    int fd;           /* status pipe, read end */
     int gen;
     int state;
     int64_t started, last_beat, kill_at;
@@ -515,7 +514,6 @@ static worker *spawn_worker(void)
         errno = e;
         return NULL;
     }
-    w->pid = grove_proc_pid(w->proc);
     w->fd = p[0];
     w->gen = C.gen;
     w->state = W_STARTING;
@@ -559,11 +557,11 @@ static void *worker_reader(void *arg)
         grove_event_send(&w->ready, (void *)0);
     if (was != W_STOPPING && !C.stopping) {
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            logmsg("worker %d recycled (max requests)", (int)w->pid);
+            logmsg("worker %d recycled (max requests)", (int)grove_proc_pid(w->proc));
         else if (WIFSIGNALED(st))
-            logmsg("worker %d died of signal %d; replacing it", (int)w->pid, WTERMSIG(st));
+            logmsg("worker %d died of signal %d; replacing it", (int)grove_proc_pid(w->proc), WTERMSIG(st));
         else
-            logmsg("worker %d exited with status %d; replacing it", (int)w->pid, WEXITSTATUS(st));
+            logmsg("worker %d exited with status %d; replacing it", (int)grove_proc_pid(w->proc), WEXITSTATUS(st));
         if (was == W_STARTING) { /* died at start: back off */
             C.fails++;
             int64_t d = GROVE_MS(100) << (C.fails < 6 ? C.fails : 6);
@@ -686,7 +684,7 @@ static int status_json(char *out, size_t size)
         o += (size_t)snprintf(out + o, size - o,
                               "%s{\"pid\":%d,\"generation\":%d,\"state\":\"%s\",\"age_s\":%.1f,\"requests\":%llu,"
                               "\"connections\":%llu,\"last_beat_s_ago\":%.2f}",
-                              first ? "" : ",", (int)w->pid, w->gen, state_name(w->state),
+                              first ? "" : ",", (int)grove_proc_pid(w->proc), w->gen, state_name(w->state),
                               (double)(now - w->started) / 1e9, (unsigned long long)w->requests,
                               (unsigned long long)w->connections, (double)(now - w->last_beat) / 1e9);
         first = 0;
@@ -718,8 +716,9 @@ static int status_handler(grove_http_req *req, void *arg)
         if (w->state != W_DEAD)
             o += (size_t)snprintf(html + o, sizeof html - o,
                                   "<tr><td>%d</td><td>%d</td><td>%s</td><td>%.0f</td><td>%llu</td><td>%llu</td></tr>",
-                                  (int)w->pid, w->gen, state_name(w->state), (double)(now - w->started) / 1e9,
-                                  (unsigned long long)w->requests, (unsigned long long)w->connections);
+                                  (int)grove_proc_pid(w->proc), w->gen, state_name(w->state),
+                                  (double)(now - w->started) / 1e9, (unsigned long long)w->requests,
+                                  (unsigned long long)w->connections);
     if (o < sizeof html)
         o += (size_t)snprintf(html + o, sizeof html - o, "</table><p><a href=/status.json>JSON</a></p></body></html>");
     return grove_http_respond(req, 200, "text/html; charset=utf-8", html, o < sizeof html ? o : sizeof html - 1);
@@ -840,7 +839,7 @@ static int controller_main(void)
         /* Heartbeats and stragglers. */
         for (worker *w = C.workers; w; w = w->next) {
             if (w->state == W_RUNNING && O.timeout > 0 && now - w->last_beat > (int64_t)(O.timeout * 1e9)) {
-                logmsg("worker %d silent for %lld ms: killing it", (int)w->pid,
+                logmsg("worker %d silent for %lld ms: killing it", (int)grove_proc_pid(w->proc),
                        (long long)((now - w->last_beat) / 1000000));
                 w->state = W_STOPPING;
                 w->kill_at = now + GROVE_SEC(2);

@@ -1,6 +1,7 @@
 /* The HTTP/1.1 client (the green urllib2): requests over pooled keep-alive connections,
  * TLS with verification, redirects, and the same strict parser as the server (in its
  * response mode). */
+#include "base/token.h"
 #include "http/conn.h"
 
 #include <errno.h>
@@ -284,23 +285,6 @@ static void sb_add(sbuf *s, const char *p, size_t n)
 
 static void sb_str(sbuf *s, const char *p) { sb_add(s, p, strlen(p)); }
 
-/* Whether the comma-separated list v holds token (case-insensitive), as in Connection. */
-static int list_has(const char *v, const char *token)
-{
-    size_t tl = strlen(token);
-    while (*v) {
-        v += strspn(v, " \t,");
-        size_t n = strcspn(v, ",");
-        size_t e = n;
-        while (e > 0 && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (e == tl && !strncasecmp(v, token, tl))
-            return 1;
-        v += n;
-    }
-    return 0;
-}
-
 /* How a request is built: what it leaves out, and what it says about its connection. */
 enum {
     RQ_NO_CONTENT_FIELDS = 1, /* the method became GET: no content fields (RFC 9110 15.4) */
@@ -347,7 +331,7 @@ static int build_request(grove_http_client *c, const grove_http_request *rq, con
             continue;
         if ((*flags & RQ_NO_CREDENTIALS) && credential_field(h[0]))
             continue;
-        if (!strcasecmp(h[0], "connection") && list_has(h[1], "close"))
+        if (!strcasecmp(h[0], "connection") && grove__list_has_token(h[1], "close"))
             *flags |= RQ_CLOSE;
         if (!strcasecmp(h[0], "upgrade"))
             *flags |= RQ_UPGRADE;

@@ -9,6 +9,7 @@
  * checked again here, independently of llhttp, because a framing mistake is a smuggling
  * bug. Bodies go through llhttp; its callbacks count the body and chunk-extension limits
  * and check trailers. */
+#include "base/token.h"
 #include "http/parse.h"
 
 #include <errno.h>
@@ -640,10 +641,7 @@ static int well_formed_version(const grove__hp *hp, const char *b, size_t end)
 /* A method character: RFC 9110 5.6.2's tchar without lower-case letters. Methods are
  * case-sensitive and every registered one is upper-case; like nginx and gunicorn we take
  * a lower-case one ("get") for a mangled request, not for a method nobody knows. */
-static int method_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
+static int method_char(unsigned char c) { return !(c >= 'a' && c <= 'z') && grove__tchar(c); }
 
 /* llhttp knows a fixed list of methods and refuses any other; but a method is any token
  * (RFC 9110 9.1), and one the server does not know is the handler's to answer (501, 405).
@@ -849,11 +847,9 @@ int grove__http_valid_token(const char *s)
 {
     if (!*s)
         return 0;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch))
+    for (; *s; s++)
+        if (!grove__tchar((unsigned char)*s))
             return 0;
-    }
     return 1;
 }
 

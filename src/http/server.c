@@ -806,13 +806,17 @@ static void log_flush(grove_http_server *srv)
     }
 }
 
+/* The access log file: appended to, so that several writers (hubs, workers) never split a
+ * line of another. */
+static int log_open(const char *path) { return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644); }
+
 int grove_http_server_reopen_log(grove_http_server *srv)
 {
     if (!srv)
         return -EINVAL;
     if (!srv->log_own)
         return 0;
-    int fd = open(srv->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = log_open(srv->log_path);
     if (fd < 0)
         return -errno;
     if (srv->log_next >= 0)
@@ -1126,7 +1130,7 @@ grove_http_server *grove_http_server_start(int listen_fd, const grove_http_serve
         if (!strcmp(opts->access_log, "-")) {
             srv->log_fd = 2;
         } else {
-            srv->log_fd = open(opts->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            srv->log_fd = log_open(opts->access_log);
             if (srv->log_fd < 0)
                 goto fail;
             srv->log_own = 1;

@@ -2,6 +2,7 @@
  * given as header values, the client's request and its strict check of the 101
  * response, ws:// and wss:// URLs, and the permessage-deflate negotiation (RFC 7692
  * section 7.1). */
+#include "base/token.h"
 #include "ws/conn.h"
 
 #include <errno.h>
@@ -97,9 +98,9 @@ int grove_ws_accept(grove_stream *s, const grove_ws_request *req, const grove_ws
     *out = NULL;
     if (req->method && strcmp(req->method, "GET") != 0)
         return refuse(s, 400, "WebSocket upgrade needs GET", -EINVAL);
-    if (!grove__ws_has_token(req->upgrade, "websocket"))
+    if (!grove__list_has_token(req->upgrade, "websocket"))
         return refuse(s, 400, "missing Upgrade: websocket", -EINVAL);
-    if (!grove__ws_has_token(req->connection, "upgrade"))
+    if (!grove__list_has_token(req->connection, "upgrade"))
         return refuse(s, 400, "missing Connection: Upgrade", -EINVAL);
     char tmp[64];
     if (!req->version || trim(req->version, tmp, sizeof tmp) != 2 || strcmp(tmp, "13") != 0)
@@ -234,9 +235,9 @@ static int check_response(char *head, const char *accept, const grove_ws_opts *o
         while (*value == ' ' || *value == '\t')
             value++;
         if (strcasecmp(name, "Upgrade") == 0) {
-            up = up || grove__ws_has_token(value, "websocket");
+            up = up || grove__list_has_token(value, "websocket");
         } else if (strcasecmp(name, "Connection") == 0) {
-            conn = conn || grove__ws_has_token(value, "upgrade");
+            conn = conn || grove__list_has_token(value, "upgrade");
         } else if (strcasecmp(name, "Sec-WebSocket-Accept") == 0) {
             char v[64];
             if (acc || trim(value, v, sizeof v) != 28 || strcmp(v, accept) != 0)

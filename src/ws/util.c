@@ -1,6 +1,7 @@
 /* Pure helpers of the WebSocket library: incremental UTF-8 validation, close codes,
  * SHA-1 and base64 for the handshake, header token lists and the
  * Sec-WebSocket-Extensions grammar (RFC 6455 section 9.1, RFC 7692 parameters). */
+#include "base/token.h"
 #include "ws/ws-internal.h"
 
 #include <string.h>
@@ -209,42 +210,12 @@ long grove__ws_unbase64(const char *in, size_t n, unsigned char *out, size_t cap
 
 static bool ows(char c) { return c == ' ' || c == '\t'; }
 
-static bool tchar(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return true;
-    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-bool grove__ws_has_token(const char *list, const char *token)
-{
-    if (!list)
-        return false;
-    size_t tl = strlen(token);
-    const char *s = list;
-    while (*s) {
-        while (ows(*s) || *s == ',')
-            s++;
-        const char *b = s;
-        while (*s && *s != ',')
-            s++;
-        const char *e = s;
-        while (e > b && ows(e[-1]))
-            e--;
-        if ((size_t)(e - b) == tl && strncasecmp(b, token, tl) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Reads a token at *s into out (NUL-terminated, truncated to cap-1; returns its full
  * length, 0 if none). */
 static size_t read_token(const char **s, char *out, size_t cap)
 {
     size_t n = 0;
-    while (tchar((unsigned char)**s)) {
+    while (grove__tchar((unsigned char)**s)) {
         if (n + 1 < cap)
             out[n] = **s;
         n++;

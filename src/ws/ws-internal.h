@@ -94,8 +94,6 @@ GROVE_WS_HIDDEN void grove__ws_sha1(const void *data, size_t len, unsigned char 
 GROVE_WS_HIDDEN size_t grove__ws_base64(const unsigned char *in, size_t n, char *out);
 /* Decodes strict padded base64; returns the decoded length or -1. */
 GROVE_WS_HIDDEN long grove__ws_unbase64(const char *in, size_t n, unsigned char *out, size_t cap);
-/* Whether the comma-separated header value list holds token (case-insensitive). */
-GROVE_WS_HIDDEN bool grove__ws_has_token(const char *list, const char *token);
 
 /* permessage-deflate parameters, as negotiated. */
 typedef struct grove__ws_pmd {
